@@ -1,0 +1,298 @@
+// The checker's types. A tensor type is a dtype plus symbolic dims (see dims.ts); compile-time
+// values (ints that are dims, numbers, flags) are types of their own so that `for` bounds,
+// `if` conditions and block constructor arguments are checked without running anything.
+import type { BlockItem, FnItem, InstanceDecl, Param, ParamDecl, Span } from "../../grammar/ast.ts";
+import { type Atom, type Dim, type NamedAtom, dimEquals, printDim, substDim } from "./dims.ts";
+
+export type DType = "f32" | "f16" | "i32" | "bool";
+export const DTYPES: readonly DType[] = ["f32", "f16", "i32", "bool"];
+
+/** Leading dims of unknown number: the `..` of a rank-polymorphic signature. */
+export interface Rest {
+  key: string;
+  /** a rigid `..` of the signature being checked, or a variable bound when a call is matched */
+  isVar: boolean;
+}
+
+export interface TensorType {
+  kind: "tensor";
+  dtype: DType;
+  /** `..` before `dims`, when the leading dims are unknown */
+  rest?: Rest;
+  dims: Dim[];
+}
+
+export interface InstanceType {
+  kind: "instance";
+  block: BlockInfo;
+  /** the block's constructor dims, in order */
+  args: Dim[];
+  frozen: boolean;
+}
+
+export type Type =
+  | TensorType
+  /** compile-time int; `value` is a Dim (`4`, `L`, `2*D`), unknown for loop variables */
+  | { kind: "int"; value?: Dim }
+  /** compile-time number */
+  | { kind: "float"; value?: number }
+  /** compile-time bool (`training`, `sign > 0`) */
+  | { kind: "bool"; value?: boolean }
+  | { kind: "string"; value?: string }
+  | InstanceType
+  /** `repeat(L) Layer(D, F)`: `elem` is an instance (or a nested repeat) */
+  | { kind: "repeat"; count: Dim; elem: Type }
+  | { kind: "tuple"; items: Type[] }
+  | { kind: "list"; items: Type[] }
+  | { kind: "record"; fields: { name: string; type: Type }[] }
+  /** a user fn used as a value (`map(example_grad, ...)`); `self` for a block's named fn */
+  | { kind: "fn"; fn: FnInfo; self?: InstanceType }
+  | { kind: "builtin"; name: string }
+  /** `batch.<field>`: known only when the data is read; accepted wherever a tensor is expected */
+  | { kind: "data"; field?: string }
+  /** the record `batch` inside a train job */
+  | { kind: "batch" }
+  | { kind: "dtype"; dtype: DType }
+  /** an import alias, `import "x" as L` */
+  | { kind: "module"; file: string }
+  | { kind: "block"; block: BlockInfo }
+  /** train-only values: `jsonl("x")`, `adamw(...)`, `cosine(...)` */
+  | { kind: "dataset"; path: string }
+  | { kind: "optimizer"; name: string }
+  | { kind: "schedule"; name: string }
+  | { kind: "none" }
+  /** the value of a block with no final expression */
+  | { kind: "unit" }
+  /** an expression that already has an error: suppresses follow-on diagnostics */
+  | { kind: "error" };
+
+// ------------------------------------------------------------------ item summaries
+
+export interface ParamInfo {
+  name: string;
+  node: Param;
+  /** type in terms of the fn's own symbols (rigid `..`, `_`, compile-time params) */
+  type: Type;
+  hasDefault: boolean;
+  /** a compile-time int parameter usable as a dim (`K = 16`) */
+  dimAtom?: NamedAtom;
+}
+
+export interface FnInfo {
+  id: string;
+  name: string;
+  node: FnItem;
+  file: string;
+  owner?: BlockInfo;
+  /** filled lazily: signatures may depend on other blocks (`sizeof(m.head)`) */
+  sig?: FnSig;
+  /** the body's type in terms of the signature's symbols, once checked */
+  inferredRet?: Type;
+  state: "new" | "checking" | "done";
+  /** errors were reported in the body during its own check */
+  bodyErrors: boolean;
+}
+
+export interface FnSig {
+  params: ParamInfo[];
+  /** the `..` of this signature, if any */
+  rest?: Rest;
+  /** declared return type; undefined when inferred from the body */
+  ret?: Type;
+  /** has block-instance params: checked again at each call site with the concrete instance */
+  template: boolean;
+  /** atoms that a call binds afresh: `_` dims and template instance dims */
+  freshAtoms: NamedAtom[];
+  /** the declared return type has `_` dims: the body decides them */
+  retHasHoles: boolean;
+}
+
+export interface BlockInfo {
+  id: string;
+  name: string;
+  node: BlockItem;
+  file: string;
+  /** the block's own dims as rigid symbols */
+  dims: NamedAtom[];
+  params: Map<string, { node: ParamDecl; type: Type }>;
+  subs: Map<string, { node: InstanceDecl; type: Type }>;
+  fns: Map<string, FnInfo>;
+  forward?: FnInfo;
+  state: "new" | "resolving" | "done";
+}
+
+export interface DimInfo {
+  name: string;
+  atom: NamedAtom;
+  file: string;
+  span: Span;
+  default?: Dim;
+  /** value from `opts.dims` or the default, when known */
+  value?: number;
+}
+
+// ------------------------------------------------------------------ helpers
+
+export const ERROR: Type = { kind: "error" };
+export const UNIT: Type = { kind: "unit" };
+
+export function tensor(dtype: DType, dims: Dim[], rest?: Rest): TensorType {
+  return rest ? { kind: "tensor", dtype, rest, dims } : { kind: "tensor", dtype, dims };
+}
+
+export function isError(t: Type): boolean {
+  return t.kind === "error";
+}
+
+/** Printed shape only: `[B, T, D]`, `[.., I]`, `[]`. */
+export function printDims(t: { rest?: Rest; dims: Dim[] }): string {
+  const parts = t.rest ? ["..", ...t.dims.map(printDim)] : t.dims.map(printDim);
+  return `[${parts.join(", ")}]`;
+}
+
+export function printType(t: Type): string {
+  switch (t.kind) {
+    case "tensor":
+      return t.dims.length === 0 && !t.rest ? t.dtype : `${t.dtype}${printDims(t)}`;
+    case "int":
+      return t.value ? `int = ${printDim(t.value)}` : "int";
+    case "float":
+      return t.value !== undefined ? `number = ${t.value}` : "number";
+    case "bool":
+      return t.value !== undefined ? `flag = ${t.value}` : "flag";
+    case "string":
+      return "string";
+    case "instance":
+      return `${t.frozen ? "frozen " : ""}${t.block.name}(${t.args.map(printDim).join(", ")})`;
+    case "repeat":
+      return `repeat(${printDim(t.count)}) ${printType(t.elem)}`;
+    case "tuple":
+      return `(${t.items.map(printType).join(", ")})`;
+    case "list":
+      return `[${t.items.map(printType).join(", ")}]`;
+    case "record":
+      return `{ ${t.fields.map((f) => `${f.name}: ${printType(f.type)}`).join(", ")} }`;
+    case "fn":
+      return `fn ${t.fn.owner ? `${t.fn.owner.name}.` : ""}${t.fn.name}`;
+    case "builtin":
+      return `built-in ${t.name}`;
+    case "data":
+      return t.field ? `data (batch.${t.field})` : "data";
+    case "batch":
+      return "batch";
+    case "dtype":
+      return `dtype ${t.dtype}`;
+    case "module":
+      return `module "${t.file}"`;
+    case "block":
+      return `block ${t.block.name}`;
+    case "dataset":
+      return `dataset "${t.path}"`;
+    case "optimizer":
+      return `optimizer ${t.name}`;
+    case "schedule":
+      return `schedule ${t.name}`;
+    case "none":
+      return "None";
+    case "unit":
+      return "()";
+    case "error":
+      return "<error>";
+  }
+}
+
+/** A short description for "expected …, found …" messages. */
+export function describe(t: Type): string {
+  switch (t.kind) {
+    case "int":
+      return `the compile-time int ${t.value ? printDim(t.value) : ""}`.trimEnd();
+    case "float":
+      return "a compile-time number";
+    case "bool":
+      return "a compile-time flag";
+    case "instance":
+      return `the instance ${printType(t)}`;
+    case "unit":
+      return "no value";
+    default:
+      return printType(t);
+  }
+}
+
+/** Substitute atoms inside every dim of a type (instances, records, tuples too). Rests map via `rest`. */
+export function substType(
+  t: Type,
+  f: (a: Atom) => Dim | undefined,
+  rest?: (r: Rest) => { rest?: Rest; dims: Dim[] } | undefined,
+): Type {
+  const sd = (d: Dim) => substDim(d, f);
+  switch (t.kind) {
+    case "tensor": {
+      const dims = t.dims.map(sd);
+      if (t.rest && rest) {
+        const r = rest(t.rest);
+        if (r) return tensor(t.dtype, [...r.dims, ...dims], r.rest);
+      }
+      return tensor(t.dtype, dims, t.rest);
+    }
+    case "int":
+      return t.value ? { kind: "int", value: sd(t.value) } : t;
+    case "instance":
+      return { ...t, args: t.args.map(sd) };
+    case "repeat":
+      return { kind: "repeat", count: sd(t.count), elem: substType(t.elem, f, rest) };
+    case "tuple":
+      return { kind: "tuple", items: t.items.map((x) => substType(x, f, rest)) };
+    case "list":
+      return { kind: "list", items: t.items.map((x) => substType(x, f, rest)) };
+    case "record":
+      return { kind: "record", fields: t.fields.map((x) => ({ name: x.name, type: substType(x.type, f, rest) })) };
+    case "fn":
+      return t.self ? { ...t, self: substType(t.self, f, rest) as InstanceType } : t;
+    default:
+      return t;
+  }
+}
+
+/** Structural equality with dims compared symbolically (no unification). */
+export function typeEquals(a: Type, b: Type): boolean {
+  if (a.kind !== b.kind) return false;
+  switch (a.kind) {
+    case "tensor": {
+      const y = b as TensorType;
+      return a.dtype === y.dtype && a.rest?.key === y.rest?.key && a.dims.length === y.dims.length && a.dims.every((d, i) => dimEquals(d, y.dims[i]));
+    }
+    case "instance": {
+      const y = b as InstanceType;
+      return a.block === y.block && a.args.every((d, i) => dimEquals(d, y.args[i]));
+    }
+    case "repeat": {
+      const y = b as Extract<Type, { kind: "repeat" }>;
+      return dimEquals(a.count, y.count) && typeEquals(a.elem, y.elem);
+    }
+    case "tuple":
+    case "list": {
+      const y = b as { items: Type[] };
+      return a.items.length === y.items.length && a.items.every((x, i) => typeEquals(x, y.items[i]));
+    }
+    case "record": {
+      const y = b as Extract<Type, { kind: "record" }>;
+      return a.fields.length === y.fields.length && a.fields.every((f, i) => f.name === y.fields[i].name && typeEquals(f.type, y.fields[i].type));
+    }
+    case "int": {
+      const y = b as Extract<Type, { kind: "int" }>;
+      return !a.value || !y.value || dimEquals(a.value, y.value);
+    }
+    default:
+      return true;
+  }
+}
+
+/** The instance's dims as a substitution for atoms of its block. */
+export function instanceSubst(inst: InstanceType): (a: Atom) => Dim | undefined {
+  const m = new Map<string, Dim>();
+  inst.block.dims.forEach((a, i) => {
+    if (inst.args[i]) m.set(a.key, inst.args[i]);
+  });
+  return (a) => m.get(a.key);
+}

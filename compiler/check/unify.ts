@@ -1,0 +1,251 @@
+// Unification of symbolic shapes. Variables stand for dims we infer (`_`, the dims of a
+// template's instance argument, the `..` of a callee bound at a call); everything else is
+// rigid and compares by its canonical polynomial. Broadcasting lives here too because a
+// variable meeting a concrete dim under broadcasting is resolved the same way.
+import { type Atom, type Dim, atomsOf, dimEquals, isConst, divDim, constDim, negDim, subDim, substDim, varDim } from "./dims.ts";
+import { type Rest, type TensorType, type Type, tensor } from "./types.ts";
+
+export interface Shape {
+  rest?: Rest;
+  dims: Dim[];
+}
+
+/** Why two types do not match; the caller words the message. */
+export type Mismatch =
+  | { kind: "dtype"; expected: string; found: string }
+  | { kind: "rank"; expected: Shape; found: Shape }
+  /** `index` counts from the left of `found` (0-based) */
+  | { kind: "dim"; expected: Dim; found: Dim; index: number; rank: number }
+  | { kind: "type" }
+  | { kind: "instance"; index: number; expected: Dim; found: Dim }
+  | { kind: "block" };
+
+let fresh = 0;
+
+function varId(key: string): number {
+  return Number(key.replace(/\D/g, "")) || 0;
+}
+
+export class Unifier {
+  private dimVars = new Map<string, Dim>();
+  private restVars = new Map<string, Shape>();
+
+  freshDim(name: string): Dim {
+    return varDim(`?${++fresh}`, name);
+  }
+
+  freshRest(): Rest {
+    return { key: `?..${++fresh}`, isVar: true };
+  }
+
+  resolveDim(d: Dim): Dim {
+    if (this.dimVars.size === 0) return d;
+    return substDim(d, (a) => {
+      if (a.kind !== "var") return undefined;
+      const b = this.dimVars.get(a.key);
+      return b ? this.resolveDim(b) : undefined;
+    });
+  }
+
+  resolveShape(s: Shape): Shape {
+    let rest = s.rest;
+    let dims = s.dims.map((d) => this.resolveDim(d));
+    while (rest?.isVar) {
+      const b = this.restVars.get(rest.key);
+      if (!b) break;
+      dims = [...b.dims.map((d) => this.resolveDim(d)), ...dims];
+      rest = b.rest;
+    }
+    return rest ? { rest, dims } : { dims };
+  }
+
+  resolve(t: Type): Type {
+    if (this.dimVars.size === 0 && this.restVars.size === 0) return t;
+    switch (t.kind) {
+      case "tensor": {
+        const s = this.resolveShape(t);
+        return tensor(t.dtype, s.dims, s.rest);
+      }
+      case "int":
+        return t.value ? { kind: "int", value: this.resolveDim(t.value) } : t;
+      case "instance":
+        return { ...t, args: t.args.map((d) => this.resolveDim(d)) };
+      case "repeat":
+        return { kind: "repeat", count: this.resolveDim(t.count), elem: this.resolve(t.elem) };
+      case "tuple":
+      case "list":
+        return { kind: t.kind, items: t.items.map((x) => this.resolve(x)) };
+      case "record":
+        return { kind: "record", fields: t.fields.map((f) => ({ name: f.name, type: this.resolve(f.type) })) };
+      default:
+        return t;
+    }
+  }
+
+  /** Make two dims equal, binding one variable when the difference is linear in it. */
+  unifyDim(a: Dim, b: Dim): boolean {
+    a = this.resolveDim(a);
+    b = this.resolveDim(b);
+    if (dimEquals(a, b)) return true;
+    const diff = subDim(a, b);
+    // bind the newest variable first: a callee's fresh variables, not the caller's
+    const vars = [...atomsOf(diff).values()].filter((x) => x.kind === "var").sort((x, y) => varId(y.key) - varId(x.key));
+    for (const v of vars) {
+      const lone = diff.terms.filter((t) => t.atoms.length === 1 && t.atoms[0].key === v.key);
+      if (lone.length !== 1) continue;
+      const others = { terms: diff.terms.filter((t) => t !== lone[0]) };
+      if (atomsOf(others).has(v.key)) continue; // occurs check
+      this.dimVars.set(v.key, divDim(negDim(others), constDim(lone[0].coef)));
+      return true;
+    }
+    return false;
+  }
+
+  /** Match `found` against `expected` exactly (no broadcasting), binding variables on either side. */
+  unifyShape(expected: Shape, found: Shape): Mismatch | undefined {
+    const e = this.resolveShape(expected), f = this.resolveShape(found);
+    if (e.rest?.isVar && !(f.rest && f.rest.key === e.rest.key)) return this.bindRest(e, f, false);
+    if (f.rest?.isVar && !(e.rest && e.rest.key === f.rest.key)) return this.bindRest(f, e, true);
+    if (e.rest?.key !== f.rest?.key || e.dims.length !== f.dims.length) return { kind: "rank", expected: e, found: f };
+    for (let i = 0; i < e.dims.length; i++)
+      if (!this.unifyDim(e.dims[i], f.dims[i])) return { kind: "dim", expected: e.dims[i], found: f.dims[i], index: i, rank: f.dims.length };
+    return undefined;
+  }
+
+  /** `v` has an unbound rest variable: it takes the leading dims of `other`. */
+  private bindRest(v: Shape, other: Shape, swapped: boolean): Mismatch | undefined {
+    const n = other.dims.length - v.dims.length;
+    const rank = (): Mismatch => (swapped ? { kind: "rank", expected: other, found: v } : { kind: "rank", expected: v, found: other });
+    if (n < 0) return rank();
+    for (let i = 0; i < v.dims.length; i++) {
+      const od = other.dims[n + i];
+      if (!this.unifyDim(v.dims[i], od))
+        return swapped
+          ? { kind: "dim", expected: od, found: v.dims[i], index: i, rank: v.dims.length }
+          : { kind: "dim", expected: v.dims[i], found: od, index: n + i, rank: other.dims.length };
+    }
+    this.restVars.set(v.rest!.key, other.rest ? { rest: other.rest, dims: other.dims.slice(0, n) } : { dims: other.dims.slice(0, n) });
+    return undefined;
+  }
+
+  /** Does a value of type `found` fit where `expected` is declared? Binds variables. */
+  unifyType(expected: Type, found: Type): Mismatch | undefined {
+    if (expected.kind === "error" || found.kind === "error") return undefined;
+    if (found.kind === "data" && (expected.kind === "tensor" || expected.kind === "data")) return undefined;
+    switch (expected.kind) {
+      case "tensor": {
+        if ((found.kind === "int" || found.kind === "float") && expected.dims.length === 0 && !expected.rest && expected.dtype !== "bool")
+          return found.kind === "float" && expected.dtype === "i32" ? { kind: "dtype", expected: expected.dtype, found: "a number" } : undefined;
+        if (found.kind !== "tensor") return { kind: "type" };
+        if (expected.dtype !== found.dtype) return { kind: "dtype", expected: expected.dtype, found: found.dtype };
+        return this.unifyShape(expected, found);
+      }
+      case "int":
+        if (found.kind !== "int") return { kind: "type" };
+        if (expected.value && found.value && !this.unifyDim(expected.value, found.value))
+          return { kind: "dim", expected: expected.value, found: found.value, index: 0, rank: 1 };
+        return undefined;
+      case "float":
+        return found.kind === "float" || found.kind === "int" ? undefined : { kind: "type" };
+      case "bool":
+      case "string":
+        return found.kind === expected.kind ? undefined : { kind: "type" };
+      case "instance": {
+        if (found.kind !== "instance") return { kind: "type" };
+        if (found.block !== expected.block) return { kind: "block" };
+        for (let i = 0; i < expected.args.length; i++)
+          if (!this.unifyDim(expected.args[i], found.args[i])) return { kind: "instance", index: i, expected: expected.args[i], found: found.args[i] };
+        return undefined;
+      }
+      case "repeat": {
+        if (found.kind !== "repeat") return { kind: "type" };
+        if (!this.unifyDim(expected.count, found.count)) return { kind: "dim", expected: expected.count, found: found.count, index: 0, rank: 1 };
+        return this.unifyType(expected.elem, found.elem);
+      }
+      case "tuple":
+      case "list": {
+        if (found.kind !== expected.kind || found.items.length !== expected.items.length) return { kind: "type" };
+        for (let i = 0; i < expected.items.length; i++) {
+          const m = this.unifyType(expected.items[i], found.items[i]);
+          if (m) return m;
+        }
+        return undefined;
+      }
+      case "record": {
+        if (found.kind !== "record" || found.fields.length !== expected.fields.length) return { kind: "type" };
+        for (let i = 0; i < expected.fields.length; i++) {
+          if (expected.fields[i].name !== found.fields[i].name) return { kind: "type" };
+          const m = this.unifyType(expected.fields[i].type, found.fields[i].type);
+          if (m) return m;
+        }
+        return undefined;
+      }
+      default:
+        return found.kind === expected.kind ? undefined : { kind: "type" };
+    }
+  }
+
+  // ---------------------------------------------------------------- broadcasting
+
+  /**
+   * NumPy broadcasting on trailing dims. A dim of 1 stretches; a variable meeting a dim takes
+   * it. Leading `..` must be the same on both sides when both are present.
+   */
+  broadcast(a: Shape, b: Shape): { shape: Shape } | { fail: BroadcastFail } {
+    a = this.resolveShape(a);
+    b = this.resolveShape(b);
+    const n = Math.max(a.dims.length, b.dims.length);
+    const out: Dim[] = new Array(n);
+    // from the right, so that a failure names the trailing dim NumPy would complain about
+    for (let i = n - 1; i >= 0; i--) {
+      const ia = a.dims.length - n + i, ib = b.dims.length - n + i;
+      const da = ia >= 0 ? a.dims[ia] : undefined, db = ib >= 0 ? b.dims[ib] : undefined;
+      if (!da || !db) {
+        // aligned against the other side's `..`: unknown whether it broadcasts
+        const shorter = !da ? a : b;
+        if (shorter.rest) return { fail: { kind: "rest", index: i, rank: n } };
+        out[i] = (da ?? db)!;
+        continue;
+      }
+      const d = this.broadcastDim(da, db);
+      if (!d) return { fail: { kind: "dim", a: da, b: db, index: i, rank: n } };
+      out[i] = d;
+    }
+    let rest: Rest | undefined;
+    if (a.rest && b.rest) {
+      if (a.rest.key !== b.rest.key || a.dims.length !== b.dims.length) return { fail: { kind: "rest", index: 0, rank: n } };
+      rest = a.rest;
+    } else rest = a.rest ?? b.rest;
+    return { shape: rest ? { rest, dims: out } : { dims: out } };
+  }
+
+  private broadcastDim(a: Dim, b: Dim): Dim | undefined {
+    if (dimEquals(a, b)) return a;
+    if (isConst(a) === 1) return b;
+    if (isConst(b) === 1) return a;
+    if (this.unifyDim(a, b)) return this.resolveDim(a);
+    return undefined;
+  }
+
+  /** Would `a` and `b` broadcast? Pure: binds nothing (used to look for a fix to suggest). */
+  wouldBroadcast(a: Dim[], b: Dim[]): boolean {
+    const n = Math.max(a.length, b.length);
+    for (let i = 1; i <= n; i++) {
+      const da = a[a.length - i], db = b[b.length - i];
+      if (!da || !db) continue;
+      if (!(dimEquals(da, db) || isConst(da) === 1 || isConst(db) === 1)) return false;
+    }
+    return true;
+  }
+}
+
+export type BroadcastFail =
+  /** `index` is 0-based in the broadcast result of rank `rank` */
+  | { kind: "dim"; a: Dim; b: Dim; index: number; rank: number }
+  | { kind: "rest"; index: number; rank: number };
+
+export function shapeOf(t: TensorType): Shape {
+  return t.rest ? { rest: t.rest, dims: t.dims } : { dims: t.dims };
+}
+
+export type { Atom };

@@ -1,0 +1,342 @@
+// The built-in functions of the language, as compositions of primitives. Numerically
+// sensitive ones (softmax, log_softmax, logsumexp, cross_entropy) subtract the max first.
+import type { CallExpr, Span } from "../../grammar/ast.ts";
+import type { DType } from "../../runtime/bundle.ts";
+import { vjp, NotDifferentiableError } from "../autodiff/vjp.ts";
+import { fill, reshape } from "../ops/build.ts";
+import type { Lowering } from "./lower.ts";
+import type { Module, Scope } from "./scope.ts";
+import { describe, type Label, type TensorValue, type Value } from "./values.ts";
+
+interface Call {
+  l: Lowering;
+  args: Value[];
+  named: Map<string, Value>;
+  expr: CallExpr;
+  scope: Scope;
+  module: Module;
+}
+
+type Impl = (c: Call) => Value;
+
+interface BuiltinDef {
+  impl: Impl;
+  /** positional arity range */
+  min: number;
+  max: number;
+  named?: string[];
+  doc: string;
+}
+
+const T = (l: Lowering, id: number, labels: Label[]): TensorValue => ({ kind: "tensor", id, labels });
+
+function argSpan(c: Call, i: number): Span {
+  return c.expr.args[i]?.span ?? c.expr.span;
+}
+
+function tensorArg(c: Call, i: number): TensorValue {
+  return c.l.tensor(c.args[i], argSpan(c, i));
+}
+
+function floatArg(c: Call, i: number): TensorValue {
+  const t = tensorArg(c, i);
+  if (c.l.dtypeOf(t) !== "f32") c.l.fail(argSpan(c, i), `expected an f32 tensor, found ${c.l.typeText(t)}`, "W0226", "convert it with cast(x)");
+  return t;
+}
+
+function numberArg(c: Call, v: Value | undefined, span: Span, fallback?: number): number {
+  if (v === undefined) {
+    if (fallback === undefined) c.l.fail(span, "missing argument", "W0209");
+    return fallback;
+  }
+  if (v.kind !== "number") c.l.fail(span, `expected a number, found ${describe(v)}`, "W0231");
+  return v.value;
+}
+
+/** Resolves an axis argument: a dim name (`T`) found among x's axis labels, or an integer. */
+function axisOf(c: Call, x: TensorValue, v: Value, span: Span): number {
+  const rank = c.l.g.type(x.id).shape.length;
+  if (v.kind === "number" && v.label) {
+    const hits = x.labels.flatMap((lab, i) => (lab === v.label ? [i] : []));
+    if (hits.length === 1) return hits[0];
+    if (hits.length > 1) c.l.fail(span, `${c.l.typeText(x)} has more than one axis named ${v.label}`, "W0232", "use an integer axis");
+    c.l.fail(span, `${c.l.typeText(x)} has no axis named ${v.label}`, "W0232", x.labels.some(Boolean) ? `its axes: ${x.labels.map((s) => s ?? "?").join(", ")}` : "annotate the tensor's type so its axes have names, or use an integer axis");
+  }
+  if (v.kind === "number" && v.isInt) {
+    const a = v.value < 0 ? rank + v.value : v.value;
+    if (a < 0 || a >= rank) c.l.fail(span, `axis ${v.value} is out of range for ${c.l.typeText(x)}`, "W0232");
+    return a;
+  }
+  return c.l.fail(span, `expected an axis (a dim name or an integer), found ${describe(v)}`, "W0232");
+}
+
+function optionalAxis(c: Call, x: TensorValue, i: number, fallbackLast: boolean): number[] {
+  const v = c.args[i] ?? c.named.get("axis");
+  const rank = c.l.g.type(x.id).shape.length;
+  if (v === undefined) return fallbackLast ? [rank - 1] : [...Array(rank).keys()];
+  return [axisOf(c, x, v, argSpan(c, i))];
+}
+
+function dropAxes(labels: Label[], axes: number[]): Label[] {
+  return labels.filter((_, i) => !axes.includes(i));
+}
+
+function reduceOp(c: Call, op: "sum" | "reduce_max" | "reduce_min", x: TensorValue, axes: number[]): TensorValue {
+  return T(c.l, c.l.op(op, [x.id], { axes: [...axes].sort((a, b) => a - b) }, c.expr.span), dropAxes(x.labels, axes));
+}
+
+/** Re-insert reduced axes with size 1 and broadcast back: keepdims. */
+function keep(c: Call, r: TensorValue, x: TensorValue, axes: number[]): TensorValue {
+  const shape = c.l.g.type(x.id).shape;
+  const kept = reshape(c.l.g, r.id, shape.map((d, i) => (axes.includes(i) ? 1 : d)));
+  return T(c.l, c.l.op("broadcast", [kept], { shape: [...shape] }, c.expr.span), x.labels);
+}
+
+function count(c: Call, x: TensorValue, axes: number[]): number {
+  const shape = c.l.g.type(x.id).shape;
+  return axes.reduce((n, a) => n * shape[a], 1);
+}
+
+const bin = (c: Call, op: string, a: TensorValue, b: TensorValue) => c.l.nary(op, [a, b], c.expr.span);
+const un = (c: Call, op: string, a: TensorValue) => T(c.l, c.l.op(op, [a.id], {}, c.expr.span), a.labels);
+const num = (c: Call, v: number, like: TensorValue) => T(c.l, fill(c.l.g, v, c.l.g.type(like.id)), like.labels);
+
+function mean(c: Call, x: TensorValue, axes: number[]): TensorValue {
+  const s = reduceOp(c, "sum", x, axes);
+  return bin(c, "div", s, num(c, count(c, x, axes), s));
+}
+
+function variance(c: Call, x: TensorValue, axes: number[], unbiased: boolean): TensorValue {
+  const d = bin(c, "sub", x, keep(c, mean(c, x, axes), x, axes));
+  const s = reduceOp(c, "sum", bin(c, "mul", d, d), axes);
+  return bin(c, "div", s, num(c, count(c, x, axes) - (unbiased ? 1 : 0), s));
+}
+
+function logsumexp(c: Call, x: TensorValue, axes: number[]): TensorValue {
+  const m = T(c.l, c.l.op("stop", [reduceOp(c, "reduce_max", x, axes).id], {}, c.expr.span), dropAxes(x.labels, axes));
+  const e = un(c, "exp", bin(c, "sub", x, keep(c, m, x, axes)));
+  return bin(c, "add", un(c, "log", reduceOp(c, "sum", e, axes)), m);
+}
+
+function logSoftmax(c: Call, x: TensorValue, axes: number[]): TensorValue {
+  return bin(c, "sub", x, keep(c, logsumexp(c, x, axes), x, axes));
+}
+
+function boolNamed(c: Call, name: string, fallback: boolean): boolean {
+  const v = c.named.get(name);
+  if (v === undefined) return fallback;
+  if (v.kind !== "bool") c.l.fail(c.expr.span, `${name} must be true or false`, "W0231");
+  return v.value;
+}
+
+const unaryPrims = ["exp", "log", "sqrt", "rsqrt", "abs", "sign", "tanh", "sigmoid", "relu", "softplus", "sin", "cos", "floor"];
+
+const defs = new Map<string, BuiltinDef>();
+const def = (name: string, min: number, max: number, doc: string, impl: Impl, named?: string[]) => defs.set(name, { impl, min, max, doc, named });
+
+for (const p of unaryPrims) def(p, 1, 1, `elementwise ${p}`, (c) => un(c, p, floatArg(c, 0)));
+def("log_sigmoid", 1, 1, "log(sigmoid(x)), computed stably as -softplus(-x)", (c) => un(c, "neg", un(c, "softplus", un(c, "neg", floatArg(c, 0)))));
+def("silu", 1, 1, "x * sigmoid(x)", (c) => {
+  const x = floatArg(c, 0);
+  return bin(c, "mul", x, un(c, "sigmoid", x));
+});
+def("gelu", 1, 1, "GELU, tanh approximation: 0.5x(1 + tanh(√(2/π)(x + 0.044715x³)))", (c) => {
+  const x = floatArg(c, 0);
+  const x3 = bin(c, "mul", bin(c, "mul", x, x), x);
+  const inner = bin(c, "mul", num(c, Math.sqrt(2 / Math.PI), x), bin(c, "add", x, bin(c, "mul", num(c, 0.044715, x), x3)));
+  return bin(c, "mul", bin(c, "mul", num(c, 0.5, x), x), bin(c, "add", num(c, 1, x), un(c, "tanh", inner)));
+});
+
+/** max(x, T) reduces over a dim; max(a, b) is elementwise. A dim name or a negative integer is an axis. */
+function isAxisArg(v: Value | undefined): boolean {
+  return v !== undefined && v.kind === "number" && (v.label !== undefined || (v.isInt && v.value < 0));
+}
+
+for (const [name, prim] of [["max", "reduce_max"], ["min", "reduce_min"]] as const) {
+  def(name, 1, 2, `${name}(x, axis) reduces; ${name}(a, b) is elementwise`, (c) => {
+    if (c.args.length === 2 && !isAxisArg(c.args[1]) && !c.named.has("axis")) {
+      const a = c.args[0];
+      const b = c.args[1];
+      const dtype: DType = a.kind === "tensor" ? c.l.dtypeOf(a) : b.kind === "tensor" ? c.l.dtypeOf(b) : "f32";
+      return bin(c, name, c.l.tensor(a, argSpan(c, 0), dtype), c.l.tensor(b, argSpan(c, 1), dtype));
+    }
+    const x = tensorArg(c, 0);
+    return reduceOp(c, prim, x, optionalAxis(c, x, 1, false));
+  }, ["axis"]);
+}
+def("sum", 1, 2, "sum(x, axis): sum over an axis; sum(x): over everything", (c) => {
+  const x = tensorArg(c, 0);
+  return reduceOp(c, "sum", x, optionalAxis(c, x, 1, false));
+}, ["axis"]);
+def("mean", 1, 2, "mean(x, axis): mean over an axis; mean(x): over everything", (c) => {
+  const x = floatArg(c, 0);
+  return mean(c, x, optionalAxis(c, x, 1, false));
+}, ["axis"]);
+def("var", 1, 2, "var(x, axis, unbiased=false): variance (N−1 divisor when unbiased)", (c) => {
+  const x = floatArg(c, 0);
+  return variance(c, x, optionalAxis(c, x, 1, false), boolNamed(c, "unbiased", false));
+}, ["axis", "unbiased"]);
+def("std", 1, 2, "std(x, axis, unbiased=false): standard deviation", (c) => {
+  const x = floatArg(c, 0);
+  return un(c, "sqrt", variance(c, x, optionalAxis(c, x, 1, false), boolNamed(c, "unbiased", false)));
+}, ["axis", "unbiased"]);
+def("logsumexp", 1, 2, "log Σ exp(x) over an axis, computed stably", (c) => {
+  const x = floatArg(c, 0);
+  return logsumexp(c, x, optionalAxis(c, x, 1, false));
+}, ["axis"]);
+def("log_softmax", 1, 2, "x − logsumexp(x) over an axis (default: the last)", (c) => {
+  const x = floatArg(c, 0);
+  return logSoftmax(c, x, optionalAxis(c, x, 1, true));
+}, ["axis"]);
+def("softmax", 1, 2, "exp(x) / Σ exp(x) over an axis (default: the last)", (c) => {
+  const x = floatArg(c, 0);
+  return un(c, "exp", logSoftmax(c, x, optionalAxis(c, x, 1, true)));
+}, ["axis"]);
+def("cross_entropy", 2, 2, "cross_entropy(logits: f32[.., C], target: i32[..]): mean negative log-likelihood of the targets", (c) => {
+  const logits = floatArg(c, 0);
+  const target = tensorArg(c, 1);
+  const ls = c.l.g.type(logits.id).shape;
+  const ts = c.l.g.type(target.id).shape;
+  if (c.l.dtypeOf(target) !== "i32") c.l.fail(argSpan(c, 1), `targets must be i32 class indices, found ${c.l.typeText(target)}`, "W0205");
+  if (ts.length !== ls.length - 1 || ts.some((d, i) => d !== ls[i])) {
+    c.l.fail(c.expr.span, `targets ${c.l.typeText(target)} must have the logits' shape without the class axis (logits ${c.l.typeText(logits)})`, "W0206");
+  }
+  const axis = ls.length - 1;
+  const lsm = logSoftmax(c, logits, [axis]);
+  const classes = T(c.l, c.l.g.add("iota", [], { shape: [...ls], axis, dtype: "i32" }), logits.labels);
+  const t = T(c.l, reshape(c.l.g, target.id, [...ts, 1]), [...target.labels, undefined]);
+  const onehot = T(c.l, c.l.op("cast", [bin(c, "eq", classes, t).id], { dtype: "f32" }, c.expr.span), logits.labels);
+  const picked = reduceOp(c, "sum", bin(c, "mul", onehot, lsm), [...ls.keys()]);
+  return bin(c, "div", un(c, "neg", picked), num(c, Math.max(1, count(c, target, [...ts.keys()])), picked));
+});
+for (const [name, rms] of [["layer_norm", false], ["rms_norm", true]] as const) {
+  def(name, 1, 2, `${name}(x, axis, eps=1e-5): normalise over an axis (no affine; std blocks add it)`, (c) => {
+    const x = floatArg(c, 0);
+    const axes = optionalAxis(c, x, 1, true);
+    const eps = numberArg(c, c.named.get("eps"), c.expr.span, 1e-5);
+    const centred = rms ? x : bin(c, "sub", x, keep(c, mean(c, x, axes), x, axes));
+    const ms = mean(c, bin(c, "mul", centred, centred), axes);
+    const inv = un(c, "rsqrt", bin(c, "add", ms, num(c, eps, ms)));
+    return bin(c, "mul", centred, keep(c, inv, x, axes));
+  }, ["axis", "eps"]);
+}
+def("pow", 2, 2, "pow(a, b): a^b elementwise (a > 0)", (c) => c.l.evalBinary("**", c.args[0], c.args[1], c.expr.span));
+def("clamp", 3, 3, "clamp(x, lo, hi) = min(max(x, lo), hi)", (c) => {
+  const x = tensorArg(c, 0);
+  const d = c.l.dtypeOf(x);
+  const lo = c.l.tensor(c.args[1], argSpan(c, 1), d);
+  const hi = c.l.tensor(c.args[2], argSpan(c, 2), d);
+  return bin(c, "min", bin(c, "max", x, lo), hi);
+});
+def("where", 3, 3, "where(cond, a, b): a where cond, else b", (c) => {
+  const cond = tensorArg(c, 0);
+  if (c.l.dtypeOf(cond) !== "bool") c.l.fail(argSpan(c, 0), `the condition must be bool, found ${c.l.typeText(cond)}`, "W0205");
+  const a = c.args[1];
+  const b = c.args[2];
+  const dtype: DType = a.kind === "tensor" ? c.l.dtypeOf(a) : b.kind === "tensor" ? c.l.dtypeOf(b) : "f32";
+  return c.l.nary("where", [cond, c.l.tensor(a, argSpan(c, 1), dtype), c.l.tensor(b, argSpan(c, 2), dtype)], c.expr.span);
+});
+def("zeros_like", 1, 1, "zeros with x's shape and dtype", (c) => num(c, 0, tensorArg(c, 0)));
+def("ones_like", 1, 1, "ones with x's shape and dtype", (c) => num(c, 1, tensorArg(c, 0)));
+def("stop", 1, 1, "stop(x): x, with no gradient flowing back", (c) => un(c, "stop", tensorArg(c, 0)));
+def("cast", 1, 2, "cast(x) to f32, or cast(x, i32)", (c) => {
+  const x = tensorArg(c, 0);
+  const to = c.expr.args[1]?.value;
+  const dtype = to === undefined ? "f32" : to.kind === "ident" && ["f32", "i32", "bool"].includes(to.name) ? to.name : undefined;
+  if (!dtype) return c.l.fail(argSpan(c, 1), "expected a dtype: f32, i32 or bool", "W0202");
+  return T(c.l, c.l.op("cast", [x.id], { dtype }, c.expr.span), x.labels);
+});
+for (const [name, base] of [["iota", 0], ["positions", 1]] as const) {
+  def(name, 1, 1, `${name}(T): f32[T] holding ${base}, ${base + 1}, …`, (c) => {
+    const n = c.args[0];
+    if (n.kind !== "number" || !n.isInt) return c.l.fail(argSpan(c, 0), `expected a dim, found ${describe(n)}`, "W0201");
+    const id = c.l.g.add("iota", [], { shape: [n.value], axis: 0, dtype: "f32" });
+    const t = T(c.l, id, [n.label]);
+    return base ? bin(c, "add", t, num(c, base, t)) : t;
+  });
+}
+def("reshape", 2, 2, "reshape(x, [dims]): same elements, new shape", (c) => {
+  const x = tensorArg(c, 0);
+  const dims = c.args[1];
+  if (dims.kind !== "list") return c.l.fail(argSpan(c, 1), "expected a list of dims: [B, T*D]", "W0201");
+  const ds = dims.items.map((d, i) => {
+    if (d.kind !== "number" || !d.isInt) return c.l.fail(c.expr.args[1].span, `dim ${i} of the new shape is ${describe(d)}, not a dim`, "W0201");
+    return d;
+  });
+  const shape = ds.map((d) => d.value);
+  const n = shape.reduce((a, b) => a * b, 1);
+  const xn = c.l.g.type(x.id).shape.reduce((a, b) => a * b, 1);
+  if (n !== xn) c.l.fail(c.expr.span, `cannot reshape ${c.l.typeText(x)} (${xn} elements) to [${shape.join(", ")}] (${n})`, "W0233");
+  return T(c.l, reshape(c.l.g, x.id, shape), ds.map((d) => d.label));
+});
+def("flatten", 1, 1, "flatten(x): f32[n], the elements of x in row-major order", (c) => {
+  const x = tensorArg(c, 0);
+  return T(c.l, reshape(c.l.g, x.id, [c.l.g.type(x.id).shape.reduce((a, b) => a * b, 1)]), [undefined]);
+});
+def("transpose", 2, 2, "transpose(x, [T, B, D]): reorder axes by name", (c) => {
+  const x = tensorArg(c, 0);
+  const order = c.args[1];
+  if (order.kind !== "list") return c.l.fail(argSpan(c, 1), "expected a list of axes: [T, B, D]", "W0232");
+  const perm = order.items.map((v) => axisOf(c, x, v, argSpan(c, 1)));
+  const rank = c.l.g.type(x.id).shape.length;
+  if (perm.length !== rank || new Set(perm).size !== rank) c.l.fail(argSpan(c, 1), `expected each of the ${rank} axes of ${c.l.typeText(x)} once`, "W0232");
+  return T(c.l, c.l.op("transpose", [x.id], { perm }, c.expr.span), perm.map((p) => x.labels[p]));
+});
+def("len", 1, 1, "len(xs): the number of instances in a repeat, or items in a list", (c) => {
+  const v = c.args[0];
+  if (v.kind === "instances" || v.kind === "list" || v.kind === "tuple") return { kind: "number", value: v.items.length, isInt: true };
+  if (v.kind === "tensor") return { kind: "number", value: c.l.g.type(v.id).shape[0] ?? 1, isInt: true };
+  return c.l.fail(argSpan(c, 0), `len of ${describe(v)}`, "W0231");
+});
+def("grad", 2, 2, "grad(expr, wrt): the gradient of scalar expr with respect to a tensor, a parameter or an instance", (c) => {
+  const y = floatArg(c, 0);
+  if (c.l.g.type(y.id).shape.length !== 0) c.l.fail(argSpan(c, 0), `grad needs a scalar, found ${c.l.typeText(y)}`, "W0234", "reduce it first: sum(...) or mean(...)");
+  const wrt = c.args[1];
+  const targets: { name: string; t: TensorValue }[] = [];
+  if (wrt.kind === "tensor") targets.push({ name: "", t: wrt });
+  else if (wrt.kind === "instance") {
+    for (const [name, m] of wrt.inst.members) if (m.kind === "tensor") targets.push({ name, t: m });
+  } else c.l.fail(argSpan(c, 1), `grad with respect to ${describe(wrt)}; expected a tensor, a parameter or an instance`, "W0234");
+  let grads: number[];
+  try {
+    grads = vjp(c.l.g, y.id, targets.map((t) => t.t.id));
+  } catch (e) {
+    if (e instanceof NotDifferentiableError) c.l.fail(e.span ?? c.expr.span, `${e.message}; wrap the non-differentiable part in stop(...)`, "W0235");
+    throw e;
+  }
+  if (wrt.kind === "tensor") return T(c.l, grads[0], wrt.labels);
+  return { kind: "record", fields: new Map(targets.map((t, i) => [t.name, T(c.l, grads[i], t.t.labels)])), span: c.expr.span };
+});
+// Train-job configuration: recorded here, interpreted by the train lowering.
+def("jsonl", 1, 1, "jsonl(\"file\"): training data, one JSON object per line (path relative to this file)", (c) => {
+  const p = c.args[0];
+  if (p.kind !== "string") return c.l.fail(argSpan(c, 0), "expected a file name string", "W0301");
+  return { kind: "data", file: c.l.resolvePath(c.module, p.value), span: c.expr.span };
+});
+for (const name of ["sgd", "adam", "adamw", "constant", "cosine", "linear"]) {
+  def(name, 0, 0, `${name}(...): a train-job setting`, (c) => ({ kind: "config", name, named: c.named, span: c.expr.span }), ["*"]);
+}
+
+export function isBuiltin(name: string): boolean {
+  return defs.has(name);
+}
+
+export function builtinNames(): string[] {
+  return [...defs.keys()];
+}
+
+export function builtinDoc(name: string): string | undefined {
+  return defs.get(name)?.doc;
+}
+
+export function callBuiltin(l: Lowering, name: string, args: Value[], named: Map<string, Value>, expr: CallExpr, scope: Scope, module: Module): Value {
+  const d = defs.get(name)!;
+  if (args.length < d.min || args.length > d.max) {
+    const want = d.min === d.max ? `${d.min}` : `${d.min} to ${d.max}`;
+    l.fail(expr.argsSpan, `${name} takes ${want} argument${d.max === 1 ? "" : "s"}, found ${args.length}`, "W0207", d.doc);
+  }
+  if (!d.named?.includes("*")) {
+    for (const k of named.keys()) if (!d.named?.includes(k)) l.fail(expr.argsSpan, `${name} has no named argument '${k}'`, "W0208", d.doc);
+  }
+  return d.impl({ l, args, named, expr, scope, module });
+}

@@ -1,0 +1,796 @@
+// Lowering: the checked AST, with every dim bound to a number, becomes a Graph.
+// Blocks are instantiated at concrete dims, fns are inlined at each call, compile-time
+// loops and ifs are unrolled, and `grad` runs the VJP transform in place.
+import type {
+  BlockItem, BlockStmt, DimExpr, Expr, FnItem, Ident, IndexItem, Pattern, Span, Stmt, TensorTypeExpr, TypeExpr,
+} from "../../grammar/ast.ts";
+import type { DType } from "../../runtime/bundle.ts";
+import { error, InternalError, UserError, type Diagnostic } from "../diagnostics.ts";
+import { fmtType, Graph, numel } from "../ir/graph.ts";
+import { broadcastShapes, fill, reshape } from "../ops/build.ts";
+import { OpTypeError } from "../ops/registry.ts";
+import { callBuiltin, isBuiltin, builtinNames } from "./builtins.ts";
+import { globalsOf, Scope, type Global, type Module } from "./scope.ts";
+import { describe, type Dim, type Instance, type Label, type NumberValue, type ParamInit, type TensorValue, type Value } from "./values.ts";
+
+export interface LowerOptions {
+  /** values for global dims (`--dim D=256`); override defaults */
+  dims?: Record<string, number>;
+  /** the `training` flag seen by the program */
+  training?: boolean;
+}
+
+export interface ParamInfo {
+  path: string;
+  shape: number[];
+  dtype: DType;
+  init: ParamInit;
+  frozen: boolean;
+  /** checkpoint the instance is initialised from */
+  from?: string;
+  span: Span;
+}
+
+class ReturnSignal {
+  constructor(readonly value: Value) {}
+}
+
+const DTYPES = new Set(["f32", "i32", "bool"]);
+const MAX_INLINE_DEPTH = 200;
+
+export class Lowering {
+  readonly g = new Graph();
+  readonly params = new Map<string, ParamInfo>();
+  private readonly globals = new Map<string, Map<string, Global>>();
+  /** global dims by name: a number once known */
+  private readonly dimValues = new Map<string, number>();
+  private readonly dimPending = new Set<string>();
+  private depth = 0;
+
+  constructor(
+    readonly modules: ReadonlyMap<string, Module>,
+    readonly entry: Module,
+    readonly opts: LowerOptions = {},
+  ) {
+    for (const [k, v] of Object.entries(opts.dims ?? {})) this.dimValues.set(k, v);
+  }
+
+  // ------------------------------------------------------------ errors
+
+  fail(span: Span, message: string, code = "W0200", hint?: string): never {
+    throw new UserError(error(code, span, message, hint ? { hint } : {}));
+  }
+
+  /** Adds a primitive, turning a shape-rule failure into a located error. */
+  op(op: string, inputs: readonly number[], attrs: Record<string, number | string | boolean | readonly number[]>, span: Span): number {
+    try {
+      return this.g.add(op, inputs, attrs, span);
+    } catch (e) {
+      if (e instanceof OpTypeError) this.fail(span, e.message);
+      throw e;
+    }
+  }
+
+  /** Runs a graph-building helper, turning a shape-rule failure into a located error. */
+  guard<T>(span: Span, f: () => T): T {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof OpTypeError) this.fail(span, e.message);
+      throw e;
+    }
+  }
+
+  // ------------------------------------------------------------ globals and dims
+
+  globalsOf(module: Module): Map<string, Global> {
+    let g = this.globals.get(module.file);
+    if (!g) {
+      g = globalsOf(module, this.modules);
+      this.globals.set(module.file, g);
+    }
+    return g;
+  }
+
+  /** The value of a global dim, evaluating its default on first use; undefined if unbound. */
+  globalDim(name: string, module: Module, span: Span): number | undefined {
+    const known = this.dimValues.get(name);
+    if (known !== undefined) return known;
+    const g = this.globalsOf(module).get(name);
+    if (!g || g.kind !== "dim" || !g.decl.default) return undefined;
+    if (this.dimPending.has(name)) this.fail(span, `the default of dim ${name} depends on itself`, "W0105");
+    this.dimPending.add(name);
+    const v = this.evalDim(g.decl.default, new Scope(), g.module).value;
+    this.dimPending.delete(name);
+    this.dimValues.set(name, v);
+    return v;
+  }
+
+  bindDim(name: string, value: number): void {
+    this.dimValues.set(name, value);
+  }
+
+  boundDims(): Map<string, number> {
+    return new Map(this.dimValues);
+  }
+
+  /** A dim expression: a number with its symbolic label. */
+  evalDim(e: Expr, scope: Scope, module: Module): Dim {
+    const v = this.evalExpr(e, scope, module);
+    if (v.kind === "number" && v.isInt) return { value: v.value, label: v.label ?? String(v.value) };
+    return this.fail(e.span, `expected a dim (an integer size), found ${describe(v)}`, "W0201");
+  }
+
+  // ------------------------------------------------------------ instances
+
+  instantiate(block: BlockItem, module: Module, dims: Dim[], path: string, span: Span, frozen = false, from?: string): Instance {
+    if (dims.length !== block.dims.length) {
+      this.fail(span, `${block.name.name} takes ${block.dims.length} dim${block.dims.length === 1 ? "" : "s"} (${block.dims.map((d) => d.name).join(", ")}), found ${dims.length}`, "W0210");
+    }
+    const inst: Instance = {
+      block, module, path, frozen, from, span,
+      dims: new Map(block.dims.map((d, i) => [d.name, dims[i]])),
+      members: new Map(),
+    };
+    const scope = this.instanceScope(inst);
+    for (const m of block.members) {
+      if (m.kind === "param") {
+        const type = this.tensorAnnotation(m.type, scope, module);
+        const shape = type.dims.map((d) => d.value);
+        const p = `${path}.${m.name.name}`;
+        const id = this.g.source("param", p, { shape, dtype: type.dtype }, m.span);
+        this.params.set(p, { path: p, shape, dtype: type.dtype, init: this.paramInit(m.init, shape, scope, module), frozen, from, span: m.span });
+        const v: TensorValue = { kind: "tensor", id, labels: type.dims.map((d) => d.label) };
+        inst.members.set(m.name.name, v);
+        scope.define(m.name.name, v);
+      } else if (m.kind === "instance") {
+        const v = this.evalInstance(m.value, scope, module, `${path}.${m.name.name}`, frozen, from);
+        inst.members.set(m.name.name, v);
+        scope.define(m.name.name, v);
+      } else if (m.name) {
+        inst.members.set(m.name.name, { kind: "fn", fn: m, module, self: inst });
+      }
+    }
+    return inst;
+  }
+
+  /** The scope inside a block's fns: its dims, params, sub-instances and named fns. */
+  instanceScope(inst: Instance): Scope {
+    const s = new Scope();
+    for (const [name, d] of inst.dims) s.define(name, { kind: "number", value: d.value, isInt: true, label: d.label });
+    for (const [name, v] of inst.members) s.define(name, v);
+    return s;
+  }
+
+  private paramInit(init: Expr | undefined, shape: number[], scope: Scope, module: Module): ParamInit {
+    if (!init) return { kind: "zeros" };
+    const name = init.kind === "ident" ? init.name : init.kind === "call" && init.callee.kind === "ident" ? init.callee.name : undefined;
+    const arg = () => {
+      if (init.kind !== "call" || init.args.length !== 1) this.fail(init.span, `${name} takes one argument`, "W0211");
+      const v = this.evalExpr(init.args[0].value, scope, module);
+      if (v.kind !== "number") this.fail(init.args[0].span, `expected a number, found ${describe(v)}`, "W0211");
+      return v.value;
+    };
+    switch (name) {
+      case "zeros":
+      case "ones":
+      case "glorot":
+        if (init.kind === "call") this.fail(init.span, `${name} takes no arguments`, "W0211");
+        if (name === "glorot" && shape.length === 0) this.fail(init.span, "glorot needs a parameter of rank ≥ 1", "W0211");
+        return { kind: name };
+      case "normal":
+        return { kind: "normal", scale: arg() };
+      case "uniform":
+        return { kind: "uniform", scale: arg() };
+      default:
+        return this.fail(init.span, `unknown initialiser; expected zeros, ones, glorot, normal(std) or uniform(bound)`, "W0211");
+    }
+  }
+
+  /** `Block(dims)`, `repeat(L) Block(dims)`, `frozen e`, `e from "ckpt"` — where an instance is created. */
+  evalInstance(e: Expr, scope: Scope, module: Module, path: string, frozen = false, from?: string): Value {
+    switch (e.kind) {
+      case "frozen":
+        return this.evalInstance(e.body, scope, module, path, true, from);
+      case "from":
+        return this.evalInstance(e.body, scope, module, path, frozen, this.resolvePath(module, e.path.value));
+      case "paren":
+        return this.evalInstance(e.expr, scope, module, path, frozen, from);
+      case "call": {
+        const callee = this.evalExpr(e.callee, scope, module);
+        if (callee.kind !== "block") break;
+        const dims = e.args.map((a) => {
+          if (a.name) this.fail(a.span, "block dims are positional", "W0210");
+          return this.evalDim(a.value, scope, module);
+        });
+        return { kind: "instance", inst: this.instantiate(callee.block, callee.module, dims, path, e.span, frozen, from) };
+      }
+      case "repeat":
+        return this.fail(e.span, "`repeat` stacks are not supported yet (issue 3)", "W0290");
+      default:
+        break;
+    }
+    return this.evalExpr(e, scope, module);
+  }
+
+  resolvePath(module: Module, rel: string): string {
+    if (rel.startsWith("/")) return rel;
+    const dir = module.file.includes("/") ? module.file.slice(0, module.file.lastIndexOf("/")) : ".";
+    return `${dir}/${rel}`;
+  }
+
+  // ------------------------------------------------------------ annotations
+
+  /** Evaluates a tensor type annotation to concrete dims (binding unbound global dims to `actual`). */
+  tensorAnnotation(t: TypeExpr, scope: Scope, module: Module, actual?: readonly number[]): { dtype: DType; dims: Dim[] } {
+    if (t.kind !== "tensorType") return this.fail(t.span, "expected a tensor type", "W0202");
+    const dtype = t.dtype.name;
+    if (!DTYPES.has(dtype)) {
+      this.fail(t.dtype.span, `unknown dtype '${dtype}'; expected f32, i32 or bool`, "W0202", dtype === "f16" ? "f16 tensors come with the f16 back end (issue 5)" : undefined);
+    }
+    const dims = t.dims ?? [];
+    const rest = dims.findIndex((d) => d.kind === "restDim");
+    const out: Dim[] = [];
+    if (rest > 0) this.fail(dims[rest].span, "`..` must be the first dim", "W0202");
+    const fixed = rest === 0 ? dims.slice(1) : dims;
+    const lead = actual ? actual.length - fixed.length : 0;
+    if (rest === 0) {
+      if (actual && lead < 0) return { dtype: dtype as DType, dims: [] };
+      for (let i = 0; i < lead; i++) out.push({ value: actual![i], label: "" });
+    }
+    fixed.forEach((d, i) => out.push(this.annotationDim(d, scope, module, actual?.[lead + i])));
+    return { dtype: dtype as DType, dims: out };
+  }
+
+  private annotationDim(d: DimExpr, scope: Scope, module: Module, actual: number | undefined): Dim {
+    if (d.kind === "restDim") return this.fail(d.span, "`..` must be the first dim", "W0202");
+    if (d.kind === "inferDim") return { value: actual ?? -1, label: "" };
+    if (d.kind === "ident" && !scope.lookup(d.name)) {
+      const g = this.globalsOf(module).get(d.name);
+      if (g?.kind === "dim") {
+        const v = this.globalDim(d.name, module, d.span);
+        if (v === undefined) {
+          if (actual === undefined) this.fail(d.span, `dim ${d.name} has no value here`, "W0203", `give it one: \`dim ${d.name} = ...\` or --dim ${d.name}=N`);
+          this.bindDim(d.name, actual);
+          return { value: actual, label: d.name };
+        }
+        return { value: v, label: d.name };
+      }
+      if (!g) this.fail(d.span, `unknown dim '${d.name}'`, "W0101", `declare it: \`dim ${d.name}\``);
+    }
+    return this.evalDim(d, scope, module);
+  }
+
+  /** Checks a value against a parameter or return annotation; relabels tensors with the annotation's names. */
+  conform(v: Value, t: TypeExpr | undefined, scope: Scope, module: Module, span: Span, what: string): Value {
+    if (!t) return v;
+    if (t.kind === "namedType") {
+      const ok = t.repeat ? v.kind === "instances" : v.kind === "instance" && v.inst.block.name.name === t.name.name;
+      if (!ok) this.fail(span, `${what}: expected ${t.repeat ? "repeat " : ""}${t.name.name}, found ${describe(v)}`, "W0204", undefined);
+      return v;
+    }
+    if (t.kind === "tupleType") {
+      if (v.kind !== "tuple" || v.items.length !== t.items.length) this.fail(span, `${what}: expected a tuple of ${t.items.length}, found ${describe(v)}`, "W0204");
+      return { kind: "tuple", items: v.items.map((x, i) => this.conform(x, t.items[i], scope, module, span, what)) };
+    }
+    let tv: TensorValue;
+    if (v.kind === "number" && (t.dims ?? []).length === 0) {
+      const dtype = t.dtype.name as DType;
+      tv = { kind: "tensor", id: this.g.add("const", [], { value: v.value, shape: [], dtype }), labels: [] };
+    } else if (v.kind === "tensor") {
+      tv = v;
+    } else {
+      return this.fail(span, `${what}: expected a tensor ${typeText(t)}, found ${describe(v)}`, "W0204");
+    }
+    const type = this.g.type(tv.id);
+    const ann = this.tensorAnnotation(t, scope, module, type.shape);
+    if (ann.dtype !== type.dtype) {
+      // Data read from JSON has no f32/i32 distinction for whole numbers: widen integer inputs.
+      if (ann.dtype === "f32" && type.dtype === "i32" && this.g.node(tv.id).op === "input") {
+        tv = { kind: "tensor", id: this.g.add("cast", [tv.id], { dtype: "f32" }), labels: tv.labels };
+      } else {
+        this.fail(span, `${what}: expected ${typeText(t)}, found ${fmtType(type)}`, "W0205");
+      }
+    }
+    const expected = ann.dims.map((d) => d.value);
+    const rankOk = expected.length === type.shape.length;
+    if (!rankOk || expected.some((d, i) => d !== -1 && d !== type.shape[i])) {
+      const dimsText = ann.dims.map((d) => (d.label && d.label !== String(d.value) ? `${d.label}=${d.value}` : String(d.value))).join(", ");
+      this.fail(span, `${what}: expected ${typeText(t)} = ${ann.dtype}[${dimsText}], found ${fmtType(this.g.type(tv.id))}`, "W0206");
+    }
+    return { kind: "tensor", id: tv.id, labels: ann.dims.map((d, i) => d.label || tv.labels[i]) };
+  }
+
+  // ------------------------------------------------------------ fns
+
+  callFn(fn: FnItem, module: Module, base: Scope | undefined, args: Value[], named: Map<string, Value>, span: Span): Value {
+    const name = fn.name?.name ?? "forward";
+    if (!fn.body) this.fail(span, `${name} is declared without a body`, "W0212");
+    if (++this.depth > MAX_INLINE_DEPTH) this.fail(span, `calls nested more than ${MAX_INLINE_DEPTH} deep (is ${name} recursive?)`, "W0106");
+    try {
+      const scope = base ? base.child() : new Scope();
+      if (args.length > fn.params.length) this.fail(span, `${name} takes ${fn.params.length} argument${fn.params.length === 1 ? "" : "s"}, found ${args.length}`, "W0207");
+      for (const key of named.keys()) {
+        if (!fn.params.some((p) => p.name.name === key)) {
+          this.fail(span, `${name} has no parameter '${key}'`, "W0208", `its parameters: ${fn.params.map((p) => p.name.name).join(", ")}`);
+        }
+      }
+      fn.params.forEach((p, i) => {
+        let v = i < args.length ? args[i] : named.get(p.name.name);
+        if (i < args.length && named.has(p.name.name)) this.fail(span, `argument '${p.name.name}' given twice`, "W0208");
+        if (v === undefined) {
+          if (!p.default) this.fail(span, `missing argument '${p.name.name}' of ${name}`, "W0209");
+          v = this.evalExpr(p.default, scope, module);
+        }
+        scope.define(p.name.name, this.conform(v, p.type, scope, module, span, `argument '${p.name.name}' of ${name}`));
+      });
+      let result: Value;
+      try {
+        result = fn.body!.kind === "block" ? this.evalBlock(fn.body as BlockStmt, scope, module) : this.evalExpr(fn.body as Expr, scope, module);
+      } catch (e) {
+        if (!(e instanceof ReturnSignal)) throw e;
+        result = e.value;
+      }
+      return this.conform(result, fn.ret, scope, module, fn.ret?.span ?? span, `the result of ${name}`);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  callInstance(inst: Instance, args: Value[], named: Map<string, Value>, span: Span): Value {
+    const fwd = inst.block.members.find((m): m is FnItem => m.kind === "fn" && !m.name);
+    if (!fwd) this.fail(span, `${inst.block.name.name} has no forward fn to call`, "W0213", "add `fn (x: ...) -> ... = ...` to the block");
+    return this.callFn(fwd, inst.module, this.instanceScope(inst), args, named, span);
+  }
+
+  // ------------------------------------------------------------ statements
+
+  evalBlock(b: BlockStmt, parent: Scope, module: Module): Value {
+    const scope = parent.child();
+    let last: Value = { kind: "none" };
+    for (const s of b.stmts) last = this.evalStmt(s, scope, module);
+    return last;
+  }
+
+  private evalStmt(s: Stmt, scope: Scope, module: Module): Value {
+    switch (s.kind) {
+      case "let":
+      case "var": {
+        let v = this.evalExpr(s.value, scope, module);
+        if (s.type) v = this.conform(v, s.type, scope, module, s.value.span, `'${patternText(s.target)}'`);
+        this.bindPattern(s.target, v, scope, s.kind === "var");
+        return { kind: "none" };
+      }
+      case "assign": {
+        const b = scope.lookup(s.target.name);
+        if (!b) this.fail(s.target.span, `unknown name '${s.target.name}'`, "W0101");
+        if (!b.mutable) this.fail(s.target.span, `'${s.target.name}' is not a var; only a \`var\` can be reassigned`, "W0214");
+        const v = this.evalExpr(s.value, scope, module);
+        if (b.value.kind === "tensor" && v.kind === "tensor") {
+          const a = this.g.type(b.value.id);
+          const c = this.g.type(v.id);
+          if (fmtType(a) !== fmtType(c)) this.fail(s.value.span, `'${s.target.name}' is ${fmtType(a)}; cannot assign ${fmtType(c)}`, "W0215");
+        }
+        b.value = v;
+        return { kind: "none" };
+      }
+      case "for": {
+        const lo = this.evalExpr(s.start, scope, module);
+        const hi = this.evalExpr(s.end, scope, module);
+        if (lo.kind !== "number" || hi.kind !== "number" || !lo.isInt || !hi.isInt) this.fail(s.span, "loop bounds must be compile-time integers", "W0216");
+        for (let i = lo.value; i < hi.value; i++) {
+          const body = scope.child();
+          body.define(s.variable.name, { kind: "number", value: i, isInt: true });
+          this.evalBlock(s.body, body, module);
+        }
+        return { kind: "none" };
+      }
+      case "return":
+        throw new ReturnSignal(this.evalExpr(s.value, scope, module));
+      case "exprStmt":
+        return this.evalExpr(s.expr, scope, module);
+      case "errorStmt":
+        return this.fail(s.span, "this statement did not parse", "W0001");
+    }
+  }
+
+  private bindPattern(p: Pattern, v: Value, scope: Scope, mutable: boolean): void {
+    if (p.kind === "ident") {
+      scope.define(p.name, v, mutable);
+      return;
+    }
+    if (v.kind !== "tuple" || v.items.length !== p.items.length) this.fail(p.span, `cannot destructure ${describe(v)} into ${p.items.length} names`, "W0217");
+    p.items.forEach((q, i) => this.bindPattern(q, v.items[i], scope, mutable));
+  }
+
+  // ------------------------------------------------------------ expressions
+
+  evalExpr(e: Expr, scope: Scope, module: Module): Value {
+    switch (e.kind) {
+      case "number":
+        return { kind: "number", value: e.value, isInt: e.isInt };
+      case "string":
+        return { kind: "string", value: e.value };
+      case "bool":
+        return { kind: "bool", value: e.value };
+      case "none":
+        return { kind: "none" };
+      case "ident":
+        return this.evalIdent(e, scope, module);
+      case "paren":
+        return this.evalExpr(e.expr, scope, module);
+      case "blockExpr":
+        return this.evalBlock(e.block, scope, module);
+      case "list":
+        return { kind: "list", items: e.items.map((x) => this.evalExpr(x, scope, module)) };
+      case "tuple":
+        return { kind: "tuple", items: e.items.map((x) => this.evalExpr(x, scope, module)) };
+      case "record":
+        return { kind: "record", fields: new Map(e.fields.map((f) => [f.name.name, this.evalExpr(f.value, scope, module)])), span: e.span };
+      case "unary":
+        return this.evalUnary(e.op, this.evalExpr(e.operand, scope, module), e.span);
+      case "binary":
+        return this.evalBinary(e.op, this.evalExpr(e.left, scope, module), this.evalExpr(e.right, scope, module), e.span);
+      case "if": {
+        const c = this.evalExpr(e.cond, scope, module);
+        if (c.kind !== "bool") this.fail(e.cond.span, `an \`if\` condition must be known at compile time (a bool), found ${describe(c)}`, "W0218", "on tensors, use where(cond, a, b)");
+        if (c.value) return this.evalBlock(e.then, scope, module);
+        if (!e.else) return { kind: "none" };
+        return e.else.kind === "if" ? this.evalExpr(e.else, scope, module) : this.evalBlock(e.else, scope, module);
+      }
+      case "member":
+        return this.evalMember(this.evalExpr(e.object, scope, module), e.name, e.span);
+      case "index":
+        return this.evalIndex(this.evalExpr(e.object, scope, module), e.indices, scope, module, e.span);
+      case "call":
+        return this.evalCall(e, scope, module);
+      case "repeat":
+      case "frozen":
+      case "from":
+        return this.fail(e.span, "an instance is created only in a block member or a train job field", "W0219");
+      case "error":
+        return this.fail(e.span, "this expression did not parse", "W0001");
+    }
+  }
+
+  private evalIdent(e: Ident, scope: Scope, module: Module): Value {
+    const local = scope.lookup(e.name);
+    if (local) return local.value;
+    if (e.name === "training") return { kind: "bool", value: this.opts.training ?? false };
+    const g = this.globalsOf(module).get(e.name);
+    if (g) {
+      switch (g.kind) {
+        case "block":
+          return { kind: "block", block: g.item, module: g.module };
+        case "fn":
+          return { kind: "fn", fn: g.item, module: g.module };
+        case "namespace":
+          return { kind: "namespace", module: g.module };
+        case "train":
+          return this.fail(e.span, `'${e.name}' is a train job, not a value`, "W0220");
+        case "dim": {
+          const v = this.globalDim(e.name, module, e.span);
+          if (v === undefined) this.fail(e.span, `dim ${e.name} has no value yet`, "W0203", `give it a default (\`dim ${e.name} = 64\`) or pass --dim ${e.name}=N`);
+          return { kind: "number", value: v, isInt: true, label: e.name };
+        }
+      }
+    }
+    if (isBuiltin(e.name)) return { kind: "builtin", name: e.name };
+    const candidates = [...this.scopeNames(scope), ...this.globalsOf(module).keys(), ...builtinNames()];
+    const near = didYouMean(e.name, candidates);
+    return this.fail(e.span, `unknown name '${e.name}'`, "W0101", near ? `did you mean \`${near}\`?` : undefined);
+  }
+
+  private scopeNames(scope: Scope): string[] {
+    const out: string[] = [];
+    for (let s: Scope | undefined = scope; s; s = s.parent) out.push(...s.namesHere());
+    return out;
+  }
+
+  evalMember(obj: Value, name: Ident, span: Span): Value {
+    if (obj.kind === "instance") {
+      const m = obj.inst.members.get(name.name) ?? dimMember(obj.inst, name.name);
+      if (!m) {
+        const near = didYouMean(name.name, [...obj.inst.members.keys()]);
+        this.fail(name.span, `${obj.inst.block.name.name} has no member '${name.name}'`, "W0102", near ? `did you mean \`${near}\`?` : undefined);
+      }
+      return m;
+    }
+    if (obj.kind === "record") {
+      const f = obj.fields.get(name.name);
+      if (!f) {
+        const near = didYouMean(name.name, [...obj.fields.keys()]);
+        this.fail(name.span, `no field '${name.name}' (fields: ${[...obj.fields.keys()].join(", ")})`, "W0102", near ? `did you mean \`${near}\`?` : undefined);
+      }
+      return f;
+    }
+    if (obj.kind === "namespace") {
+      const g = this.globalsOf(obj.module).get(name.name);
+      if (!g) this.fail(name.span, `${obj.module.file} has no item '${name.name}'`, "W0102");
+      return this.evalIdent(name, new Scope(), obj.module);
+    }
+    return this.fail(span, `${describe(obj)} has no members`, "W0102");
+  }
+
+  private evalIndex(obj: Value, indices: IndexItem[], scope: Scope, module: Module, span: Span): Value {
+    if (obj.kind === "instances" || obj.kind === "list" || obj.kind === "tuple") {
+      if (indices.length !== 1 || indices[0].kind === "slice") this.fail(span, "index a list with one integer", "W0221");
+      const i = this.evalExpr(indices[0] as Expr, scope, module);
+      const items: readonly unknown[] = obj.items;
+      if (i.kind !== "number" || !i.isInt || i.value < 0 || i.value >= items.length) this.fail(span, `index out of range 0..${items.length}`, "W0221");
+      return obj.kind === "instances" ? { kind: "instance", inst: obj.items[i.value] } : obj.items[i.value];
+    }
+    if (obj.kind !== "tensor") return this.fail(span, `${describe(obj)} cannot be indexed`, "W0221");
+    // New axes (`None`) and whole-axis slices (`:`) are views; bounded slices come with issue 3.
+    const type = this.g.type(obj.id);
+    const shape: number[] = [];
+    const labels: Label[] = [];
+    let axis = 0;
+    for (const ix of indices) {
+      if (ix.kind === "none") {
+        shape.push(1);
+        labels.push(undefined);
+      } else if (ix.kind === "slice" && !ix.start && !ix.end && !ix.step) {
+        if (axis >= type.shape.length) this.fail(ix.span, `too many indices for ${fmtType(type)}`, "W0221");
+        shape.push(type.shape[axis]);
+        labels.push(obj.labels[axis]);
+        axis++;
+      } else {
+        this.fail(ix.span, "only `:` and `None` are supported in indexing so far; integer indices and bounded slices come with issue 3", "W0290");
+      }
+    }
+    for (; axis < type.shape.length; axis++) {
+      shape.push(type.shape[axis]);
+      labels.push(obj.labels[axis]);
+    }
+    return { kind: "tensor", id: reshape(this.g, obj.id, shape), labels };
+  }
+
+  private evalCall(e: Extract<Expr, { kind: "call" }>, scope: Scope, module: Module): Value {
+    const callee = this.evalExpr(e.callee, scope, module);
+    const args: Value[] = [];
+    const named = new Map<string, Value>();
+    for (const a of e.args) {
+      if (a.name) {
+        if (named.has(a.name.name)) this.fail(a.name.span, `argument '${a.name.name}' given twice`, "W0208");
+        named.set(a.name.name, this.evalExpr(a.value, scope, module));
+      } else {
+        if (named.size) this.fail(a.span, "positional arguments must come before named ones", "W0208");
+        args.push(this.evalExpr(a.value, scope, module));
+      }
+    }
+    switch (callee.kind) {
+      case "builtin":
+        return callBuiltin(this, callee.name, args, named, e, scope, module);
+      case "fn":
+        return this.callFn(callee.fn, callee.module, callee.self ? this.instanceScope(callee.self) : undefined, args, named, e.span);
+      case "instance":
+        return this.callInstance(callee.inst, args, named, e.span);
+      case "block":
+        return this.fail(e.span, `${callee.block.name.name}(...) creates an instance; write it as a block member (\`f = ${callee.block.name.name}(...)\`) or a train job field`, "W0219");
+      default:
+        return this.fail(e.callee.span, `${describe(callee)} is not callable`, "W0222");
+    }
+  }
+
+  // ------------------------------------------------------------ arithmetic
+
+  /** A tensor for `v`; numbers become constants of `like`'s dtype (f32 by default). */
+  tensor(v: Value, span: Span, like?: DType): TensorValue {
+    if (v.kind === "tensor") return v;
+    if (v.kind === "number") {
+      const dtype = like ?? "f32";
+      return { kind: "tensor", id: this.g.add("const", [], { value: v.value, shape: [], dtype }), labels: [] };
+    }
+    if (v.kind === "bool") return { kind: "tensor", id: this.g.add("const", [], { value: +v.value, shape: [], dtype: "bool" }), labels: [] };
+    return this.fail(span, `expected a tensor, found ${describe(v)}`, "W0223");
+  }
+
+  dtypeOf(v: TensorValue): DType {
+    return this.g.type(v.id).dtype;
+  }
+
+  /** Applies a same-shape primitive to broadcast operands, merging axis labels. */
+  nary(op: string, xs: TensorValue[], span: Span, attrs: Record<string, number | string | boolean | readonly number[]> = {}): TensorValue {
+    const shapes = xs.map((x) => this.g.type(x.id).shape);
+    let shape: number[] = [];
+    for (const s of shapes) {
+      const b = broadcastShapes(shape, s);
+      if (!b) {
+        const text = xs.map((x) => this.typeText(x)).join(" with ");
+        this.fail(span, `cannot broadcast ${text}`, "W0224", shapes.length === 2 && shapes[0].length !== shapes[1].length ? "insert `None` to add an axis: x[:, None]" : undefined);
+      }
+      shape = b;
+    }
+    const labels: Label[] = shape.map((_, i) => {
+      for (const x of xs) {
+        const s = this.g.type(x.id).shape;
+        const j = i - (shape.length - s.length);
+        if (j >= 0 && s[j] !== 1 && x.labels[j]) return x.labels[j];
+      }
+      return undefined;
+    });
+    const ids = xs.map((x) => (this.g.type(x.id).shape.length === shape.length && this.g.type(x.id).shape.every((d, i) => d === shape[i]) ? x.id : this.op("broadcast", [x.id], { shape }, span)));
+    return { kind: "tensor", id: this.op(op, ids, attrs, span), labels };
+  }
+
+  typeText(x: TensorValue): string {
+    const t = this.g.type(x.id);
+    return `${t.dtype}[${t.shape.map((d, i) => (x.labels[i] && x.labels[i] !== String(d) ? `${x.labels[i]}=${d}` : String(d))).join(", ")}]`;
+  }
+
+  private evalUnary(op: "-" | "!", v: Value, span: Span): Value {
+    if (op === "-") {
+      if (v.kind === "number") return { kind: "number", value: -v.value, isInt: v.isInt };
+      const t = this.tensor(v, span);
+      return { kind: "tensor", id: this.op("neg", [t.id], {}, span), labels: t.labels };
+    }
+    if (v.kind === "bool") return { kind: "bool", value: !v.value };
+    const t = this.tensor(v, span);
+    return { kind: "tensor", id: this.op("not", [t.id], {}, span), labels: t.labels };
+  }
+
+  evalBinary(op: string, a: Value, b: Value, span: Span): Value {
+    if (a.kind === "number" && b.kind === "number") return foldNumbers(this, op, a, b, span);
+    if (a.kind === "bool" && b.kind === "bool" && (op === "&&" || op === "||" || op === "==" || op === "!=")) {
+      const v = op === "&&" ? a.value && b.value : op === "||" ? a.value || b.value : op === "==" ? a.value === b.value : a.value !== b.value;
+      return { kind: "bool", value: v };
+    }
+    if (op === "@") {
+      const x = this.tensor(a, span);
+      const y = this.tensor(b, span);
+      return this.matmul(x, y, span);
+    }
+    if (op === "**") return this.power(a, b, span);
+    const dtype = a.kind === "tensor" ? this.dtypeOf(a) : b.kind === "tensor" ? this.dtypeOf(b) : "f32";
+    const x = this.tensor(a, span, dtype);
+    const y = this.tensor(b, span, dtype);
+    const prim: Record<string, string> = {
+      "+": "add", "-": "sub", "*": "mul", "/": "div", "<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne", "&&": "and", "||": "or",
+    };
+    const p = prim[op];
+    if (!p) this.fail(span, `operator ${op} is not supported on tensors`, "W0225");
+    const tx = this.dtypeOf(x);
+    const ty = this.dtypeOf(y);
+    if (tx !== ty) this.fail(span, `operands of ${op} differ in dtype: ${this.typeText(x)} and ${this.typeText(y)}`, "W0226", "convert one with cast(x) or cast(x, i32)");
+    return this.nary(p, [x, y], span);
+  }
+
+  private power(a: Value, b: Value, span: Span): Value {
+    // Small integer powers are products: exact, and defined for negative bases (pow is not).
+    if (a.kind === "tensor" && b.kind === "number" && b.isInt && b.value >= 0 && b.value <= 4) {
+      let r: TensorValue = { kind: "tensor", id: fill(this.g, 1, a.id), labels: a.labels };
+      for (let i = 0; i < b.value; i++) r = i === 0 ? a : this.nary("mul", [r, a], span);
+      return r;
+    }
+    if (a.kind === "number" && a.value <= 0) this.fail(span, `${a.value} ** x is defined here only for a positive base`, "W0227");
+    const x = this.tensor(a, span);
+    const y = this.tensor(b, span);
+    return this.nary("pow", [x, y], span);
+  }
+
+  matmul(x: TensorValue, y: TensorValue, span: Span): TensorValue {
+    const xs = [...this.g.type(x.id).shape];
+    const ys = [...this.g.type(y.id).shape];
+    if (xs.length === 0 || ys.length === 0) this.fail(span, "@ needs operands of rank ≥ 1", "W0228");
+    // NumPy: a rank-1 operand is a row (left) or a column (right), removed from the result.
+    const xa = xs.length === 1 ? [1, xs[0]] : xs;
+    const ya = ys.length === 1 ? [ys[0], 1] : ys;
+    if (xa[xa.length - 1] !== ya[ya.length - 2]) {
+      this.fail(span, `@ inner dims differ: ${this.typeText(x)} @ ${this.typeText(y)} (${xa[xa.length - 1]} vs ${ya[ya.length - 2]})`, "W0229");
+    }
+    const batch = broadcastShapes(xa.slice(0, -2), ya.slice(0, -2));
+    if (!batch) this.fail(span, `@ batch dims don't broadcast: ${this.typeText(x)} @ ${this.typeText(y)}`, "W0229");
+    const xl = xs.length === 1 ? [undefined, x.labels[0]] : x.labels;
+    const yl = ys.length === 1 ? [y.labels[0], undefined] : y.labels;
+    const xb = this.g.add("broadcast", [reshape(this.g, x.id, xa)], { shape: [...batch, ...xa.slice(-2)] });
+    const yb = this.g.add("broadcast", [reshape(this.g, y.id, ya)], { shape: [...batch, ...ya.slice(-2)] });
+    let id = this.op("matmul", [xb, yb], {}, span);
+    let labels: Label[] = [...batchLabels(batch.length, x, y, this), xl[xl.length - 2], yl[yl.length - 1]];
+    const shape = [...this.g.type(id).shape];
+    if (xs.length === 1 || ys.length === 1) {
+      const drop = new Set<number>();
+      if (xs.length === 1) drop.add(shape.length - 2);
+      if (ys.length === 1) drop.add(shape.length - 1);
+      id = reshape(this.g, id, shape.filter((_, i) => !drop.has(i)));
+      labels = labels.filter((_, i) => !drop.has(i));
+    }
+    return { kind: "tensor", id, labels };
+  }
+}
+
+function batchLabels(n: number, x: TensorValue, y: TensorValue, l: Lowering): Label[] {
+  const out: Label[] = [];
+  const xs = l.g.type(x.id).shape;
+  const ys = l.g.type(y.id).shape;
+  for (let i = 0; i < n; i++) {
+    const xi = xs.length - 2 - n + i;
+    const yi = ys.length - 2 - n + i;
+    out.push((xi >= 0 ? x.labels[xi] : undefined) ?? (yi >= 0 ? y.labels[yi] : undefined));
+  }
+  return out;
+}
+
+function dimMember(inst: Instance, name: string): Value | undefined {
+  const d = inst.dims.get(name);
+  return d ? { kind: "number", value: d.value, isInt: true, label: d.label } : undefined;
+}
+
+function foldNumbers(l: Lowering, op: string, a: NumberValue, b: NumberValue, span: Span): Value {
+  const isInt = a.isInt && b.isInt;
+  const label = (sym: string) => (a.label || b.label ? `${a.label ?? a.value}${sym}${b.label ?? b.value}` : undefined);
+  switch (op) {
+    case "+":
+      return { kind: "number", value: a.value + b.value, isInt, label: label("+") };
+    case "-":
+      return { kind: "number", value: a.value - b.value, isInt, label: label("-") };
+    case "*":
+      return { kind: "number", value: a.value * b.value, isInt, label: label("*") };
+    case "/":
+      if (isInt) {
+        if (b.value === 0 || a.value % b.value !== 0) {
+          l.fail(span, `${a.label ?? a.value} / ${b.label ?? b.value} = ${a.value} / ${b.value} is not a whole number`, "W0230", "dims must divide exactly");
+        }
+        return { kind: "number", value: a.value / b.value, isInt: true, label: label("/") };
+      }
+      return { kind: "number", value: a.value / b.value, isInt: false };
+    case "%":
+      return { kind: "number", value: a.value % b.value, isInt };
+    case "**":
+      return { kind: "number", value: a.value ** b.value, isInt: isInt && b.value >= 0 };
+    case "<":
+      return { kind: "bool", value: a.value < b.value };
+    case "<=":
+      return { kind: "bool", value: a.value <= b.value };
+    case ">":
+      return { kind: "bool", value: a.value > b.value };
+    case ">=":
+      return { kind: "bool", value: a.value >= b.value };
+    case "==":
+      return { kind: "bool", value: a.value === b.value };
+    case "!=":
+      return { kind: "bool", value: a.value !== b.value };
+    default:
+      return l.fail(span, `operator ${op} does not apply to numbers`, "W0225");
+  }
+}
+
+export function typeText(t: TensorTypeExpr): string {
+  return t.dims ? `${t.dtype.name}[…${t.dims.length} dims]` : t.dtype.name;
+}
+
+function patternText(p: Pattern): string {
+  return p.kind === "ident" ? p.name : `(${p.items.map(patternText).join(", ")})`;
+}
+
+/** The candidate within edit distance 2 (or a third of the name), if any. */
+export function didYouMean(name: string, candidates: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestD = Math.min(2, Math.max(1, Math.floor(name.length / 3)));
+  for (const c of new Set(candidates)) {
+    if (c === name) continue;
+    const d = editDistance(name, c);
+    if (d <= bestD && (best === undefined || d < bestD)) {
+      best = c;
+      bestD = d;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = dp[0];
+    dp[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = dp[j];
+      dp[j] = Math.min(dp[j] + 1, dp[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return dp[b.length];
+}
+
+export { numel, InternalError };
+export type { Diagnostic };

@@ -1,0 +1,84 @@
+// The op registry: one entry per primitive, holding everything about it — its shape
+// rule, its float64 reference evaluation, its VJP, and how it lowers to WGSL.
+// Adding a primitive is adding an entry (and its tests); no other stage changes.
+import type { Attrs, Graph, Node, TensorType } from "../ir/graph.ts";
+import type { View } from "../kernel/view.ts";
+import type { RefTensor } from "../../runtime/reference/tensor.ts";
+import type { DType } from "../../runtime/bundle.ts";
+import { InternalError } from "../diagnostics.ts";
+
+/** Context for an elementwise WGSL expression. */
+export interface ExprContext {
+  readonly attrs: Attrs;
+  readonly inputs: readonly DType[];
+  readonly out: DType;
+  /** WGSL expression (u32) of the output's index along `axis` */
+  index(axis: number): string;
+}
+
+export type Lowering =
+  /** `input` / `param` / `state`: a buffer the runtime owns */
+  | { kind: "source" }
+  /** A constant fill: inlined into elementwise kernels, a 1-element buffer elsewhere */
+  | { kind: "const" }
+  /** No kernel: the output reads the input's buffer through a new view. Undefined → needs a copy. */
+  | { kind: "view"; view(input: View, attrs: Attrs, out: TensorType): View | undefined }
+  /** One WGSL expression per output element over same-shape inputs */
+  | { kind: "elementwise"; expr(args: readonly string[], ctx: ExprContext): string }
+  /** A reduction over `attrs.axes` with an accumulator */
+  | { kind: "reduce"; init(dtype: DType): string; combine(acc: string, x: string): string }
+  /** A kernel written by hand for this op (matmul, ...) — see compiler/codegen/templates.ts */
+  | { kind: "template"; template: string };
+
+export interface VjpArgs {
+  readonly g: Graph;
+  readonly node: Node;
+  /** the cotangent of the node's output, same type as the output */
+  readonly cot: number;
+}
+
+export interface OpDef {
+  readonly name: string;
+  /** number of inputs; -1 for variadic */
+  readonly arity: number;
+  /** never shared by CSE (random numbers, sources) */
+  readonly impure?: boolean;
+  /** Shape and dtype rule. Throws OpTypeError when the inputs don't fit. */
+  infer(inputs: readonly TensorType[], attrs: Attrs): TensorType;
+  /** Float64 reference evaluation. */
+  evaluate(inputs: readonly RefTensor[], attrs: Attrs, out: TensorType): RefTensor;
+  /**
+   * Cotangents of the inputs, built as new graph nodes (so gradients are themselves
+   * differentiable). `null` for an input that gets no gradient. Absent: the op is not
+   * differentiable, and differentiating through it is an error unless wrapped in `stop`.
+   */
+  vjp?(a: VjpArgs): readonly (number | null)[];
+  /** true for ops whose derivative is zero almost everywhere (floor, sign, comparisons) */
+  readonly zeroGrad?: boolean;
+  readonly lower: Lowering;
+  /** one line for `--help`, hover and docs */
+  readonly doc: string;
+}
+
+/** A shape rule failed: a compiler bug if the checker passed the program, else a user error. */
+export class OpTypeError extends Error {
+  override name = "OpTypeError";
+}
+
+const registry = new Map<string, OpDef>();
+
+export function defineOp(def: OpDef): OpDef {
+  if (registry.has(def.name)) throw new InternalError(`op ${def.name} defined twice`);
+  registry.set(def.name, def);
+  return def;
+}
+
+export function getOp(name: string): OpDef {
+  const def = registry.get(name);
+  if (!def) throw new InternalError(`unknown primitive '${name}'`);
+  return def;
+}
+
+export function allOps(): OpDef[] {
+  return [...registry.values()];
+}

@@ -1,0 +1,69 @@
+// A Bundle is what the compiler hands the runtime: buffers, WGSL kernels and the
+// launch list of one program (a forward pass, or a whole training step). It is plain
+// JSON (plus WGSL text) so it can be written to disk and loaded without the compiler.
+
+export const BUNDLE_VERSION = 1;
+
+/** How a tensor is stored on the device. Weft `bool` is stored as u32 (WGSL has no storage bool). */
+export type StorageType = "f32" | "i32" | "u32";
+
+/** The dtype a user sees. */
+export type DType = "f32" | "i32" | "bool";
+
+export function storageOf(dtype: DType): StorageType {
+  return dtype === "f32" ? "f32" : dtype === "i32" ? "i32" : "u32";
+}
+
+export type BufferRole =
+  | "input" // written by the host before each run
+  | "param" // a trainable or frozen parameter; persists across runs
+  | "state" // optimizer state; persists across runs
+  | "const" // written once at load from `data`
+  | "temp"; // intermediate, owned by the plan
+
+export interface BufferSpec {
+  id: number;
+  /** number of elements (4 bytes each) */
+  length: number;
+  type: StorageType;
+  role: BufferRole;
+  /** for input / param / state: the name or parameter path */
+  name?: string;
+  /** for const buffers: the values */
+  data?: number[];
+}
+
+export interface KernelSpec {
+  name: string;
+  wgsl: string;
+  /** buffer ids, in binding order: `@binding(i)` is buffers[bindings[i]] */
+  bindings: number[];
+  /** how many of the leading bindings are read-only (the rest are read_write) */
+  readOnly: number;
+  workgroups: [number, number, number];
+}
+
+/** After all kernels, copy `src` into `dst` (how a step writes new params and state back). */
+export interface CopySpec {
+  src: number;
+  dst: number;
+}
+
+export interface TensorRef {
+  name: string;
+  buffer: number;
+  shape: number[];
+  dtype: DType;
+}
+
+export interface Bundle {
+  version: number;
+  buffers: BufferSpec[];
+  kernels: KernelSpec[];
+  copies: CopySpec[];
+  inputs: TensorRef[];
+  outputs: TensorRef[];
+  /** parameters and optimizer state, by path; persist across runs */
+  params: TensorRef[];
+  state: TensorRef[];
+}

@@ -1,0 +1,415 @@
+// Runs a Bundle on a WebGPU device: every buffer, pipeline and bind group is made at
+// load; a run is one command encoder and one submit; the host waits for the GPU only
+// when it asks to read something back.
+
+import { BUNDLE_VERSION, type Bundle, type BufferSpec, type KernelSpec, type StorageType, type TensorRef } from "../bundle.ts";
+import { awaitGpu, type GpuHandle } from "./device.ts";
+
+export type HostArray = Float32Array | Int32Array | Uint32Array;
+
+const debugLevel = (): number =>
+  typeof process !== "undefined" ? Number(process.env?.WEFT_DEBUG ?? 0) || 0 : 0;
+const log = (msg: string): void => console.error(`weft: ${msg}`);
+
+const bytesOf = (length: number): number => Math.max(4, length * 4);
+const numel = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
+
+function arrayFor(type: StorageType, buf: ArrayBuffer): HostArray {
+  return type === "f32" ? new Float32Array(buf) : type === "i32" ? new Int32Array(buf) : new Uint32Array(buf);
+}
+
+function typeOfArray(data: HostArray): StorageType {
+  return data instanceof Float32Array ? "f32" : data instanceof Int32Array ? "i32" : "u32";
+}
+
+export class Executor {
+  private destroyed = false;
+  private bytesWritten = 0;
+  /** every named tensor (what run/read accept), and the ones the host may write */
+  private readonly byName = new Map<string, TensorRef>();
+  private readonly writable = new Map<string, TensorRef>();
+  /** staging (MAP_READ) buffers by byte size, reused across runs */
+  private readonly staging = new Map<number, GPUBuffer[]>();
+  private timing: { set: GPUQuerySet; resolve: GPUBuffer } | null = null;
+
+  private constructor(
+    readonly handle: GpuHandle,
+    readonly bundle: Bundle,
+    private readonly specs: Map<number, BufferSpec>,
+    private readonly buffers: Map<number, GPUBuffer>,
+    private readonly pipelines: GPUComputePipeline[],
+    private readonly bindGroups: GPUBindGroup[],
+  ) {
+    for (const r of [...bundle.inputs, ...bundle.params, ...bundle.state, ...bundle.outputs]) {
+      if (!this.byName.has(r.name)) this.byName.set(r.name, r);
+    }
+    for (const r of [...bundle.inputs, ...bundle.params, ...bundle.state]) {
+      if (!this.writable.has(r.name)) this.writable.set(r.name, r);
+    }
+  }
+
+  static async load(handle: GpuHandle, bundle: Bundle): Promise<Executor> {
+    const { device } = handle;
+    handle.throwIfFailed();
+    const specs = validateBundle(bundle, device.limits);
+    const level = debugLevel();
+    const t0 = performance.now();
+
+    // Everything synchronous sits in one error scope, pushed and popped with no await
+    // in between, so concurrent loads on the same device cannot swap scopes.
+    device.pushErrorScope("validation");
+    const buffers = new Map<number, GPUBuffer>();
+    for (const b of bundle.buffers) {
+      const buf = device.createBuffer({
+        label: b.name ?? `buffer ${b.id}`,
+        size: bytesOf(b.length),
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      });
+      buffers.set(b.id, buf);
+      if (b.role === "const" && b.data && b.data.length > 0) {
+        const data = arrayFor(b.type, new ArrayBuffer(b.data.length * 4));
+        data.set(b.data);
+        device.queue.writeBuffer(buf, 0, data);
+      }
+    }
+    // Explicit layouts (not 'auto') so that the bundle's readOnly split is enforced
+    // against the WGSL declarations and unused bindings do not break bind groups.
+    const layouts = new Map<string, GPUBindGroupLayout>();
+    const layoutFor = (k: KernelSpec): GPUBindGroupLayout => {
+      const key = `${k.bindings.length}/${k.readOnly}`;
+      let l = layouts.get(key);
+      if (!l) {
+        const entries: GPUBindGroupLayoutEntry[] = k.bindings.map((_, i) => ({
+          binding: i,
+          visibility: GPUShaderStage.COMPUTE,
+          buffer: { type: i < k.readOnly ? "read-only-storage" : "storage" },
+        }));
+        l = device.createBindGroupLayout({ label: `weft ${key}`, entries });
+        layouts.set(key, l);
+      }
+      return l;
+    };
+    const modules = bundle.kernels.map((k) => device.createShaderModule({ label: k.name, code: k.wgsl }));
+    const pipelineLayouts = bundle.kernels.map((k) => device.createPipelineLayout({ bindGroupLayouts: [layoutFor(k)] }));
+    const bindGroups = bundle.kernels.map((k) =>
+      device.createBindGroup({
+        label: k.name,
+        layout: layoutFor(k),
+        entries: k.bindings.map((id, i) => ({ binding: i, resource: { buffer: buffers.get(id)! } })),
+      }),
+    );
+    // Resolves to the first error (or null); a rejection (device lost) is an error too.
+    const scope = device.popErrorScope().catch((e: Error) => e);
+
+    const destroyAll = () => buffers.forEach((b) => b.destroy());
+    try {
+      // WGSL errors first: they name the kernel and line; pipeline errors would not.
+      const infos = await awaitGpu(Promise.all(modules.map((m) => m.getCompilationInfo())));
+      const wgslErrors = bundle.kernels
+        .map((k, i) => compileErrors(k, infos[i]))
+        .filter((s): s is string => s !== null);
+      if (wgslErrors.length) throw new Error(wgslErrors.join("\n"));
+
+      const settled = await awaitGpu(
+        Promise.allSettled(
+          bundle.kernels.map((k, i) =>
+            device.createComputePipelineAsync({ label: k.name, layout: pipelineLayouts[i], compute: { module: modules[i] } }),
+          ),
+        ),
+      );
+      const pipeErrors = settled.flatMap((s, i) =>
+        s.status === "rejected" ? [`kernel "${bundle.kernels[i].name}": pipeline creation failed: ${String((s.reason as Error)?.message ?? s.reason).trim()}`] : [],
+      );
+      if (pipeErrors.length) throw new Error(pipeErrors.join("\n"));
+      const scopeError = await awaitGpu(scope);
+      if (scopeError) throw new Error(`bundle load failed: ${scopeError.message.trim()}`);
+      const pipelines = settled.map((s) => (s as PromiseFulfilledResult<GPUComputePipeline>).value);
+
+      if (level >= 1) {
+        const ms = (performance.now() - t0).toFixed(0);
+        log(`loaded bundle on ${handle.info}: ${bundle.buffers.length} buffers, ${bundle.kernels.length} kernels (pipelines ready in ${ms} ms)`);
+        for (const k of bundle.kernels) log(`  kernel ${k.name} workgroups=[${k.workgroups.join(",")}] bindings=${k.bindings.length}`);
+      }
+      return new Executor(handle, bundle, specs, buffers, pipelines, bindGroups);
+    } catch (e) {
+      destroyAll();
+      throw e;
+    }
+  }
+
+  /** Write an input, parameter or optimizer-state tensor by name. */
+  write(name: string, data: HostArray): void {
+    const ref = this.writable.get(name);
+    if (!ref) throw new Error(`write("${name}"): no input, param or state of that name in the bundle`);
+    const spec = this.specs.get(ref.buffer)!;
+    if (typeOfArray(data) !== spec.type) {
+      throw new Error(`write("${name}"): expected ${spec.type} data (${ref.dtype}), got ${data.constructor.name}`);
+    }
+    const n = numel(ref.shape);
+    if (data.length !== n) throw new Error(`write("${name}"): expected ${n} elements for shape [${ref.shape}], got ${data.length}`);
+    this.writeBuffer(ref.buffer, data);
+  }
+
+  /** Write raw data into buffer `id` from offset 0. */
+  writeBuffer(id: number, data: HostArray): void {
+    this.alive();
+    const spec = this.specs.get(id);
+    if (!spec) throw new Error(`writeBuffer(${id}): no such buffer`);
+    if (data.length > spec.length) throw new Error(`writeBuffer(${id}): ${data.length} elements do not fit in ${spec.length}`);
+    if (data.length === 0) return;
+    this.handle.device.queue.writeBuffer(this.buffers.get(id)!, 0, data);
+    this.bytesWritten += data.byteLength;
+  }
+
+  /**
+   * Encode every kernel then every copy, in one command encoder and one submit. With
+   * `read`, also copy those tensors out and wait for them; without, never wait.
+   */
+  async run(opts?: { read?: string[] }): Promise<Map<string, HostArray>> {
+    this.alive();
+    this.handle.throwIfFailed();
+    const { device } = this.handle;
+    const { kernels, copies } = this.bundle;
+    const level = debugLevel();
+    const timed = level >= 3 && this.handle.features.includes("timestamp-query") && kernels.length > 0;
+    const enc = device.createCommandEncoder({ label: "weft run" });
+
+    if (timed) {
+      const t = this.timingBuffers();
+      kernels.forEach((k, i) => {
+        const pass = enc.beginComputePass({
+          label: k.name,
+          timestampWrites: { querySet: t.set, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 },
+        });
+        this.dispatch(pass, i);
+        pass.end();
+      });
+    } else {
+      // One pass: WebGPU orders storage writes between dispatches of one pass.
+      const pass = enc.beginComputePass({ label: "weft step" });
+      for (let i = 0; i < kernels.length; i++) this.dispatch(pass, i);
+      pass.end();
+    }
+
+    let copied = 0;
+    for (const c of copies) {
+      const size = bytesOf(this.specs.get(c.src)!.length);
+      enc.copyBufferToBuffer(this.buffers.get(c.src)!, 0, this.buffers.get(c.dst)!, 0, size);
+      copied += size;
+    }
+    if (level >= 2) {
+      for (const k of kernels) log(`launch ${k.name} [${k.workgroups.join(",")}]`);
+      log(`run: ${kernels.length} launches, ${copies.length} copies; bytes written ${this.bytesWritten}, copied ${copied}`);
+    }
+    this.bytesWritten = 0;
+
+    const refs = (opts?.read ?? []).map((n) => this.ref(n, "run"));
+    let timingRead: (() => Promise<ArrayBuffer>) | null = null;
+    if (timed) {
+      const t = this.timing!;
+      enc.resolveQuerySet(t.set, 0, 2 * kernels.length, t.resolve, 0);
+      timingRead = this.readBack(enc, t.resolve, 16 * kernels.length);
+    }
+    const results = this.readRefs(enc, refs);
+    device.queue.submit([enc.finish()]);
+    // Debug level 3 waits for the timings; otherwise nothing here waits unless asked to read.
+    if (timingRead) this.logTimes(new BigInt64Array(await awaitGpu(timingRead)));
+    return results();
+  }
+
+  /** Read one tensor (output, param, state or input) as it is now on the device. */
+  async read(name: string): Promise<HostArray> {
+    const out = await this.readMany([this.ref(name, "read")]);
+    return out.get(name)!;
+  }
+
+  /** Several tensors by name, with one wait. */
+  async readNames(names: readonly string[]): Promise<Map<string, HostArray>> {
+    return this.readMany(names.map((n) => this.ref(n, "read")));
+  }
+
+  /** All parameters (or all optimizer state), by path, with one wait. */
+  async readAll(kind: "params" | "state"): Promise<Map<string, HostArray>> {
+    return this.readMany(this.bundle[kind]);
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.buffers.forEach((b) => b.destroy());
+    this.staging.forEach((list) => list.forEach((b) => b.destroy()));
+    this.timing?.set.destroy();
+    this.timing?.resolve.destroy();
+  }
+
+  // ------------------------------------------------------------------------------
+
+  private alive(): void {
+    if (this.destroyed) throw new Error("Executor used after destroy()");
+  }
+
+  private dispatch(pass: GPUComputePassEncoder, i: number): void {
+    const [x, y, z] = this.bundle.kernels[i].workgroups;
+    if (x * y * z === 0) return;
+    pass.setPipeline(this.pipelines[i]);
+    pass.setBindGroup(0, this.bindGroups[i]);
+    pass.dispatchWorkgroups(x, y, z);
+  }
+
+  private ref(name: string, what: string): TensorRef {
+    const r = this.byName.get(name);
+    if (!r) {
+      const known = [...this.byName.keys()].slice(0, 20).join(", ");
+      throw new Error(`${what}("${name}"): no output, param, state or input of that name (have: ${known})`);
+    }
+    return r;
+  }
+
+  private async readMany(refs: TensorRef[]): Promise<Map<string, HostArray>> {
+    this.alive();
+    this.handle.throwIfFailed();
+    const enc = this.handle.device.createCommandEncoder({ label: "weft read" });
+    const results = this.readRefs(enc, refs);
+    this.handle.device.queue.submit([enc.finish()]);
+    return results();
+  }
+
+  /** Encode copies of `refs` into staging buffers; the returned function maps them all in one wait. */
+  private readRefs(enc: GPUCommandEncoder, refs: TensorRef[]): () => Promise<Map<string, HostArray>> {
+    const pending = refs.map((r) => {
+      const spec = this.specs.get(r.buffer)!;
+      const bytes = numel(r.shape) * 4;
+      const map = bytes === 0 ? async () => new ArrayBuffer(0) : this.readBack(enc, this.buffers.get(r.buffer)!, bytes);
+      return { r, spec, map };
+    });
+    return async () => {
+      const out = new Map<string, HostArray>();
+      if (pending.length === 0) return out;
+      // One wait for all: every mapAsync is issued before any is awaited.
+      const datas = await awaitGpu(Promise.all(pending.map((p) => p.map())));
+      pending.forEach((p, i) => out.set(p.r.name, arrayFor(p.spec.type, datas[i])));
+      this.handle.throwIfFailed();
+      if (debugLevel() >= 2) log(`read ${datas.reduce((a, d) => a + d.byteLength, 0)} bytes (${pending.map((p) => p.r.name).join(", ")})`);
+      return out;
+    };
+  }
+
+  /**
+   * Encode a copy of `bytes` of `src` into a staging buffer. Call the returned function
+   * after submitting `enc` (mapping a buffer a pending submit still writes would fail).
+   */
+  private readBack(enc: GPUCommandEncoder, src: GPUBuffer, bytes: number): () => Promise<ArrayBuffer> {
+    const size = Math.ceil(bytes / 4) * 4;
+    const list = this.staging.get(size) ?? [];
+    this.staging.set(size, list);
+    let buf = list.find((b) => b.mapState === "unmapped" && !busy.has(b));
+    if (!buf) {
+      buf = this.handle.device.createBuffer({ label: "weft staging", size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      list.push(buf);
+    }
+    const staging = buf;
+    busy.add(staging);
+    enc.copyBufferToBuffer(src, 0, staging, 0, size);
+    return async () => {
+      try {
+        await staging.mapAsync(GPUMapMode.READ);
+        const copy = staging.getMappedRange().slice(0, bytes);
+        staging.unmap();
+        return copy;
+      } finally {
+        busy.delete(staging);
+      }
+    };
+  }
+
+  private timingBuffers(): { set: GPUQuerySet; resolve: GPUBuffer } {
+    const n = 2 * this.bundle.kernels.length;
+    this.timing ??= {
+      set: this.handle.device.createQuerySet({ type: "timestamp", count: n }),
+      resolve: this.handle.device.createBuffer({ size: 8 * n, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }),
+    };
+    return this.timing;
+  }
+
+  private logTimes(ts: BigInt64Array): void {
+    let total = 0;
+    this.bundle.kernels.forEach((k, i) => {
+      const us = Number(ts[2 * i + 1] - ts[2 * i]) / 1000;
+      total += us;
+      log(`gpu ${k.name}: ${us.toFixed(1)} us`);
+    });
+    log(`gpu total: ${total.toFixed(1)} us over ${this.bundle.kernels.length} kernels`);
+  }
+}
+
+/** Staging buffers handed out but not yet mapped (mapState stays "unmapped" until mapAsync). */
+const busy = new WeakSet<GPUBuffer>();
+
+function compileErrors(k: KernelSpec, info: GPUCompilationInfo): string | null {
+  const errs = info.messages.filter((m) => m.type === "error");
+  if (!errs.length) return null;
+  const lines = k.wgsl.split("\n");
+  const msgs = errs.map((m) => {
+    const src = m.lineNum > 0 ? `\n      ${lines[m.lineNum - 1] ?? ""}\n      ${" ".repeat(Math.max(0, m.linePos - 1))}^` : "";
+    return `    ${m.lineNum}:${m.linePos}: ${m.message}${src}`;
+  });
+  return `kernel "${k.name}": WGSL compile error\n${msgs.join("\n")}`;
+}
+
+/** Check the bundle's shape and the device limits before creating anything. */
+export function validateBundle(bundle: Bundle, limits: GPUSupportedLimits): Map<number, BufferSpec> {
+  const fail = (msg: string): never => {
+    throw new Error(`invalid bundle: ${msg}`);
+  };
+  if (bundle.version !== BUNDLE_VERSION) fail(`version ${bundle.version}, this runtime reads version ${BUNDLE_VERSION}`);
+  const specs = new Map<number, BufferSpec>();
+  for (const b of bundle.buffers) {
+    if (specs.has(b.id)) fail(`buffer id ${b.id} appears twice`);
+    if (!Number.isInteger(b.length) || b.length < 0) fail(`buffer ${b.id} has length ${b.length}`);
+    if (bytesOf(b.length) > limits.maxBufferSize) {
+      fail(`buffer ${b.id}${b.name ? ` (${b.name})` : ""} is ${bytesOf(b.length)} bytes, over maxBufferSize ${limits.maxBufferSize}`);
+    }
+    if (b.data && b.data.length > b.length) fail(`const buffer ${b.id} has ${b.data.length} values for length ${b.length}`);
+    specs.set(b.id, b);
+  }
+  const buf = (id: number, where: string): BufferSpec => specs.get(id) ?? fail(`${where} refers to buffer ${id}, which does not exist`);
+
+  for (const k of bundle.kernels) {
+    const where = `kernel "${k.name}"`;
+    const n = k.bindings.length;
+    if (n > limits.maxStorageBuffersPerShaderStage) {
+      fail(`${where} binds ${n} storage buffers, over the device's maxStorageBuffersPerShaderStage ${limits.maxStorageBuffersPerShaderStage}`);
+    }
+    if (!Number.isInteger(k.readOnly) || k.readOnly < 0 || k.readOnly > n) fail(`${where} has readOnly ${k.readOnly} for ${n} bindings`);
+    k.bindings.forEach((id, i) => {
+      const size = bytesOf(buf(id, where).length);
+      if (size > limits.maxStorageBufferBindingSize) {
+        fail(`${where} binding ${i} (buffer ${id}) is ${size} bytes, over the device's maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize}`);
+      }
+      // WebGPU forbids a buffer bound writable twice, or writable and read-only, in one dispatch.
+      const j = k.bindings.indexOf(id);
+      if (j !== i && (i >= k.readOnly || j >= k.readOnly)) fail(`${where} binds buffer ${id} at ${j} and ${i} with one of them writable`);
+    });
+    if (k.workgroups.length !== 3) fail(`${where} workgroups must be [x, y, z]`);
+    k.workgroups.forEach((w, d) => {
+      if (!Number.isInteger(w) || w < 0) fail(`${where} workgroups[${d}] = ${w}`);
+      if (w > limits.maxComputeWorkgroupsPerDimension) {
+        fail(`${where} dispatches ${w} workgroups in dimension ${"xyz"[d]}, over the device's maxComputeWorkgroupsPerDimension ${limits.maxComputeWorkgroupsPerDimension}`);
+      }
+    });
+  }
+  for (const c of bundle.copies) {
+    const s = buf(c.src, "copy"), d = buf(c.dst, "copy");
+    if (c.src === c.dst) fail(`copy from buffer ${c.src} to itself`);
+    if (s.length > d.length) fail(`copy from buffer ${c.src} (${s.length}) into smaller buffer ${c.dst} (${d.length})`);
+  }
+  const storage = { f32: "f32", i32: "i32", bool: "u32" } as const;
+  for (const [kind, refs] of Object.entries({ inputs: bundle.inputs, outputs: bundle.outputs, params: bundle.params, state: bundle.state })) {
+    for (const r of refs) {
+      const b = buf(r.buffer, `${kind} "${r.name}"`);
+      if (numel(r.shape) > b.length) fail(`${kind} "${r.name}" of shape [${r.shape}] does not fit buffer ${r.buffer} (${b.length})`);
+      if (storage[r.dtype] !== b.type) fail(`${kind} "${r.name}" is ${r.dtype} but buffer ${r.buffer} stores ${b.type}`);
+    }
+  }
+  return specs;
+}
