@@ -23,12 +23,18 @@ export function parse(source: string, file: string): { program: Program; diagnos
     for (const p of lexed.problems) diagnostics.push(error("W0002", builder.span(p.start, p.end), p.message, p.hint ? { hint: p.hint } : {}));
     parser ??= new WeftParser();
     parser.lineStarts = lexed.lineStarts;
+    parser.firstOnLine = lexed.firstOnLine;
     parser.input = lexed.tokens;
     const cst = parser.program();
     const errors = parser.errors;
     parser.input = [];
     parser.lineStarts = new Set();
-    diagnostics.push(...syntaxErrors(consequential(errors, lexed, cst), lexed, builder, source));
+    parser.firstOnLine = new Set();
+    // A parse error after a lexical one on the same line is its consequence (characters were dropped).
+    const lexLines = new Map<number, number>();
+    for (const d of diagnostics) lexLines.set(d.span.line, Math.min(d.span.start, lexLines.get(d.span.line) ?? Infinity));
+    const syntax = syntaxErrors(consequential(errors, lexed, cst), lexed, builder, source);
+    diagnostics.push(...syntax.filter((d) => !(d.span.start >= (lexLines.get(d.span.line) ?? Infinity))));
     program = builder.program(cst);
     diagnostics.push(...builder.diagnostics);
     attachDocs(program, lexed.docs, source);
@@ -96,7 +102,7 @@ function unseparated(e: IRecognitionException, span: Span, lexed: T.LexResult): 
   const list = listOf[rule];
   const t = e.token;
   const starts = rule === "blockStmt" ? startsStatement : rule === "blockItem" ? [T.Param, T.Fn, T.Identifier] : [T.Identifier];
-  if (!list || lexed.lineStarts.has(t) || !starts.some((s) => tokenMatcher(t, s))) return undefined;
+  if (!list || lexed.firstOnLine.has(t) || !starts.some((s) => tokenMatcher(t, s))) return undefined;
   const sep = list === "fields" ? "a line break, ',' or ';'" : "a line break or ';'";
   return error("W0001", span, `expected ${sep} between ${list}, found ${describe(t)}`, {
     hint: rule === "blockStmt" ? `is an operator missing before ${describe(t)}?` : `put each of the ${list} on its own line`,
@@ -123,7 +129,6 @@ function describe(t: IToken): string {
   return `'${text}'`;
 }
 
-const keywordNames = new Set(["import", "as", "dim", "block", "param", "fn", "let", "var", "return", "for", "in", "if", "else", "train", "frozen", "repeat", "true", "false", "None"]);
 const closerOf: Record<string, string> = { "(": ")", "[": "]", "{": "}" };
 
 /** Hints for the slips people make most; `e.message` is the "expected" phrase from parser.ts. */
@@ -134,12 +139,12 @@ function advice(e: IRecognitionException, lexed: T.LexResult, b: AstBuilder): { 
   const rule = rules[rules.length - 1];
   const prev = e instanceof MismatchedTokenException ? e.previousToken : undefined;
   if (tokenMatcher(t, EOF)) {
-    const open = [...lexed.unclosed].reverse().find((o) => expected.includes(`'${closerOf[o.image]}'`));
+    const open = [...lexed.unclosed].reverse().find((o) => expected.includes(`'${closerOf[o.image]}'`)) ?? lexed.unclosed.at(-1);
     if (!open) return {};
     const at = b.span(open.startOffset, open.startOffset + 1);
     return { hint: `the '${open.image}' at ${at.line}:${at.col} is never closed`, related: [{ span: at, message: `'${open.image}' opened here` }] };
   }
-  if (keywordNames.has(t.image) && /\bname\b/.test(expected)) return { hint: `'${t.image}' is a keyword and cannot be used as a name` };
+  if (T.keywordNames.has(t.image) && /\bname\b/.test(expected)) return { hint: `'${t.image}' is a keyword and cannot be used as a name` };
   if (rule === "importItem" && tokenMatcher(t, T.Identifier)) return { hint: `the path is a string: import "${t.image}"` };
   if (rule === "paramList" && expected.startsWith("')' to close the parameter list") && tokenMatcher(t, T.Identifier)) {
     const bareName = prev && tokenMatcher(prev, T.Identifier) && !T.dtypeNames.has(prev.image);

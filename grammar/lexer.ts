@@ -1,5 +1,5 @@
-// Tokens of Weft and the lexing pass. Newlines are whitespace to the grammar; the
-// few places where a line break matters (see `lineStarts`) are computed here once.
+// Tokens of Weft and the lexing pass. Line breaks are whitespace to the grammar; where
+// one matters (see parser.ts) it is read from `lineStarts` / `firstOnLine`, computed here.
 import { createToken, Lexer, type IToken, type TokenType } from "chevrotain";
 
 export const Identifier = createToken({ name: "Identifier", pattern: /[A-Za-z_][A-Za-z0-9_]*/, label: "a name" });
@@ -86,8 +86,8 @@ export const OrOr = punct("OrOr", "||", [BinOp]);
 const SingleAnd = punct("SingleAnd", "&", [BinOp]);
 const SingleOr = punct("SingleOr", "|", [BinOp]);
 
-const WhiteSpace = createToken({ name: "WhiteSpace", pattern: /[ \t\r\n\f\v]+/, group: Lexer.SKIPPED });
-/** `///` doc comments go to their own group; `attachDocs` in the parser reads them. */
+const WhiteSpace = createToken({ name: "WhiteSpace", pattern: /[ \t\r\n\f\v\uFEFF]+/, group: Lexer.SKIPPED });
+/** `///` doc comments go to their own group; `attachDocs` in index.ts reads them. */
 export const DocComment = createToken({ name: "DocComment", pattern: /\/\/\/[^\n]*/, group: "docs" });
 const LineComment = createToken({ name: "LineComment", pattern: /\/\/[^\n]*/, group: Lexer.SKIPPED });
 const BlockComment = createToken({ name: "BlockComment", pattern: /\/\*[\s\S]*?\*\//, group: Lexer.SKIPPED, line_breaks: true });
@@ -96,6 +96,8 @@ const UnterminatedComment = createToken({ name: "UnterminatedComment", pattern: 
 const keywords = [Import, As, Dim, Block, Param, Fn, Let, Var, Return, For, In, If, Else, Train, Frozen, Repeat, True, False, None, From];
 // Longer keywords first, so `in` never wins over `import` (longer_alt only falls back to Identifier).
 keywords.sort((a, b) => String(b.PATTERN).length - String(a.PATTERN).length);
+/** Reserved words (`from` is contextual, so not among them). */
+export const keywordNames = new Set(keywords.filter((k) => k !== From).map((k) => String(k.PATTERN).slice(1, -1)));
 
 export const allTokens: TokenType[] = [
   WhiteSpace, DocComment, LineComment, BlockComment, UnterminatedComment,
@@ -132,6 +134,8 @@ export interface LexResult {
    * or `-` there starts a new statement instead of continuing the previous expression.
    */
   lineStarts: Set<IToken>;
+  /** Tokens that are the first on their line, whatever the brackets (statement separation). */
+  firstOnLine: Set<IToken>;
   /** Opening brackets with no closer, innermost last. */
   unclosed: IToken[];
   /** Each opening bracket → the index of its closer in `tokens` (`tokens.length` if none). */
@@ -176,14 +180,18 @@ function describeChar(c: string): string {
   return c === "'" ? `"'"` : `'${c}'`;
 }
 
-function scanLines(source: string, tokens: IToken[]): { lineStarts: Set<IToken>; unclosed: IToken[]; partner: Map<IToken, number> } {
+function scanLines(source: string, tokens: IToken[]): Pick<LexResult, "lineStarts" | "firstOnLine" | "unclosed" | "partner"> {
   const starts = new Set<IToken>();
+  const firstOnLine = new Set<IToken>();
   const partner = new Map<IToken, number>();
   const open: IToken[] = [];
   let prevEnd = -1;
   tokens.forEach((t, i) => {
     const inBraces = open.length === 0 || open[open.length - 1].image === "{";
-    if (prevEnd >= 0 && inBraces && source.slice(prevEnd, t.startOffset).includes("\n")) starts.add(t);
+    if (prevEnd >= 0 && source.slice(prevEnd, t.startOffset).includes("\n")) {
+      firstOnLine.add(t);
+      if (inBraces) starts.add(t);
+    }
     prevEnd = t.startOffset + t.image.length;
     const c = t.image;
     if (c === "(" || c === "[" || c === "{") {
@@ -201,7 +209,7 @@ function scanLines(source: string, tokens: IToken[]): { lineStarts: Set<IToken>;
       }
     }
   });
-  return { lineStarts: starts, unclosed: open, partner };
+  return { lineStarts: starts, firstOnLine, unclosed: open, partner };
 }
 
 /** Decode a string token: `\n`, `\t`, `\"`, `\\`; unknown escapes keep the character. */

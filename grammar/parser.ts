@@ -1,18 +1,21 @@
 // The Weft grammar as a chevrotain CstParser with error recovery. `build.ts` turns the
 // (possibly partial) CST into the AST.
 //
-// Newlines are whitespace, and the grammar is unambiguous without them: a statement,
-// member or field ends where the next one starts (`let`, `var`, `name =`, `}` ...), since
-// none of those can continue an expression. The one real ambiguity is a token that could
-// both continue an expression and start a new one. Rule (as in Kotlin or Swift): at
-// brace level (not inside `(` or `[`), a `(`, `[` or `-` at the start of a line does NOT
-// continue the previous expression:
-//     let a = b          let a = b           let a = b
-//     (c)  // new stmt   [1, 2]  // new      - c  // new stmt `-c`
-// To continue over lines, end the line with the operator, or wrap the expression in `( )`.
-// Other continuations (`.x`, `+ y`, `* y`, `from "..."`) cannot start an expression, so
-// they continue the expression even on the next line.
-import { CstParser, EOF, tokenMatcher, type CstNode, type IParserErrorMessageProvider, type IToken, type TokenType } from "chevrotain";
+// Line breaks are not tokens; the grammar reads them from `lex` in two places only.
+// 1. Separation: statements, block members and train/record fields are separated by a
+//    line break or `;` (fields also `,`). `return x + g  k1` is an error rather than two
+//    statements. Where one ends is still decided by the grammar: `let`, `name =`, `}` ...
+//    cannot continue an expression.
+// 2. Continuation: a token that could both continue an expression and start a new one does
+//    NOT continue it when it starts a line at brace level (outside `(` and `[`), as in
+//    Kotlin and Swift. Those tokens are `(`, `[` and `-`:
+//        let a = b          let a = b           let a = b
+//        (c)  // new stmt   [1, 2]  // new      - c  // new stmt `-c`
+//    To continue over lines, end the line with the operator or wrap the expression in
+//    `( )`. Other continuations (`+ y`, `* y`, `.x`, `from "..."`) cannot start an
+//    expression, so they continue the previous line.
+// In expression position `{ name = ...` and `{}` are records; any other `{` is a block.
+import { CstParser, EOF, tokenMatcher, type CstNode, type IOrAlt, type IParserErrorMessageProvider, type IToken, type TokenType } from "chevrotain";
 import * as T from "./lexer.ts";
 
 const itemPhrase = "an item (import, dim, block, fn or train)";
@@ -73,7 +76,7 @@ function label(t: TokenType): string {
   return t === EOF ? "the end of the file" : (t.LABEL ?? t.name);
 }
 
-export const messages: IParserErrorMessageProvider = {
+const messages: IParserErrorMessageProvider = {
   buildMismatchTokenMessage: ({ expected, ruleName }) => expectedIn[`${ruleName}/${expected.name}`] ?? label(expected),
   buildNotAllInputParsedMessage: () => itemPhrase,
   buildNoViableAltMessage: ({ expectedPathsPerAlt, customUserDescription, ruleName }) =>
@@ -88,8 +91,11 @@ function firstTokens(paths: TokenType[][]): string {
 }
 
 export class WeftParser extends CstParser {
-  /** Set by `parse` for each input: see the newline rule at the top of this file. */
+  /** Set by `parse` for each input, from `lex` (rules 2 and 1 at the top of this file). */
   lineStarts: Set<IToken> = new Set();
+  firstOnLine: Set<IToken> = new Set();
+  /** OR alternatives, built once: a fresh array of closures per call is most of the parse's garbage. */
+  private readonly alts: Record<string, IOrAlt<unknown>[]> = {};
 
   constructor() {
     super(T.allTokens, { recoveryEnabled: true, maxLookahead: 3, errorMessageProvider: messages, nodeLocationTracking: "onlyOffset" });
@@ -108,7 +114,8 @@ export class WeftParser extends CstParser {
     const next = this.LA(1);
     const prev = this.LA(0);
     const sep = (t: IToken) => tokenMatcher(t, T.Semicolon) || tokenMatcher(t, T.Comma);
-    return sep(next) || sep(prev) || tokenMatcher(prev, T.LBrace) || this.startsLine(next);
+    // Any line break counts here, even inside an unclosed `(`: recovery must find the next statement.
+    return sep(next) || sep(prev) || tokenMatcher(prev, T.LBrace) || this.firstOnLine.has(next);
   }
 
   /**
@@ -131,13 +138,13 @@ export class WeftParser extends CstParser {
   });
 
   item = this.RULE("item", () => {
-    this.OR([
+    this.OR((this.alts.item ??= [
       { ALT: () => this.SUBRULE(this.importItem) },
       { ALT: () => this.SUBRULE(this.dimItem) },
       { ALT: () => this.SUBRULE(this.blockItem) },
       { ALT: () => this.SUBRULE(this.fnItem) },
       { ALT: () => this.SUBRULE(this.trainItem) },
-    ]);
+    ]));
   });
 
   importItem = this.RULE("importItem", () => {
@@ -173,7 +180,7 @@ export class WeftParser extends CstParser {
     this.CONSUME(T.LBrace);
     this.MANY2({
       GATE: () => this.nextDeclaration(),
-      DEF: () => this.OR([{ ALT: () => this.SUBRULE(this.member) }, { ALT: () => this.CONSUME(T.Semicolon) }]),
+      DEF: () => this.OR((this.alts.blockItem ??= [{ ALT: () => this.SUBRULE(this.member) }, { ALT: () => this.CONSUME(T.Semicolon) }])),
     });
     this.CONSUME(T.RBrace);
   });
@@ -195,11 +202,11 @@ export class WeftParser extends CstParser {
   });
 
   member = this.RULE("member", () => {
-    this.OR([
+    this.OR((this.alts.member ??= [
       { ALT: () => this.SUBRULE(this.paramDecl) },
       { ALT: () => this.SUBRULE(this.fnItem) },
       { ALT: () => this.SUBRULE(this.instanceDecl) },
-    ]);
+    ]));
   });
 
   paramDecl = this.RULE("paramDecl", () => {
@@ -229,7 +236,7 @@ export class WeftParser extends CstParser {
     });
     // No body: a signature (`fn grad_match(g: f32[N, P], K = 16) -> i32[K]`).
     this.OPTION3(() =>
-      this.OR([
+      this.OR((this.alts.fnItem ??= [
         {
           ALT: () => {
             this.CONSUME(T.Equals);
@@ -237,7 +244,7 @@ export class WeftParser extends CstParser {
           },
         },
         { ALT: () => this.SUBRULE(this.blockStmt) },
-      ]),
+      ])),
     );
   });
 
@@ -279,11 +286,11 @@ export class WeftParser extends CstParser {
     this.MANY({
       GATE: () => this.nextDeclaration(),
       DEF: () =>
-        this.OR([
+        this.OR((this.alts.fields ??= [
           { ALT: () => this.SUBRULE(this.field) },
           { ALT: () => this.CONSUME(T.Comma) },
           { ALT: () => this.CONSUME(T.Semicolon) },
-        ]),
+        ])),
     });
   });
 
@@ -296,7 +303,7 @@ export class WeftParser extends CstParser {
   // ------------------------------------------------------------ types
 
   typeExpr = this.RULE("typeExpr", () => {
-    this.OR([{ ALT: () => this.SUBRULE(this.tupleType) }, { ALT: () => this.SUBRULE(this.typeRef) }]);
+    this.OR((this.alts.typeExpr ??= [{ ALT: () => this.SUBRULE(this.tupleType) }, { ALT: () => this.SUBRULE(this.typeRef) }]));
   });
 
   tupleType = this.RULE("tupleType", () => {
@@ -331,7 +338,7 @@ export class WeftParser extends CstParser {
   });
 
   dim = this.RULE("dim", () => {
-    this.OR([{ ALT: () => this.CONSUME(T.DotDot) }, { ALT: () => this.SUBRULE(this.expr) }]);
+    this.OR((this.alts.dim ??= [{ ALT: () => this.CONSUME(T.DotDot) }, { ALT: () => this.SUBRULE(this.expr) }]));
   });
 
   // ------------------------------------------------------------ statements
@@ -340,24 +347,24 @@ export class WeftParser extends CstParser {
     this.CONSUME(T.LBrace);
     this.MANY({
       GATE: () => this.separated(),
-      DEF: () => this.OR([{ ALT: () => this.SUBRULE(this.stmt) }, { ALT: () => this.CONSUME(T.Semicolon) }]),
+      DEF: () => this.OR((this.alts.blockStmt ??= [{ ALT: () => this.SUBRULE(this.stmt) }, { ALT: () => this.CONSUME(T.Semicolon) }])),
     });
     this.CONSUME(T.RBrace);
   });
 
   stmt = this.RULE("stmt", () => {
-    this.OR([
+    this.OR((this.alts.stmt ??= [
       { ALT: () => this.SUBRULE(this.bindStmt) },
       { ALT: () => this.SUBRULE(this.forStmt) },
       { ALT: () => this.SUBRULE(this.returnStmt) },
       { ALT: () => this.SUBRULE(this.assignStmt) },
       { ALT: () => this.SUBRULE(this.exprStmt) },
-    ]);
+    ]));
   });
 
   /** `let` / `var` */
   bindStmt = this.RULE("bindStmt", () => {
-    this.OR([{ ALT: () => this.CONSUME(T.Let) }, { ALT: () => this.CONSUME(T.Var) }]);
+    this.OR((this.alts.bindStmt ??= [{ ALT: () => this.CONSUME(T.Let) }, { ALT: () => this.CONSUME(T.Var) }]));
     this.SUBRULE(this.pattern);
     this.OPTION(() => {
       this.CONSUME(T.Colon);
@@ -368,7 +375,7 @@ export class WeftParser extends CstParser {
   });
 
   pattern = this.RULE("pattern", () => {
-    this.OR([{ ALT: () => this.CONSUME(T.Identifier) }, { ALT: () => this.SUBRULE(this.tuplePattern) }]);
+    this.OR((this.alts.pattern ??= [{ ALT: () => this.CONSUME(T.Identifier) }, { ALT: () => this.SUBRULE(this.tuplePattern) }]));
   });
 
   tuplePattern = this.RULE("tuplePattern", () => {
@@ -435,7 +442,7 @@ export class WeftParser extends CstParser {
   });
 
   unaryExpr = this.RULE("unaryExpr", () => {
-    this.OR([
+    this.OR((this.alts.unaryExpr ??= [
       {
         ALT: () => {
           this.CONSUME(T.UnaryOp);
@@ -443,7 +450,7 @@ export class WeftParser extends CstParser {
         },
       },
       { ALT: () => this.SUBRULE(this.powExpr) },
-    ]);
+    ]));
   });
 
   /** Right-associative, and the exponent may be negated: `2 ** -x`; `-x ** 2` is `-(x ** 2)`. */
@@ -464,11 +471,11 @@ export class WeftParser extends CstParser {
   });
 
   suffix = this.RULE("suffix", () => {
-    this.OR([
+    this.OR((this.alts.suffix ??= [
       { ALT: () => this.SUBRULE(this.callSuffix) },
       { ALT: () => this.SUBRULE(this.memberSuffix) },
       { ALT: () => this.SUBRULE(this.indexSuffix) },
-    ]);
+    ]));
   });
 
   callSuffix = this.RULE("callSuffix", () => {
@@ -511,7 +518,7 @@ export class WeftParser extends CstParser {
 
   /** `e`, `a:b:c` with each part optional; `None` here is an ordinary expression. */
   indexItem = this.RULE("indexItem", () => {
-    this.OR([
+    this.OR((this.alts.indexItem ??= [
       {
         ALT: () => {
           this.CONSUME(T.Colon);
@@ -527,7 +534,7 @@ export class WeftParser extends CstParser {
           });
         },
       },
-    ]);
+    ]));
   });
 
   /** what follows the first `:` of a slice */
@@ -540,7 +547,7 @@ export class WeftParser extends CstParser {
   });
 
   primary = this.RULE("primary", () => {
-    this.OR([
+    this.OR((this.alts.primary ??= [
       { ALT: () => this.CONSUME(T.NumberLit) },
       { ALT: () => this.CONSUME(T.StringLit) },
       { ALT: () => this.CONSUME(T.True) },
@@ -555,7 +562,7 @@ export class WeftParser extends CstParser {
       { ALT: () => this.SUBRULE(this.ifExpr) },
       { ALT: () => this.SUBRULE(this.repeatExpr) },
       { ALT: () => this.SUBRULE(this.frozenExpr) },
-    ]);
+    ]));
   });
 
   /** `(e)` or a tuple `(a, b)` */
@@ -598,7 +605,7 @@ export class WeftParser extends CstParser {
     this.SUBRULE(this.blockStmt);
     this.OPTION(() => {
       this.CONSUME(T.Else);
-      this.OR([{ ALT: () => this.SUBRULE(this.ifExpr) }, { ALT: () => this.SUBRULE2(this.blockStmt) }]);
+      this.OR((this.alts.ifExpr ??= [{ ALT: () => this.SUBRULE(this.ifExpr) }, { ALT: () => this.SUBRULE2(this.blockStmt) }]));
     });
   });
 

@@ -89,10 +89,6 @@ function unary(name: string, dtypes: readonly DType[], doc: string): Builtin {
   };
 }
 
-function reduceAll(x: TensorType, dtype: DType): TensorType {
-  return tensor(dtype, []);
-}
-
 function reduction(name: string, doc: string, opts: { dtypes: readonly DType[]; out?: DType; unbiased?: boolean }): Builtin {
   const params = [p("x"), p("axis", true)];
   if (opts.unbiased) params.push(p("unbiased", true));
@@ -113,7 +109,7 @@ function reduce(name: string, a: BuiltinArgs, cx: RuleCx, opts: { dtypes: readon
   if (!x) return ERROR;
   const out = opts.out ?? x.dtype;
   const ax = a.get("axis");
-  if (!ax) return reduceAll(x, out);
+  if (!ax) return tensor(out, []);
   const i = cx.axis(x, ax, xa);
   if (i === undefined) return ERROR;
   return { ...without(x, i), dtype: out };
@@ -125,11 +121,13 @@ function minMax(name: "max" | "min"): Builtin {
   return {
     name,
     signature: `${name}(x, axis) -> x without axis  |  ${name}(a, b) -> broadcast(a, b)`,
-    doc: `With a dim (\`${name}(x, T)\`), \`axis=\`, or one argument: the ${reduction_} element along that axis (or of all). With two values (\`${name}(a, 0.0)\`): elementwise, broadcasting. An integer literal second argument is a value, not an axis; write \`axis=-1\` for a position.`,
+    doc: `With a dim (\`${name}(x, T)\`), a negative integer (\`${name}(x, -1)\`), \`axis=\`, or one argument: the ${reduction_} element along that axis (or of all). With two values (\`${name}(a, 0.0)\`): elementwise, broadcasting; a non-negative integer second argument is a value.`,
     params: [p("x"), p("y", true), p("axis", true)],
     rule: (a, cx) => {
       const y = a.get("y");
-      const isDim = y && y.type.kind === "int" && y.type.value !== undefined && isConst(y.type.value) === undefined;
+      // a dim (T) or a negative integer (-1) is an axis; any other number is a value
+      const k = y && y.type.kind === "int" && y.type.value !== undefined ? isConst(y.type.value) : undefined;
+      const isDim = y && y.type.kind === "int" && y.type.value !== undefined && (k === undefined || k < 0);
       if (!y || isDim || a.get("axis")) {
         if (y && a.get("axis")) cx.error(Code.Arity, y.span, `${name} with axis= takes one tensor`);
         const bound: BuiltinArgs = { call: a.call, rest: [], get: (n) => (n === "axis" ? a.get("axis") ?? (isDim ? y : undefined) : a.get(n)) };
@@ -285,14 +283,26 @@ const table: Builtin[] = [
   reduction("logsumexp", "log(sum(exp(x))) along an axis, computed stably.", { dtypes: FLOAT }),
   reduction("var", "Variance along an axis; `unbiased=true` divides by N-1.", { dtypes: FLOAT, unbiased: true }),
   reduction("std", "Standard deviation along an axis; `unbiased=true` divides by N-1 (like torch.std).", { dtypes: FLOAT, unbiased: true }),
-  reduction("argmax", "Index (i32) of the largest element along an axis.", { dtypes: NUMERIC, out: "i32" }),
-  sameShape("softmax", "Softmax along an axis: exp(x) / sum(exp(x), axis).", [p("axis")], FLOAT),
-  sameShape("log_softmax", "log(softmax(x, axis)), computed stably.", [p("axis")], FLOAT),
-  sameShape("layer_norm", "(x - mean) / sqrt(var + eps) along an axis (no learned scale: see the LayerNorm block).", [p("axis"), p("eps", true)], FLOAT, (a, cx) =>
+  {
+    name: "argmax",
+    signature: "argmax(x, axis) -> i32, x without axis",
+    doc: "Index (i32) of the largest element along an axis (the first on ties).",
+    params: [p("x"), p("axis")],
+    rule: (a, cx) => reduce("argmax", a, cx, { dtypes: NUMERIC, out: "i32" }),
+  },
+  sameShape("softmax", "Softmax along an axis (default: the last): exp(x) / sum(exp(x), axis).", [p("axis", true)], FLOAT),
+  sameShape("log_softmax", "log(softmax(x, axis)) along an axis (default: the last), computed stably.", [p("axis", true)], FLOAT),
+  sameShape("layer_norm", "(x - mean) / sqrt(var + eps) along an axis (default: the last; eps = 1e-5); no learned scale: the LayerNorm block adds it.", [p("axis", true), p("eps", true)], FLOAT, (a, cx) =>
     compileTimeNumber(cx, a.get("eps"), "eps"),
   ),
-  sameShape("rms_norm", "x / sqrt(mean(x*x) + eps) along an axis.", [p("axis"), p("eps", true)], FLOAT, (a, cx) => compileTimeNumber(cx, a.get("eps"), "eps")),
-  sameShape("cumsum", "Running sum along an axis.", [p("axis")], NUMERIC),
+  sameShape("rms_norm", "x / sqrt(mean(x*x) + eps) along an axis (default: the last; eps = 1e-5).", [p("axis", true), p("eps", true)], FLOAT, (a, cx) =>
+    compileTimeNumber(cx, a.get("eps"), "eps"),
+  ),
+  sameShape("cumsum", "Running sum along an axis; `reverse=true` sums from the end.", [p("axis"), p("reverse", true)], NUMERIC, (a, cx) => {
+    const r = a.get("reverse");
+    if (r && r.type.kind !== "bool") cx.error(Code.TypeMismatch, r.span, `reverse= expects true or false, found ${describe(r.type)}`);
+    return !r || r.type.kind === "bool";
+  }),
   sameShape("dropout", "Zero each element with probability p and scale the rest by 1/(1-p) when `training`; the identity otherwise.", [p("p")], FLOAT, (a, cx) =>
     compileTimeNumber(cx, a.get("p"), "dropout probability", [0, 1]),
   ),
@@ -486,27 +496,75 @@ const table: Builtin[] = [
   },
   {
     name: "gather",
-    signature: "gather(x, idx: i32[..], axis) -> x's dtype, idx's dims",
-    doc: "Pick one element along an axis at each position: idx has x's dims without the axis. gather(log_softmax(l, V), tokens, V) is the log-probability of each token.",
-    params: [p("x"), p("idx"), p("axis")],
+    signature: "gather(x, idx: i32[..], axis = 0) -> x with the axis replaced by idx's dims",
+    doc: "Index one axis with an i32 tensor (NumPy take): gather(table: f32[V, D], ids: i32[B, T]) is f32[B, T, D], an embedding lookup.",
+    params: [p("x"), p("idx"), p("axis", true)],
+    seesData: true,
     rule: (a, cx) => {
       const xa = arg(a, "x");
       const x = cx.operand(xa, "gather", ANY);
       const ia = arg(a, "idx");
       if (!x) return ERROR;
-      const i = cx.axis(x, arg(a, "axis"), xa);
-      if (i === undefined) return ERROR;
-      const out = without(x, i);
-      if (ia.type.kind === "data") return out;
-      const idx = cx.operand(ia, "gather (indices)", ["i32"]);
-      if (!idx) return ERROR;
-      if (cx.u.unifyShape(out, idx)) {
-        cx.error(Code.DimMismatch, ia.span, `gather: indices ${printType(idx)} must have the dims of x without the axis, ${printType(out)}`);
+      const ax = a.get("axis");
+      const i = ax ? cx.axis(x, ax, xa) : x.rest ? undefined : 0;
+      if (i === undefined) {
+        if (!ax) cx.error(Code.Axis, xa.span, `gather: axis 0 of ${printType(x)} is inside the unknown leading dims \`..\``);
         return ERROR;
       }
-      return out;
+      if (ia.type.kind === "data") return { kind: "data" };
+      const idx = cx.operand(ia, "gather (indices)", ["i32"]);
+      if (!idx) return ERROR;
+      if (idx.rest && (i > 0 || x.rest)) {
+        cx.error(Code.Axis, ia.span, `gather: indices ${printType(idx)} with unknown leading dims can only index axis 0 of a tensor with known dims`);
+        return ERROR;
+      }
+      return tensor(x.dtype, [...x.dims.slice(0, i), ...idx.dims, ...x.dims.slice(i + 1)], x.rest ?? idx.rest);
     },
+  },
+  {
+    name: "take_along",
+    signature: "take_along(x, idx: i32[..], axis) -> x's dtype, idx's dims",
+    doc: "NumPy take_along_axis: idx has x's rank and x's dims off the axis; take_along(log_softmax(l, V), y[:, :, None], V)[:, :, 0] picks each target's log-probability.",
+    params: [p("x"), p("idx"), p("axis")],
     seesData: true,
+    rule: (a, cx) => {
+      const xa = arg(a, "x");
+      const x = cx.operand(xa, "take_along", ANY);
+      const ia = arg(a, "idx");
+      if (!x) return ERROR;
+      const i = cx.axis(x, arg(a, "axis"), xa);
+      if (i === undefined) return ERROR;
+      if (ia.type.kind === "data") return { kind: "data" };
+      const idx = cx.operand(ia, "take_along (indices)", ["i32"]);
+      if (!idx) return ERROR;
+      const ok = idx.dims.length === x.dims.length && idx.rest?.key === x.rest?.key && idx.dims.every((d, j) => j === i || cx.u.unifyDim(d, x.dims[j]));
+      if (!ok) {
+        cx.error(Code.DimMismatch, ia.span, `take_along: indices ${printType(idx)} must have the dims of ${printType(x)} except along the axis (dim ${i + 1})`);
+        return ERROR;
+      }
+      return tensor(x.dtype, idx.dims.map((d) => cx.u.resolveDim(d)), idx.rest);
+    },
+  },
+  {
+    name: "split",
+    signature: "split(x, n, axis) -> (x, ..., x) with the axis n times shorter",
+    doc: "n equal parts along an axis, as a tuple: let (q, k, v) = split(qkv, 3, D3).",
+    params: [p("x"), p("n"), p("axis")],
+    rule: (a, cx) => {
+      const xa = arg(a, "x");
+      const x = cx.operand(xa, "split", ANY);
+      const na = arg(a, "n");
+      const n = na.type.kind === "int" && na.type.value ? isConst(na.type.value) : undefined;
+      if (!x) return ERROR;
+      if (n === undefined || n < 1) {
+        cx.error(Code.NotCompileTime, na.span, `split: the number of parts must be a positive integer constant, found ${describe(na.type)}`);
+        return ERROR;
+      }
+      const i = cx.axis(x, arg(a, "axis"), xa);
+      if (i === undefined) return ERROR;
+      const part = tensor(x.dtype, x.dims.map((d, j) => (j === i ? divDim(d, constDim(n)) : d)), x.rest);
+      return { kind: "tuple", items: Array.from({ length: n }, () => part) };
+    },
   },
   {
     name: "one_hot",
@@ -572,13 +630,12 @@ const table: Builtin[] = [
   },
   {
     name: "iota",
-    signature: "iota(T, dtype = f32) -> f32[T]",
+    signature: "iota(T) -> f32[T]",
     doc: "0, 1, ..., T-1 (0-based positions).",
-    params: [p("n"), p("dtype", true)],
+    params: [p("n")],
     rule: (a, cx) => {
       const n = cx.dim(arg(a, "n"), "iota length");
-      const dt = dtypeArg(cx, a.get("dtype"), "f32");
-      return n && dt ? tensor(dt, [n]) : ERROR;
+      return n ? tensor("f32", [n]) : ERROR;
     },
   },
   {

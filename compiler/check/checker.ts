@@ -11,19 +11,30 @@ import { type Diagnostic, type Related, error, warning } from "../diagnostics.ts
 import { BUILTINS, INITS, type BoundArg, type Builtin, type BuiltinParam, type RuleCx } from "./builtins.ts";
 import { Code } from "./codes.ts";
 import {
-  type Atom, type Dim, type NamedAtom, addDim, atomsOf, constDim, dimEquals, dimKey, divDim, isConst, mulDim, negDim, printDim, productDims, scaleDim, subDim, symDim,
+  type Dim, type NamedAtom, addDim, atomDim, constDim, dimEquals, divDim, evalDim, hasVars, isConst, mulDim, negDim, printDim, productDims, subDim, symDim,
 } from "./dims.ts";
 import { Frame, type FnContext, type TypedNode } from "./frame.ts";
 import { type GlobalSym, type ModuleScope, hintFor, symSpan } from "./scope.ts";
 import {
   type BlockInfo, type DimInfo, type DType, type FnInfo, type FnSig, type InstanceType, type ParamInfo, type Rest, type TensorType, type Type,
-  DTYPES, ERROR, UNIT, describe, instanceSubst, printDims, printType, substType, tensor,
+  DTYPES, ERROR, UNIT, collectVars, describe, freeze, hasInstance, instanceSubst, isCompileTime, isDType, joinCompileTime, liftRecord, liftType,
+  printDims, printType, substType, tensor, typeKey,
 } from "./types.ts";
+import { castHint, dtypeList, mismatchDetail, mismatchHint, rankText, sameNameHint } from "./messages.ts";
 import { type BroadcastFail, type Mismatch, type Shape, Unifier, shapeOf } from "./unify.ts";
 
-const FLOAT: readonly DType[] = ["f32", "f16"];
 const NUMERIC: readonly DType[] = ["f32", "f16", "i32"];
 const ANY: readonly DType[] = DTYPES;
+
+/** What a call expression calls. */
+export type CallTarget =
+  | { kind: "builtin"; name: string }
+  /** a user fn, or a named fn of a block (`m.encode(x)`) */
+  | { kind: "fn"; fn: FnInfo }
+  /** calling an instance: the block's forward fn */
+  | { kind: "forward"; block: BlockInfo }
+  /** `Linear(D, 4*D)`: a constructor */
+  | { kind: "construct"; block: BlockInfo };
 
 interface EvaluatedArg {
   arg: Arg;
@@ -34,7 +45,6 @@ interface SigBuilder {
   id: string;
   rest?: Rest;
   freshAtoms: NamedAtom[];
-  template: boolean;
   paramName?: string;
   inRet: boolean;
   retHoles: boolean;
@@ -44,6 +54,8 @@ interface SigBuilder {
 interface Instantiation {
   ret: Type;
   errors: Diagnostic[];
+  /** the caller's variables the body determined */
+  learnt: [NamedAtom, Dim][];
 }
 
 export class Checker {
@@ -55,6 +67,8 @@ export class Checker {
   readonly dims = new Map<string, DimInfo>();
   readonly blocks = new Map<BlockItem, BlockInfo>();
   readonly fns = new Map<FnItem, FnInfo>();
+  /** what each call calls */
+  readonly calls = new Map<CallExpr, CallTarget>();
   private readonly dimDefaults = new Map<DimInfo, { expr: Expr; module: ModuleScope }>();
   private readonly edges = new Map<string, { to: string; span: Span }[]>();
   private readonly names = new Map<string, string>();
@@ -208,7 +222,7 @@ export class Checker {
       case "fn":
         return { kind: "fn", fn: s.info };
       case "dim":
-        return { kind: "int", value: { terms: [{ coef: 1, atoms: [s.info.atom] }] } };
+        return { kind: "int", value: atomDim(s.info.atom) };
       case "train":
         this.err(f, Code.TypeMismatch, span, `\`${s.item.name.name}\` is a train job, not a value`);
         return ERROR;
@@ -262,17 +276,10 @@ export class Checker {
         return undefined;
       }
       busy.push(info.name);
-      let v: number | undefined;
-      const atoms = [...collectAtoms(info.default)];
-      let ok = true;
-      const vals = new Map<string, number>();
-      for (const a of atoms) {
+      let v = evalDim(info.default, (a) => {
         const dep = this.dims.get(a.name);
-        const x = dep && a.kind === "sym" && a.key === dep.atom.key ? valueOf(dep) : undefined;
-        if (x === undefined) ok = false;
-        else vals.set(a.key, x);
-      }
-      if (ok) v = evalDimNumber(info.default, vals);
+        return dep && a.key === dep.atom.key ? valueOf(dep) : undefined;
+      });
       busy.pop();
       if (v !== undefined && !(Number.isInteger(v) && v > 0)) {
         this.err(undefined, Code.TypeMismatch, info.span, `dim ${info.name} = ${printDim(info.default)} is ${v}, not a positive integer`);
@@ -304,7 +311,7 @@ export class Checker {
     if (f.self && this.selfMember(f.self, name) !== undefined) return true;
     if (f.module.names.has(name) || f.module.aliases.has(name) || this.dims.has(name)) return true;
     for (const file of f.module.opens) if (this.scopes.get(file)?.names.has(name)) return true;
-    return BUILTINS.has(name) || name === "training" || (DTYPES as readonly string[]).includes(name);
+    return BUILTINS.has(name) || name === "training" || isDType(name);
   }
 
   // ================================================================ type annotations
@@ -319,7 +326,7 @@ export class Checker {
     switch (te.kind) {
       case "tensorType": {
         const dt = te.dtype.name;
-        if (!(DTYPES as readonly string[]).includes(dt)) {
+        if (!isDType(dt)) {
           const near = hintFor(dt, DTYPES);
           this.err(f, Code.UnknownDtype, te.dtype.span, `unknown dtype \`${dt}\``, { hint: near ?? "the dtypes are f32, f16, i32 and bool" });
           return ERROR;
@@ -350,23 +357,22 @@ export class Checker {
             else ok = false;
           }
         });
-        return ok ? tensor(dt as DType, dims, rest) : ERROR;
+        return ok ? tensor(dt, dims, rest) : ERROR;
       }
       case "namedType": {
         const b = this.blockRef(te.name, te.qualifier, f);
         if (!b) return ERROR;
         const owner = sig?.paramName ?? "_";
         const args = b.dims.map((a) => {
-          const v = f.u.freshDim(`${owner}.${a.name}`);
-          if (sig) sig.freshAtoms.push(v.terms[0].atoms[0] as NamedAtom);
-          return v;
+          const v = f.u.freshAtom(`${owner}.${a.name}`);
+          if (sig) sig.freshAtoms.push(v);
+          return atomDim(v);
         });
-        if (sig) sig.template = true;
         const inst: InstanceType = { kind: "instance", block: b, args, frozen: false };
         if (!te.repeat) return inst;
-        const count = f.u.freshDim(`len(${owner})`);
-        if (sig) sig.freshAtoms.push(count.terms[0].atoms[0] as NamedAtom);
-        return { kind: "repeat", count, elem: inst };
+        const count = f.u.freshAtom(`len(${owner})`);
+        if (sig) sig.freshAtoms.push(count);
+        return { kind: "repeat", count: atomDim(count), elem: inst };
       }
       case "tupleType":
         return { kind: "tuple", items: te.items.map((x) => this.typeExpr(x, f, sig)) };
@@ -411,7 +417,7 @@ export class Checker {
   // ================================================================ blocks
 
   selfOf(b: BlockInfo): InstanceType {
-    return { kind: "instance", block: b, args: b.dims.map((a) => ({ terms: [{ coef: 1, atoms: [a] }] })), frozen: false };
+    return { kind: "instance", block: b, args: b.dims.map(atomDim), frozen: false };
   }
 
   /** Type the block's params and sub-instances (once). */
@@ -436,8 +442,8 @@ export class Checker {
       this.guard(m.span, `${b.name}.${name?.name ?? "fn"}`, () => {
         if (m.kind === "param") {
           let t = this.typeExpr(m.type, f);
-          if (t.kind === "tensor" && t.rest) {
-            this.err(f, Code.TypeMismatch, m.type.span, "a param needs all its dims: `..` is only for fn parameters");
+          if (t.kind === "tensor" && (t.rest || t.dims.some(hasVars))) {
+            this.err(f, Code.TypeMismatch, m.type.span, "a param needs all its dims: `..` and `_` are only for fn signatures and lets");
             t = ERROR;
           } else if (t.kind !== "tensor" && t.kind !== "error") {
             this.err(f, Code.TypeMismatch, m.type.span, `a param is a tensor (f32[I, O]), found ${describe(t)}`);
@@ -580,7 +586,7 @@ export class Checker {
     const mod = this.scopes.get(info.file)!;
     if (info.owner) this.resolveBlock(info.owner);
     const f = new Frame(mod, info.id, new Unifier(), this.diagnostics, true, info.owner ? this.selfOf(info.owner) : undefined);
-    const sb: SigBuilder = { id: info.id, freshAtoms: [], template: false, inRet: false, retHoles: false, holes: 0 };
+    const sb: SigBuilder = { id: info.id, freshAtoms: [], inRet: false, retHoles: false, holes: 0 };
     const params: ParamInfo[] = [];
     const seen = new Map<string, Span>();
     for (const p of info.node.params) {
@@ -626,22 +632,34 @@ export class Checker {
     if (info.state !== "new") return;
     info.state = "checking";
     const sig = this.sigOf(info);
+    if (!info.node.body && !info.node.ret)
+      this.err(undefined, Code.NoValue, info.node.name?.span ?? info.node.span, `${info.name} has neither a body nor a return type`, {
+        hint: "a fn declared without a body needs its return type: fn g(x: f32[N]) -> f32[N]",
+      });
     if (info.node.body) {
-      const before = this.diagnostics.filter((d) => d.severity === "error").length;
       const self = info.owner ? this.selfOf(info.owner) : undefined;
       info.inferredRet = this.checkBody(info, self, sig.params.map((p) => p.type), sig.ret, true, this.diagnostics);
-      info.bodyErrors = this.diagnostics.filter((d) => d.severity === "error").length > before;
+      const { file, start, end } = info.node.span;
+      info.bodyErrors = this.diagnostics.some((d) => d.severity === "error" && d.span.file === file && d.span.start >= start && d.span.end <= end);
       // hover on `-> f32[_]` shows what `_` became
       if (sig.retHasHoles && info.node.ret) this.types.set(info.node.ret, info.inferredRet);
     }
     info.state = "done";
   }
 
-  private checkBody(info: FnInfo, self: InstanceType | undefined, paramTypes: Type[], ret: Type | undefined, record: boolean, diags: Diagnostic[]): Type {
+  private checkBody(
+    info: FnInfo,
+    self: InstanceType | undefined,
+    paramTypes: Type[],
+    ret: Type | undefined,
+    record: boolean,
+    diags: Diagnostic[],
+    u = new Unifier(),
+  ): Type {
     const mod = this.scopes.get(info.file)!;
     const params = new Map<string, Span>();
     const fnc: FnContext = { info, ret, results: [], params };
-    const f = new Frame(mod, info.id, new Unifier(), diags, record, self, fnc);
+    const f = new Frame(mod, info.id, u, diags, record, self, fnc);
     info.node.params.forEach((p, i) => {
       f.declare(p.name, paramTypes[i] ?? ERROR, "param", true);
       params.set(p.name.name, p.name.span);
@@ -728,7 +746,7 @@ export class Checker {
     // a template: check the body with these instances
     if (info.state === "new") this.checkFn(info);
     const concrete = expected.map((t) => f.u.resolve(t));
-    const selfC = self ? (f.u.resolve(self) as InstanceType) : undefined;
+    const selfC = self ? f.u.resolveInstance(self) : undefined;
     const retC = sig.ret ? f.u.resolve(inst(sig.ret)) : undefined;
     const key = `${info.id}|${selfC ? typeKey(selfC) : ""}|${concrete.map(typeKey).join(",")}|${retC ? typeKey(retC) : ""}`;
     const memo = this.instantiations.get(key);
@@ -737,10 +755,20 @@ export class Checker {
     if (!done) {
       this.instantiations.set(key, "busy");
       const diags: Diagnostic[] = [];
-      const ret = this.checkBody(info, selfC, concrete, retC, false, diags);
-      done = { ret, errors: diags.filter((d) => d.severity === "error") };
+      const inner = new Unifier();
+      const ret = this.checkBody(info, selfC, concrete, retC, false, diags, inner);
+      // what the body learnt about the caller's unknowns (`m.I` is D because the body calls m(x: f32[D]))
+      const outer = new Map<string, NamedAtom>();
+      for (const t of [...concrete, ...(selfC ? [selfC] : []), ...(retC ? [retC] : [])]) collectVars(t, outer);
+      const learnt: [NamedAtom, Dim][] = [];
+      for (const v of outer.values()) {
+        const d = inner.resolveDim(atomDim(v));
+        if (!dimEquals(d, atomDim(v))) learnt.push([v, d]);
+      }
+      done = { ret, errors: diags.filter((d) => d.severity === "error"), learnt };
       this.instantiations.set(key, done);
     }
+    for (const [v, d] of done.learnt) f.u.unifyDim(atomDim(v), d);
     if (done.errors.length > 0 && !info.bodyErrors) {
       const withArgs = sig.params
         .map((p, i) => (hasInstance(p.type) ? `${p.name}: ${printType(concrete[i])}` : undefined))
@@ -759,7 +787,7 @@ export class Checker {
     const base = `${what}: expected ${describe(expected)}, found ${describe(found)}`;
     switch (m.kind) {
       case "dtype":
-        return this.err(f, Code.DtypeMismatch, span, `${base} (dtype ${m.found} where ${m.expected} is needed)`, { related, hint: castHint(m.expected as DType) });
+        return this.err(f, Code.DtypeMismatch, span, `${base} (dtype ${m.found} where ${m.expected} is needed)`, { related, hint: castHint(m.expected) });
       case "rank":
         return this.err(f, Code.RankMismatch, span, `${base} (rank ${rankText(m.found)} vs ${rankText(m.expected)})`, { related });
       case "dim":
@@ -1008,7 +1036,7 @@ export class Checker {
     }
     if (BUILTINS.has(name)) return { kind: "builtin", name };
     if (name === "training") return { kind: "bool" };
-    if ((DTYPES as readonly string[]).includes(name)) return { kind: "dtype", dtype: name as DType };
+    if (isDType(name)) return { kind: "dtype", dtype: name };
     const near = hintFor(name, this.visibleNames(f));
     const looksLikeDim = /^[A-Z]$/.test(name) || /^[A-Z][A-Z0-9_]*$/.test(name);
     this.err(f, Code.UnknownName, e.span, `unknown name \`${name}\``, { hint: near ?? (looksLikeDim ? `if it is a size, declare it: \`dim ${name}\`` : undefined) });
@@ -1145,7 +1173,7 @@ export class Checker {
   }
 
   private broadcastError(f: Frame, span: Span, what: string, a: TensorType, b: TensorType, fail: BroadcastFail, aa: BoundArg, ba: BoundArg): void {
-    const ra = f.u.resolve(a) as TensorType, rb = f.u.resolve(b) as TensorType;
+    const ra = f.u.resolveTensor(a), rb = f.u.resolveTensor(b);
     const related = [this.origin(aa.expr, f), this.origin(ba.expr, f)].filter((r): r is Related => !!r);
     if (fail.kind === "rest") {
       this.err(f, Code.DimMismatch, span, `${what}: cannot broadcast ${printType(ra)} with ${printType(rb)}: the leading dims \`..\` are unknown here, so the ranks cannot be aligned`, { related });
@@ -1256,7 +1284,7 @@ export class Checker {
       });
       return ERROR;
     }
-    const a = f.u.resolve(l) as TensorType, b = f.u.resolve(r) as TensorType;
+    const a = f.u.resolveTensor(l), b = f.u.resolveTensor(r);
     const related = [this.origin(e.left, f), this.origin(e.right, f)].filter((x): x is Related => !!x);
     if (a.dtype !== b.dtype) {
       this.err(f, Code.DtypeMismatch, e.span, `\`@\` needs operands of one dtype: ${printType(a)} @ ${printType(b)} (${a.dtype} vs ${b.dtype})`, { hint: castHint(a.dtype), related });
@@ -1367,7 +1395,7 @@ export class Checker {
       this.err(f, Code.Index, e.object.span, `cannot index ${describe(obj)}`);
       return ERROR;
     }
-    const x = f.u.resolve(obj) as TensorType;
+    const x = f.u.resolveTensor(obj);
     if (x.rest) {
       this.err(f, Code.Index, e.span, `cannot index ${printType(x)}: its leading dims \`..\` are unknown`, { hint: "reduce or reshape it first, or index in the caller" });
       return ERROR;
@@ -1433,7 +1461,11 @@ export class Checker {
         const k = isConst(t.value);
         return k !== undefined && k < 0 ? addDim(d, t.value) : t.value;
       }
-      if (t.kind !== "error") this.err(f, Code.Index, e.span, `a slice bound must be a compile-time int or dim (0:T-1), found ${describe(t)}`);
+      if (t.kind === "int")
+        this.err(f, Code.Index, e.span, "a slice bound must have a known value (0:T-1); a loop variable's value is not known when shapes are checked", {
+          hint: "slice with dims or constants, or index one element with x[i]",
+        });
+      else if (t.kind !== "error") this.err(f, Code.Index, e.span, `a slice bound must be a compile-time int or dim (0:T-1), found ${describe(t)}`);
       return undefined;
     };
     const start = bound(s.start, constDim(0));
@@ -1489,6 +1521,15 @@ export class Checker {
   private call(e: CallExpr, f: Frame): Type {
     const callee = this.expr(e.callee, f);
     const args: EvaluatedArg[] = e.args.map((a) => ({ arg: a, type: this.expr(a.value, f) }));
+    if (f.record) {
+      const target: CallTarget | undefined =
+        callee.kind === "builtin" ? { kind: "builtin", name: callee.name }
+        : callee.kind === "fn" ? { kind: "fn", fn: callee.fn }
+        : callee.kind === "instance" ? { kind: "forward", block: callee.block }
+        : callee.kind === "block" ? { kind: "construct", block: callee.block }
+        : undefined;
+      if (target) this.calls.set(e, target);
+    }
     switch (callee.kind) {
       case "error":
         return ERROR;
@@ -1616,7 +1657,8 @@ export class Checker {
       pi++;
     }
     const missing = params.filter((p) => !p.optional && !p.variadic && !map.has(p.name));
-    if (missing.length > 0) {
+    // after a misspelt name, the "missing" parameter is usually the one it meant
+    if (missing.length > 0 && ok) {
       this.err(f, Code.MissingArg, call.argsSpan, `missing argument${missing.length > 1 ? "s" : ""} ${missing.map((p) => `\`${p.name}\``).join(", ")} of ${label}`, {
         hint: `${label} takes (${params.map((p) => (p.variadic ? `${p.name}..` : p.optional ? `${p.name}?` : p.name)).join(", ")})`,
       });
@@ -1642,7 +1684,7 @@ export class Checker {
       operand(a, fn, dtypes) {
         const t = a.type;
         if (t.kind === "tensor") {
-          if (dtypes.includes(t.dtype)) return f.u.resolve(t) as TensorType;
+          if (dtypes.includes(t.dtype)) return f.u.resolveTensor(t);
           ck.err(f, Code.DtypeMismatch, a.span, `${fn} expects ${dtypeList(dtypes)}, found ${printType(f.u.resolve(t))}`, {
             hint: castHint(dtypes[0]),
             related: [ck.origin(a.expr, f)].filter((r): r is Related => !!r),
@@ -1779,137 +1821,3 @@ function fnLabel(info: FnInfo): string {
   if (!info.owner) return `\`${info.name}\``;
   return info.name === "forward" ? `${info.owner.name}'s forward fn` : `\`${info.owner.name}.${info.name}\``;
 }
-
-function isCompileTime(t: Type): t is Extract<Type, { kind: "int" | "float" | "bool" | "string" }> {
-  return t.kind === "int" || t.kind === "float" || t.kind === "bool" || t.kind === "string";
-}
-
-/** The type of a compile-time value that may be either: values merge into "unknown". */
-function joinCompileTime(a: Type, b: Type): Type | undefined {
-  if (a.kind === "int" && b.kind === "int") return a.value && b.value && dimEquals(a.value, b.value) ? a : { kind: "int" };
-  if ((a.kind === "int" || a.kind === "float") && (b.kind === "int" || b.kind === "float")) return { kind: "float" };
-  if (a.kind === "bool" && b.kind === "bool") return a.value === b.value ? a : { kind: "bool" };
-  if (a.kind === "string" && b.kind === "string") return { kind: "string" };
-  return undefined;
-}
-
-function freeze(t: Type): Type {
-  if (t.kind === "instance") return { ...t, frozen: true };
-  if (t.kind === "repeat") return { ...t, elem: freeze(t.elem) };
-  return t;
-}
-
-function liftType(t: Type, n: Dim): Type {
-  if (t.kind === "tensor") return tensor(t.dtype, [n, ...t.dims], t.rest);
-  if (t.kind === "instance" || t.kind === "repeat") return { kind: "repeat", count: n, elem: t };
-  if (t.kind === "record") return liftRecord(t, n);
-  return t;
-}
-
-function liftRecord(t: Type, n: Dim): Type {
-  if (t.kind !== "record") return liftType(t, n);
-  return { kind: "record", fields: t.fields.map((x) => ({ name: x.name, type: liftType(x.type, n) })) };
-}
-
-function hasInstance(t: Type): boolean {
-  return t.kind === "instance" || t.kind === "repeat" || (t.kind === "tuple" && t.items.some(hasInstance));
-}
-
-function collectAtoms(d: Dim): NamedAtom[] {
-  const out: NamedAtom[] = [];
-  for (const t of d.terms) for (const a of t.atoms) if (a.kind !== "div") out.push(a);
-    else out.push(...collectAtoms(a.num), ...collectAtoms(a.den));
-  return out;
-}
-
-function evalDimNumber(d: Dim, vals: Map<string, number>): number | undefined {
-  let total = 0;
-  for (const t of d.terms) {
-    let p = t.coef;
-    for (const a of t.atoms) {
-      if (a.kind === "div") {
-        const n = evalDimNumber(a.num, vals), m = evalDimNumber(a.den, vals);
-        if (n === undefined || m === undefined) return undefined;
-        p *= n / m;
-      } else {
-        const v = vals.get(a.key);
-        if (v === undefined) return undefined;
-        p *= v;
-      }
-    }
-    total += p;
-  }
-  return total;
-}
-
-/** A key that is equal for equal types (dims by canonical key, instances by block id). */
-export function typeKey(t: Type): string {
-  switch (t.kind) {
-    case "tensor":
-      return `${t.dtype}[${t.rest ? `${t.rest.key};` : ""}${t.dims.map(dimKey).join(",")}]`;
-    case "int":
-      return `int(${t.value ? dimKey(t.value) : "?"})`;
-    case "instance":
-      return `${t.block.id}(${t.args.map(dimKey).join(",")})`;
-    case "repeat":
-      return `repeat(${dimKey(t.count)})${typeKey(t.elem)}`;
-    case "tuple":
-    case "list":
-      return `${t.kind}(${t.items.map(typeKey).join(",")})`;
-    case "record":
-      return `{${t.fields.map((x) => `${x.name}:${typeKey(x.type)}`).join(",")}}`;
-    default:
-      return printType(t);
-  }
-}
-
-function rankText(s: Shape): string {
-  return s.rest ? `${s.dims.length}+` : String(s.dims.length);
-}
-
-function mismatchDetail(m: Mismatch): string {
-  switch (m.kind) {
-    case "dim":
-      return `: dim ${printDim(m.found)} vs ${printDim(m.expected)} (at dim ${m.index + 1} of ${m.rank})`;
-    case "rank":
-      return ` (rank ${rankText(m.found)} vs ${rankText(m.expected)})`;
-    case "dtype":
-      return ` (dtype ${m.found} vs ${m.expected})`;
-    default:
-      return "";
-  }
-}
-
-/** When two different dims print alike (a block's `D` and the global `D`), say which is which. */
-function sameNameHint(a: Dim, b: Dim): string | undefined {
-  if (printDim(a) !== printDim(b) || dimEquals(a, b)) return undefined;
-  const ka = atomsOf(a), kb = atomsOf(b);
-  const only = (x: Map<string, Atom>, y: Map<string, Atom>) => [...x.values()].filter((t) => !y.has(t.key)).map(describeAtom);
-  return `two different dims print as ${printDim(a)}: ${[...only(kb, ka), ...only(ka, kb)].join(" and ")}`;
-}
-
-function describeAtom(a: Atom): string {
-  if (a.kind === "var") return `the inferred ${a.name}`;
-  if (a.kind === "div") return printDim({ terms: [{ coef: 1, atoms: [a] }] });
-  const block = /^block:.*:([^:.]+)\.[^.]+$/.exec(a.key);
-  if (block) return `\`${a.name}\` of block ${block[1]}`;
-  const fn = /^fn:.*:([^:#]+)#/.exec(a.key);
-  if (fn) return `\`${a.name}\` of fn ${fn[1]}`;
-  return `the global dim \`${a.name}\``;
-}
-
-function mismatchHint(m: Mismatch): string | undefined {
-  return m.kind === "dim" || m.kind === "instance" ? sameNameHint(m.expected, m.found) : undefined;
-}
-
-function castHint(to: DType): string {
-  return to === "f32" || to === "f16" ? `convert with cast(x)${to === "f16" ? ", f16)" : ""}` : `convert with cast(x, ${to})`;
-}
-
-function dtypeList(ds: readonly DType[]): string {
-  if (ds.length === 1) return `a ${ds[0]} tensor`;
-  if (ds.length === 2 && ds.includes("f32") && ds.includes("f16")) return "a float tensor (f32 or f16)";
-  if (ds.length === 3 && ds.includes("i32")) return "a numeric tensor (f32, f16 or i32)";
-  return `a tensor of ${ds.join(", ")}`;
-}
-

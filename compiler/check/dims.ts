@@ -37,6 +37,10 @@ export function symDim(key: string, name = key): Dim {
   return { terms: [{ coef: 1, atoms: [{ kind: "sym", key, name }] }] };
 }
 
+export function atomDim(a: Atom): Dim {
+  return { terms: [{ coef: 1, atoms: [a] }] };
+}
+
 export function varDim(key: string, name: string): Dim {
   return { terms: [{ coef: 1, atoms: [{ kind: "var", key, name }] }] };
 }
@@ -257,7 +261,7 @@ export function hasVars(d: Dim): boolean {
 // ------------------------------------------------------------------ substitution and evaluation
 
 /** Replace sym/var atoms by dims; quotients are re-divided so they simplify when they can. */
-export function substDim(d: Dim, f: (a: Atom) => Dim | undefined): Dim {
+export function substDim(d: Dim, f: (a: NamedAtom) => Dim | undefined): Dim {
   let changed = false;
   const parts: Dim[] = [];
   for (const t of d.terms) {
@@ -277,7 +281,7 @@ export function substDim(d: Dim, f: (a: Atom) => Dim | undefined): Dim {
 }
 
 /** The numeric value given values for the named sizes; undefined when one is missing. */
-export function evalDim(d: Dim, value: (a: Atom) => number | undefined): number | undefined {
+export function evalDim(d: Dim, value: (a: NamedAtom) => number | undefined): number | undefined {
   let total = 0;
   for (const t of d.terms) {
     let p = t.coef;

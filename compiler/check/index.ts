@@ -5,10 +5,10 @@
 //
 // `diagnostics` includes the loader's (parse and import) diagnostics, sorted by file and
 // position; `types` gives every expression (and binding name, param, annotation) its type.
-import type { BlockItem, FnItem, Ident, Span, TrainItem } from "../../grammar/ast.ts";
+import type { BlockItem, CallExpr, FnItem, Ident, Span, TrainItem } from "../../grammar/ast.ts";
 import type { Diagnostic } from "../diagnostics.ts";
 import type { LoadedModules } from "../modules.ts";
-import { Checker } from "./checker.ts";
+import { type CallTarget, Checker } from "./checker.ts";
 import { Code } from "./codes.ts";
 import type { TypedNode } from "./frame.ts";
 import { type GlobalSym, type ModuleScope, symSpan } from "./scope.ts";
@@ -31,6 +31,8 @@ export interface CheckResult {
   blocks: Map<BlockItem, BlockInfo>;
   fns: Map<FnItem, FnInfo>;
   trains: Map<TrainItem, TrainInfo>;
+  /** what each call expression calls (a built-in, a fn, an instance's forward, a constructor) */
+  calls: Map<CallExpr, CallTarget>;
   /** what each module sees, by file */
   scopes: Map<string, ModuleScope>;
 }
@@ -140,7 +142,7 @@ export function check(mods: LoadedModules, opts: CheckOptions = {}): CheckResult
     return i < 0 ? order.length : i;
   };
   const diagnostics = dedupe([...mods.diagnostics, ...ck.diagnostics]).sort((a, b) => rank(a) - rank(b) || a.span.start - b.span.start);
-  return { diagnostics, types: ck.types, definitions: ck.definitions, dims: ck.dims, blocks: ck.blocks, fns: ck.fns, trains, scopes: ck.scopes };
+  return { diagnostics, types: ck.types, definitions: ck.definitions, dims: ck.dims, blocks: ck.blocks, fns: ck.fns, trains, calls: ck.calls, scopes: ck.scopes };
 }
 
 function newFn(id: string, name: string, node: FnItem, file: string, owner?: BlockInfo): FnInfo {
@@ -162,8 +164,11 @@ function dedupe(ds: Diagnostic[]): Diagnostic[] {
   });
 }
 
-export type { TypedNode, TrainInfo };
-export type { BlockInfo, DimInfo, FnInfo, Type } from "./types.ts";
-export { printType, describe } from "./types.ts";
-export { printDim } from "./dims.ts";
-export { BUILTINS, OPTIMIZERS, SCHEDULES, INITS } from "./builtins.ts";
+/** The brief's name for a checker type. */
+export type TypeInfo = Type;
+export type { CallTarget, TypedNode, TrainInfo };
+export type { BlockInfo, DimInfo, FnInfo, FnSig, InstanceType, ParamInfo, TensorType, Type } from "./types.ts";
+export { describe, instanceSubst, printType, substType } from "./types.ts";
+export { type Atom, type Dim, dimEquals, evalDim, printDim } from "./dims.ts";
+export { BUILTINS, INITS, OPTIMIZERS, SCHEDULES } from "./builtins.ts";
+export type { ModuleScope } from "./scope.ts";

@@ -2,10 +2,14 @@
 // values (ints that are dims, numbers, flags) are types of their own so that `for` bounds,
 // `if` conditions and block constructor arguments are checked without running anything.
 import type { BlockItem, FnItem, InstanceDecl, Param, ParamDecl, Span } from "../../grammar/ast.ts";
-import { type Atom, type Dim, type NamedAtom, dimEquals, printDim, substDim } from "./dims.ts";
+import { type Atom, type Dim, type NamedAtom, atomsOf, dimEquals, dimKey, printDim, substDim } from "./dims.ts";
 
 export type DType = "f32" | "f16" | "i32" | "bool";
 export const DTYPES: readonly DType[] = ["f32", "f16", "i32", "bool"];
+
+export function isDType(name: string): name is DType {
+  return (DTYPES as readonly string[]).includes(name);
+}
 
 /** Leading dims of unknown number: the `..` of a rank-polymorphic signature. */
 export interface Rest {
@@ -248,7 +252,7 @@ export function substType(
     case "record":
       return { kind: "record", fields: t.fields.map((x) => ({ name: x.name, type: substType(x.type, f, rest) })) };
     case "fn":
-      return t.self ? { ...t, self: substType(t.self, f, rest) as InstanceType } : t;
+      return t.self ? { ...t, self: { ...t.self, args: t.self.args.map(sd) } } : t;
     default:
       return t;
   }
@@ -295,4 +299,89 @@ export function instanceSubst(inst: InstanceType): (a: Atom) => Dim | undefined 
     if (inst.args[i]) m.set(a.key, inst.args[i]);
   });
   return (a) => m.get(a.key);
+}
+
+export function isCompileTime(t: Type): t is Extract<Type, { kind: "int" | "float" | "bool" | "string" }> {
+  return t.kind === "int" || t.kind === "float" || t.kind === "bool" || t.kind === "string";
+}
+
+/** The type of a compile-time value that may be either: values merge into "unknown". */
+export function joinCompileTime(a: Type, b: Type): Type | undefined {
+  if (a.kind === "int" && b.kind === "int") return a.value && b.value && dimEquals(a.value, b.value) ? a : { kind: "int" };
+  if ((a.kind === "int" || a.kind === "float") && (b.kind === "int" || b.kind === "float")) return { kind: "float" };
+  if (a.kind === "bool" && b.kind === "bool") return a.value === b.value ? a : { kind: "bool" };
+  if (a.kind === "string" && b.kind === "string") return { kind: "string" };
+  return undefined;
+}
+
+export function freeze(t: Type): Type {
+  if (t.kind === "instance") return { ...t, frozen: true };
+  if (t.kind === "repeat") return { ...t, elem: freeze(t.elem) };
+  return t;
+}
+
+export function liftType(t: Type, n: Dim): Type {
+  if (t.kind === "tensor") return tensor(t.dtype, [n, ...t.dims], t.rest);
+  if (t.kind === "instance" || t.kind === "repeat") return { kind: "repeat", count: n, elem: t };
+  if (t.kind === "record") return liftRecord(t, n);
+  return t;
+}
+
+export function liftRecord(t: Type, n: Dim): Type {
+  if (t.kind !== "record") return liftType(t, n);
+  return { kind: "record", fields: t.fields.map((x) => ({ name: x.name, type: liftType(x.type, n) })) };
+}
+
+export function hasInstance(t: Type): boolean {
+  return t.kind === "instance" || t.kind === "repeat" || (t.kind === "tuple" && t.items.some(hasInstance));
+}
+
+/** The unification variables mentioned in a type. */
+export function collectVars(t: Type, out: Map<string, NamedAtom>): void {
+  const add = (d: Dim) => {
+    for (const a of atomsOf(d).values()) if (a.kind === "var") out.set(a.key, a);
+  };
+  switch (t.kind) {
+    case "tensor":
+      t.dims.forEach(add);
+      return;
+    case "int":
+      if (t.value) add(t.value);
+      return;
+    case "instance":
+      t.args.forEach(add);
+      return;
+    case "repeat":
+      add(t.count);
+      collectVars(t.elem, out);
+      return;
+    case "tuple":
+    case "list":
+      t.items.forEach((x) => collectVars(x, out));
+      return;
+    case "record":
+      t.fields.forEach((x) => collectVars(x.type, out));
+      return;
+  }
+}
+
+/** A key that is equal for equal types (dims by canonical key, instances by block id). */
+export function typeKey(t: Type): string {
+  switch (t.kind) {
+    case "tensor":
+      return `${t.dtype}[${t.rest ? `${t.rest.key};` : ""}${t.dims.map(dimKey).join(",")}]`;
+    case "int":
+      return `int(${t.value ? dimKey(t.value) : "?"})`;
+    case "instance":
+      return `${t.block.id}(${t.args.map(dimKey).join(",")})`;
+    case "repeat":
+      return `repeat(${dimKey(t.count)})${typeKey(t.elem)}`;
+    case "tuple":
+    case "list":
+      return `${t.kind}(${t.items.map(typeKey).join(",")})`;
+    case "record":
+      return `{${t.fields.map((x) => `${x.name}:${typeKey(x.type)}`).join(",")}}`;
+    default:
+      return printType(t);
+  }
 }

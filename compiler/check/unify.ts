@@ -2,8 +2,8 @@
 // template's instance argument, the `..` of a callee bound at a call); everything else is
 // rigid and compares by its canonical polynomial. Broadcasting lives here too because a
 // variable meeting a concrete dim under broadcasting is resolved the same way.
-import { type Atom, type Dim, atomsOf, dimEquals, isConst, divDim, constDim, negDim, subDim, substDim, varDim } from "./dims.ts";
-import { type Rest, type TensorType, type Type, tensor } from "./types.ts";
+import { type Atom, type Dim, type NamedAtom, atomsOf, dimEquals, isConst, divDim, constDim, negDim, subDim, substDim, varDim } from "./dims.ts";
+import { type DType, type InstanceType, type Rest, type TensorType, type Type, tensor } from "./types.ts";
 
 export interface Shape {
   rest?: Rest;
@@ -12,7 +12,7 @@ export interface Shape {
 
 /** Why two types do not match; the caller words the message. */
 export type Mismatch =
-  | { kind: "dtype"; expected: string; found: string }
+  | { kind: "dtype"; expected: DType; found: string }
   | { kind: "rank"; expected: Shape; found: Shape }
   /** `index` counts from the left of `found` (0-based) */
   | { kind: "dim"; expected: Dim; found: Dim; index: number; rank: number }
@@ -32,6 +32,10 @@ export class Unifier {
 
   freshDim(name: string): Dim {
     return varDim(`?${++fresh}`, name);
+  }
+
+  freshAtom(name: string): NamedAtom {
+    return { kind: "var", key: `?${++fresh}`, name };
   }
 
   freshRest(): Rest {
@@ -59,17 +63,24 @@ export class Unifier {
     return rest ? { rest, dims } : { dims };
   }
 
+  resolveTensor(t: TensorType): TensorType {
+    const s = this.resolveShape(t);
+    return tensor(t.dtype, s.dims, s.rest);
+  }
+
+  resolveInstance(t: InstanceType): InstanceType {
+    return { ...t, args: t.args.map((d) => this.resolveDim(d)) };
+  }
+
   resolve(t: Type): Type {
     if (this.dimVars.size === 0 && this.restVars.size === 0) return t;
     switch (t.kind) {
-      case "tensor": {
-        const s = this.resolveShape(t);
-        return tensor(t.dtype, s.dims, s.rest);
-      }
+      case "tensor":
+        return this.resolveTensor(t);
       case "int":
         return t.value ? { kind: "int", value: this.resolveDim(t.value) } : t;
       case "instance":
-        return { ...t, args: t.args.map((d) => this.resolveDim(d)) };
+        return this.resolveInstance(t);
       case "repeat":
         return { kind: "repeat", count: this.resolveDim(t.count), elem: this.resolve(t.elem) };
       case "tuple":

@@ -1,22 +1,35 @@
-// Graph IR → Bundle: decides which nodes own a buffer, reads everything else through
-// views, and renders one WGSL kernel per materialised node. (Fusion and a memory plan
-// replace the one-kernel-per-node rule in compiler/opt; the bundle format stays.)
+// Graph IR → Bundle. Decides which nodes own a buffer and renders their kernels:
+// - views (broadcast, transpose, reshape, slice, stop) never copy: readers index through them;
+// - constants are inlined;
+// - an elementwise node read by one consumer is fused into it (a chain of elementwise
+//   ops and views becomes one kernel, and a reduction absorbs its elementwise prologue);
+//   a node with several readers is fused into each while its expression is small
+//   (recomputing a few ops costs less than a store and a load), else it gets a buffer;
+//   outputs always get one;
+// - reductions, matmul and the ops with their own kernels get a buffer each.
 import type { Bundle, BufferSpec, CopySpec, KernelSpec, TensorRef } from "../../runtime/bundle.ts";
 import { BUNDLE_VERSION, storageOf } from "../../runtime/bundle.ts";
 import type { Graph, Node } from "../ir/graph.ts";
 import { numel } from "../ir/graph.ts";
 import { contiguous, type View } from "../kernel/view.ts";
-import { getOp } from "../ops/registry.ts";
+import { getOp, type BufferOperand } from "../ops/registry.ts";
 import { InternalError } from "../diagnostics.ts";
-import { elementwiseKernel, matmulKernel, reduceKernel, type Operand } from "./wgsl.ts";
+import { elementwiseKernel, reduceKernel } from "./wgsl.ts";
+import type { Operand } from "./render.ts";
 
 export interface CompileOptions {
   /** source name → node whose value replaces it after every run (training updates) */
   updates?: ReadonlyMap<string, number>;
+  /** fuse elementwise chains into their consumers (default true) */
+  fuse?: boolean;
 }
+
+/** Largest fused expression (in ops) that is recomputed by each of several readers. */
+const MAX_SHARED_TREE = 12;
 
 export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
   const updates = opts.updates ?? new Map<string, number>();
+  const fuse = opts.fuse ?? true;
   const roots = [...g.outputs.values(), ...updates.values()];
   const needed = new Uint8Array(g.nodes.length);
   const stack = [...roots];
@@ -29,6 +42,17 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
   // Every source is part of the bundle's interface, needed or not (a param must be loadable).
   for (const id of g.sources.values()) needed[id] = 1;
 
+  // How many kernels would read each node: a view is no kernel, so its readers count
+  // as its input's. Outputs and updates always get a buffer.
+  const readers = new Uint32Array(g.nodes.length);
+  for (const r of roots) readers[r] += 2;
+  for (let id = g.nodes.length - 1; id >= 0; id--) {
+    const node = g.nodes[id];
+    if (!needed[id]) continue;
+    const passes = getOp(node.op).lower.kind === "view";
+    for (const i of new Set(node.inputs)) readers[i] += passes ? readers[id] : 1;
+  }
+
   const buffers: BufferSpec[] = [];
   const kernels: KernelSpec[] = [];
   const operands = new Map<number, Operand>();
@@ -37,17 +61,25 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
     return buffers.length - 1;
   };
   const constBuffers = new Map<string, number>();
+  const treeSize = new Map<number, number>();
 
-  const materialise = (node: Node, kernel: (out: number) => KernelSpec): Operand => {
+  /** Computes `op` (an operand of `node`'s shape) into a buffer of its own. */
+  const materialise = (node: Node, op: Operand, name = `${node.op}_${node.id}`): BufferOperand => {
+    const out = newBuffer({ length: Math.max(1, numel(node.type.shape)), type: storageOf(node.type.dtype), role: "temp" });
+    kernels.push(elementwiseKernel(name, node.type.shape, node.type.dtype, op, out));
+    return { kind: "buffer", buffer: out, view: contiguous(node.type.shape), dtype: node.type.dtype };
+  };
+  const newKernel = (node: Node, kernel: (out: number) => KernelSpec): BufferOperand => {
     const out = newBuffer({ length: Math.max(1, numel(node.type.shape)), type: storageOf(node.type.dtype), role: "temp" });
     kernels.push(kernel(out));
     return { kind: "buffer", buffer: out, view: contiguous(node.type.shape), dtype: node.type.dtype };
   };
 
-  /** A buffer-backed operand for kernels that cannot inline a constant (reductions, matmul). */
-  const asBuffer = (id: number): Operand & { kind: "buffer" } => {
+  /** A buffer for ops whose own kernels read buffers (matmul, gathers): fused inputs are computed first. */
+  const asBuffer = (id: number): BufferOperand => {
     const o = operands.get(id)!;
     if (o.kind === "buffer") return o;
+    if (o.kind === "fused") return materialise(g.node(id), o, `${g.node(id).op}_${id}`);
     const key = `${o.dtype}:${o.value}`;
     let b = constBuffers.get(key);
     if (b === undefined) {
@@ -59,10 +91,8 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
 
   for (const node of g.nodes) {
     if (!needed[node.id]) continue;
-    const def = getOp(node.op);
-    const lower = def.lower;
+    const lower = getOp(node.op).lower;
     const name = `${node.op}_${node.id}`;
-    const ins = () => node.inputs.map((i) => operands.get(i)!);
     let operand: Operand;
     switch (lower.kind) {
       case "source": {
@@ -76,38 +106,62 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
         break;
       case "view": {
         const src = operands.get(node.inputs[0])!;
+        if (src.kind === "fused") treeSize.set(node.id, treeSize.get(node.inputs[0]) ?? 0);
         if (src.kind === "const") {
           operand = { kind: "const", value: src.value, shape: node.type.shape, dtype: src.dtype };
           break;
         }
         const v = lower.view(src.view, node.attrs, node.type);
-        operand = v
-          ? { kind: "buffer", buffer: src.buffer, view: v, dtype: node.type.dtype }
-          : materialise(node, (out) => elementwiseKernel(name, node, [src], (a) => a[0], out));
+        if (v) {
+          operand = { ...src, view: v, dtype: node.type.dtype };
+          break;
+        }
+        // The strides don't allow this view: compute the input in row-major order first.
+        const input = g.node(node.inputs[0]);
+        const copy = materialise(input, src, `copy_${input.id}`);
+        const cv = lower.view(copy.view, node.attrs, node.type);
+        if (!cv) throw new InternalError(`${node.op} of a contiguous tensor must be a view`);
+        operand = { ...copy, view: cv, dtype: node.type.dtype };
         break;
       }
-      case "elementwise":
-        operand = materialise(node, (out) => elementwiseKernel(name, node, ins(), (a, ctx) => lower.expr(a, ctx), out));
+      case "elementwise": {
+        const fused: Operand = {
+          kind: "fused",
+          node,
+          inputs: node.inputs.map((i) => operands.get(i)!),
+          expr: lower.expr,
+          view: contiguous(node.type.shape),
+          dtype: node.type.dtype,
+        };
+        // Size of the fused expression tree: a value with several readers is recomputed
+        // in each (shared within a kernel), which is cheaper than a store and a load
+        // while the tree is small.
+        const size = 1 + node.inputs.reduce((n, i) => n + (treeSize.get(i) ?? 0), 0);
+        const inline = fuse && (readers[node.id] <= 1 || size <= MAX_SHARED_TREE);
+        if (inline) treeSize.set(node.id, size);
+        operand = inline ? fused : materialise(node, fused, name);
         break;
-      case "reduce":
-        operand = materialise(node, (out) => reduceKernel(name, node, asBuffer(node.inputs[0]), lower, out));
+      }
+      case "reduce": {
+        const input = operands.get(node.inputs[0])!;
+        const out = newBuffer({ length: Math.max(1, numel(node.type.shape)), type: storageOf(node.type.dtype), role: "temp" });
+        kernels.push(reduceKernel(name, node, fuse || input.kind !== "fused" ? input : asBuffer(node.inputs[0]), lower, out));
+        operand = { kind: "buffer", buffer: out, view: contiguous(node.type.shape), dtype: node.type.dtype };
         break;
-      case "template":
-        if (lower.template !== "matmul") throw new InternalError(`no kernel template '${lower.template}'`);
-        operand = materialise(node, (out) => matmulKernel(name, node, asBuffer(node.inputs[0]), asBuffer(node.inputs[1]), out));
+      }
+      case "kernel":
+        operand = newKernel(node, (out) => lower.emit({ name, node, inputs: node.inputs.map(asBuffer), out }));
         break;
     }
     operands.set(node.id, operand);
   }
 
-  /** Outputs and updates must own a contiguous buffer of their own: copy views and constants. */
+  /** Outputs and updates own a contiguous buffer; views, constants and fused values are computed into one. */
   const owned = (id: number, forbid?: number): number => {
     const o = operands.get(id)!;
     const node = g.node(id);
     if (o.kind === "buffer" && buffers[o.buffer].role === "temp" && isOwnContiguous(o.view, node) && o.buffer !== forbid) return o.buffer;
-    const copy = materialise(node, (out) => elementwiseKernel(`copy_${id}`, node, [o], (a) => a[0], out));
-    if (copy.kind !== "buffer") throw new InternalError("copy must be a buffer");
-    return copy.buffer;
+    return materialise(node, o, `copy_${id}`).buffer;
   };
 
   const ref = (name: string, id: number, buffer: number): TensorRef => ({ name, buffer, shape: [...g.type(id).shape], dtype: g.type(id).dtype });
@@ -116,11 +170,11 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
   for (const [source, id] of updates) {
     const src = g.sources.get(source);
     if (src === undefined) throw new InternalError(`update of unknown source ${source}`);
-    const dst = (operands.get(src) as Operand & { kind: "buffer" }).buffer;
+    const dst = (operands.get(src) as BufferOperand).buffer;
     copies.push({ src: owned(id, dst), dst });
   }
   const sourcesOf = (op: string) =>
-    [...g.sources].filter(([, id]) => g.node(id).op === op).map(([name, id]) => ref(name, id, (operands.get(id) as Operand & { kind: "buffer" }).buffer));
+    [...g.sources].filter(([, id]) => g.node(id).op === op).map(([name, id]) => ref(name, id, (operands.get(id) as BufferOperand).buffer));
   return {
     version: BUNDLE_VERSION,
     buffers,

@@ -5,12 +5,11 @@ import type { DType, KernelSpec } from "../../runtime/bundle.ts";
 import type { Node, Shape } from "../ir/graph.ts";
 import { numel, stridesOf } from "../ir/graph.ts";
 import type { View } from "../kernel/view.ts";
-import type { ExprContext, Lowering } from "../ops/registry.ts";
+import type { KernelArgs, Lowering } from "../ops/registry.ts";
+import { Renderer, type Operand } from "./render.ts";
 import { wgslFloat } from "../ops/elementwise.ts";
 
-export type Operand =
-  | { kind: "buffer"; buffer: number; view: View; dtype: DType }
-  | { kind: "const"; value: number; shape: Shape; dtype: DType };
+export type { Operand } from "./render.ts";
 
 export const WORKGROUP = 64;
 const MAX_GROUPS = 65535;
@@ -23,8 +22,8 @@ export function grid(threads: number): [number, number, number] {
   return [Math.ceil(groups / y), y, 1];
 }
 
-const storage = (d: DType) => (d === "f32" ? "f32" : d === "i32" ? "i32" : "u32");
-const u = (n: number) => `${n}u`;
+export const storage = (d: DType) => (d === "f32" ? "f32" : d === "i32" ? "i32" : "u32");
+export const u = (n: number) => `${n}u`;
 
 export function literal(value: number, dtype: DType): string {
   if (dtype === "f32") return wgslFloat(value);
@@ -33,15 +32,15 @@ export function literal(value: number, dtype: DType): string {
 }
 
 /** A value loaded from storage, converted to its WGSL value type. */
-function load(expr: string, dtype: DType): string {
+export function load(expr: string, dtype: DType): string {
   return dtype === "bool" ? `(${expr} != 0u)` : expr;
 }
-function store(expr: string, dtype: DType): string {
+export function store(expr: string, dtype: DType): string {
   return dtype === "bool" ? `select(0u, 1u, ${expr})` : expr;
 }
 
 /** `offset + Σ idx[k] * stride[k]` as WGSL, skipping zero strides. */
-function offsetExpr(view: View, idx: readonly string[]): string {
+export function offsetExpr(view: View, idx: readonly string[]): string {
   const terms = [view.offset ? u(view.offset) : ""];
   view.strides.forEach((s, k) => {
     if (s !== 0 && view.shape[k] !== 1) terms.push(s === 1 ? idx[k] : `${idx[k]} * ${u(s)}`);
@@ -51,7 +50,7 @@ function offsetExpr(view: View, idx: readonly string[]): string {
 }
 
 /** Lines decomposing flat index `flat` into per-axis indices `${prefix}k`. */
-function unflatten(flat: string, shape: Shape, prefix: string): string[] {
+export function unflatten(flat: string, shape: Shape, prefix: string): string[] {
   const strides = stridesOf(shape);
   return shape.map((d, k) => {
     const q = strides[k] === 1 ? flat : `${flat} / ${u(strides[k])}`;
@@ -59,7 +58,7 @@ function unflatten(flat: string, shape: Shape, prefix: string): string[] {
   });
 }
 
-class Bindings {
+export class Bindings {
   readonly ids: number[] = [];
   readonly types: DType[] = [];
   bind(buffer: number, dtype: DType): string {
@@ -78,7 +77,7 @@ class Bindings {
   }
 }
 
-function kernel(name: string, b: Bindings, outType: DType, out: number, threads: number, body: string[]): KernelSpec {
+export function kernel(name: string, b: Bindings, outType: DType, out: number, threads: number, body: string[]): KernelSpec {
   const wgsl = [
     `// ${name}`,
     b.declare(outType),
@@ -94,63 +93,49 @@ function kernel(name: string, b: Bindings, outType: DType, out: number, threads:
   return { name, wgsl, bindings: [...b.ids, out], readOnly: b.ids.length, workgroups: grid(threads) };
 }
 
-export function elementwiseKernel(
-  name: string,
-  node: Node,
-  inputs: readonly Operand[],
-  expr: (args: readonly string[], ctx: ExprContext) => string,
-  out: number,
-): KernelSpec {
-  const shape = node.type.shape;
-  const n = Math.max(1, numel(shape));
+/** One thread per element of `root` (a fused expression tree, a view, or a constant). */
+export function elementwiseKernel(name: string, shape: Shape, dtype: DType, root: Operand, out: number): KernelSpec {
   const b = new Bindings();
   const body = unflatten("i", shape, "o");
-  const idx = shape.map((_, k) => `o${k}`);
-  const args = inputs.map((op, k) => {
-    // Constants become `let`s, not literals: a literal would make the expression a
-    // WGSL const-expression, which fails to compile on overflow (exp(100.0)).
-    const value = op.kind === "const" ? literal(op.value, op.dtype) : load(`${b.bind(op.buffer, op.dtype)}[${offsetExpr(op.view, idx)}]`, op.dtype);
-    body.push(`  let a${k} = ${value};`);
-    return `a${k}`;
-  });
-  const ctx: ExprContext = {
-    attrs: node.attrs,
-    inputs: inputs.map((o) => o.dtype),
-    out: node.type.dtype,
-    index: (axis) => idx[axis],
-  };
-  body.push(`  out[i] = ${store(expr(args, ctx), node.type.dtype)};`);
-  return kernel(name, b, node.type.dtype, out, n, body);
+  const r = new Renderer(b, body);
+  const v = r.value(root, shape.map((_, k) => `o${k}`));
+  body.push(`  out[i] = ${store(v, dtype)};`);
+  return kernel(name, b, dtype, out, Math.max(1, numel(shape)), body);
 }
 
-export function reduceKernel(name: string, node: Node, input: Operand & { kind: "buffer" }, lower: Lowering & { kind: "reduce" }, out: number): KernelSpec {
+/**
+ * One thread per output element, looping over the reduced axes. The input may be a
+ * fused expression (a reduction prologue): it is rendered inside the loop.
+ */
+export function reduceKernel(name: string, node: Node, input: Operand, lower: Lowering & { kind: "reduce" }, out: number): KernelSpec {
   const axes = node.attrs.axes as number[];
-  const inShape = input.view.shape;
+  const inShape = input.kind === "const" ? input.shape : input.view.shape;
   const kept = inShape.map((_, k) => k).filter((k) => !axes.includes(k));
   const outShape = node.type.shape;
   const reduced = axes.map((k) => inShape[k]);
   const R = numel(reduced);
   const b = new Bindings();
-  const src = b.bind(input.buffer, input.dtype);
   const body = unflatten("i", outShape, "o");
+  const top = new Renderer(b, body);
   // Start from the first element, not an identity: WGSL cannot spell -inf as a constant.
   if (R > 0) {
     const first = inShape.map((_, k) => (axes.includes(k) ? "0u" : `o${kept.indexOf(k)}`));
-    body.push(`  var acc = ${load(`${src}[${offsetExpr(input.view, first)}]`, input.dtype)};`);
+    body.push(`  var acc = ${top.value(input, first)};`);
   } else {
     body.push(`  var acc = ${lower.init(node.type.dtype)};`);
   }
   body.push(`  for (var r = 1u; r < ${u(R)}; r++) {`);
   body.push(...unflatten("r", reduced, "q").map((l) => `  ${l}`));
   const idx = inShape.map((_, k) => (axes.includes(k) ? `q${axes.indexOf(k)}` : `o${kept.indexOf(k)}`));
-  body.push(`    let x = ${load(`${src}[${offsetExpr(input.view, idx)}]`, input.dtype)};`);
-  body.push(`    acc = ${lower.combine("acc", "x")};`);
+  const inner = top.child(body, "    ");
+  const x = inner.value(input, idx);
+  body.push(`    acc = ${lower.combine("acc", x)};`);
   body.push("  }");
   body.push(`  out[i] = ${store("acc", node.type.dtype)};`);
   return kernel(name, b, node.type.dtype, out, Math.max(1, numel(outShape)), body);
 }
 
-export function matmulKernel(name: string, node: Node, a: Operand & { kind: "buffer" }, bOp: Operand & { kind: "buffer" }, out: number): KernelSpec {
+export function matmulKernel({ name, node, inputs: [a, bOp], out }: KernelArgs): KernelSpec {
   const shape = node.type.shape;
   const r = shape.length;
   const K = a.view.shape[r - 1];

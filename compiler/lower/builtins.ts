@@ -269,10 +269,171 @@ def("reshape", 2, 2, "reshape(x, [dims]): same elements, new shape", (c) => {
   if (n !== xn) c.l.fail(c.expr.span, `cannot reshape ${c.l.typeText(x)} (${xn} elements) to [${shape.join(", ")}] (${n})`, "W0233");
   return T(c.l, reshape(c.l.g, x.id, shape), ds.map((d) => d.label));
 });
-def("flatten", 1, 1, "flatten(x): f32[n], the elements of x in row-major order", (c) => {
-  const x = tensorArg(c, 0);
+function flat(c: Call, x: TensorValue): TensorValue {
   return T(c.l, reshape(c.l.g, x.id, [c.l.g.type(x.id).shape.reduce((a, b) => a * b, 1)]), [undefined]);
+}
+
+/** Joins tensors along `axis`: each is padded into place and the pads are summed. */
+function concatTensors(c: Call, xs: TensorValue[], axis: number): TensorValue {
+  const first = c.l.g.type(xs[0].id);
+  const shape = [...first.shape];
+  shape[axis] = 0;
+  for (const x of xs) {
+    const t = c.l.g.type(x.id);
+    const same = t.shape.length === first.shape.length && t.shape.every((d, i) => i === axis || d === first.shape[i]);
+    if (!same || t.dtype !== first.dtype) {
+      c.l.fail(c.expr.span, `concat: ${c.l.typeText(x)} does not match ${c.l.typeText(xs[0])} outside axis ${axis}`, "W0236");
+    }
+    shape[axis] += t.shape[axis];
+  }
+  if (xs.length === 1) return xs[0];
+  let offset = 0;
+  let sum: TensorValue | undefined;
+  for (const x of xs) {
+    const starts = shape.map((_, i) => (i === axis ? offset : 0));
+    const padded = T(c.l, c.l.op("pad", [x.id], { starts, steps: shape.map(() => 1), shape }, c.expr.span), []);
+    offset += c.l.g.type(x.id).shape[axis];
+    sum = sum ? bin(c, "add", sum, padded) : padded;
+  }
+  return T(c.l, sum!.id, xs[0].labels.map((lab, i) => (i === axis ? undefined : lab)));
+}
+
+function tensorList(c: Call, i: number): TensorValue[] {
+  const v = c.args[i];
+  if (v.kind !== "list" && v.kind !== "tuple") return c.l.fail(argSpan(c, i), `expected a list of tensors [a, b], found ${describe(v)}`, "W0236");
+  if (v.items.length === 0) return c.l.fail(argSpan(c, i), "expected at least one tensor", "W0236");
+  return v.items.map((x) => c.l.tensor(x, argSpan(c, i)));
+}
+
+def("flatten", 1, 1, "flatten(x): the elements of x (or of every tensor in a grad record) as one vector", (c) => {
+  const v = c.args[0];
+  if (v.kind === "record") {
+    const parts = [...v.fields.values()].map((x) => flat(c, c.l.tensor(x, argSpan(c, 0))));
+    return concatTensors(c, parts, 0);
+  }
+  return flat(c, tensorArg(c, 0));
 });
+def("concat", 2, 2, "concat([a, b, …], axis): join along an axis", (c) => {
+  const xs = tensorList(c, 0);
+  return concatTensors(c, xs, axisOf(c, xs[0], c.args[1], argSpan(c, 1)));
+});
+def("stack", 1, 2, "stack([a, b, …], axis=0): join along a new axis", (c) => {
+  const xs = tensorList(c, 0);
+  const rank = c.l.g.type(xs[0].id).shape.length;
+  const av = c.args[1] ?? c.named.get("axis");
+  const a = av === undefined ? 0 : av.kind === "number" && av.isInt ? (av.value < 0 ? rank + 1 + av.value : av.value) : -1;
+  if (a < 0 || a > rank) c.l.fail(argSpan(c, 1), `stack axis must be an integer in 0..${rank}`, "W0232");
+  const lifted = xs.map((x) => {
+    const s = [...c.l.g.type(x.id).shape];
+    s.splice(a, 0, 1);
+    const labels = [...x.labels];
+    labels.splice(a, 0, undefined);
+    return T(c.l, reshape(c.l.g, x.id, s), labels);
+  });
+  return concatTensors(c, lifted, a);
+}, ["axis"]);
+def("split", 3, 3, "split(x, n, axis): n equal parts along an axis, as a tuple", (c) => {
+  const x = tensorArg(c, 0);
+  const n = numberArg(c, c.args[1], argSpan(c, 1));
+  const axis = axisOf(c, x, c.args[2], argSpan(c, 2));
+  const shape = c.l.g.type(x.id).shape;
+  if (!Number.isInteger(n) || n < 1 || shape[axis] % n !== 0) c.l.fail(argSpan(c, 1), `cannot split an axis of size ${shape[axis]} into ${n} equal parts`, "W0236");
+  const size = shape[axis] / n;
+  const items: Value[] = [];
+  for (let k = 0; k < n; k++) {
+    const starts = shape.map((_, i) => (i === axis ? k * size : 0));
+    const sizes = shape.map((d, i) => (i === axis ? size : d));
+    items.push(T(c.l, c.l.op("slice", [x.id], { starts, steps: shape.map(() => 1), shape: sizes }, c.expr.span), x.labels.map((lab, i) => (i === axis ? undefined : lab))));
+  }
+  return { kind: "tuple", items };
+});
+def("gather", 2, 3, "gather(table, idx, axis=0): rows of table at i32 indices (embedding lookup)", (c) => {
+  const x = tensorArg(c, 0);
+  const idx = tensorArg(c, 1);
+  if (c.l.dtypeOf(idx) !== "i32") c.l.fail(argSpan(c, 1), `indices must be i32, found ${c.l.typeText(idx)}`, "W0205");
+  const av = c.args[2] ?? c.named.get("axis");
+  const axis = av === undefined ? 0 : axisOf(c, x, av, argSpan(c, 2));
+  const labels = [...x.labels.slice(0, axis), ...idx.labels, ...x.labels.slice(axis + 1)];
+  return T(c.l, c.l.op("gather", [x.id, idx.id], { axis }, c.expr.span), labels);
+}, ["axis"]);
+def("take_along", 3, 3, "take_along(x, idx, axis): x's values at i32 indices along an axis (NumPy take_along_axis)", (c) => {
+  const x = tensorArg(c, 0);
+  const idx = tensorArg(c, 1);
+  if (c.l.dtypeOf(idx) !== "i32") c.l.fail(argSpan(c, 1), `indices must be i32, found ${c.l.typeText(idx)}`, "W0205");
+  const axis = axisOf(c, x, c.args[2], argSpan(c, 2));
+  return T(c.l, c.l.op("take_along", [x.id, idx.id], { axis }, c.expr.span), idx.labels.map((lab, i) => lab ?? x.labels[i]));
+});
+def("one_hot", 2, 2, "one_hot(idx: i32[..], C): f32[.., C], 1 at each index", (c) => {
+  const idx = tensorArg(c, 0);
+  const n = c.args[1];
+  if (n.kind !== "number" || !n.isInt) return c.l.fail(argSpan(c, 1), `expected a dim, found ${describe(n)}`, "W0201");
+  const s = c.l.g.type(idx.id).shape;
+  const classes = T(c.l, c.l.g.add("iota", [], { shape: [...s, n.value], axis: s.length, dtype: "i32" }), []);
+  const lifted = T(c.l, reshape(c.l.g, idx.id, [...s, 1]), []);
+  return T(c.l, c.l.op("cast", [bin(c, "eq", classes, lifted).id], { dtype: "f32" }, c.expr.span), [...idx.labels, n.label]);
+});
+def("cumsum", 2, 2, "cumsum(x, axis, reverse=false): running sum along an axis", (c) => {
+  const x = tensorArg(c, 0);
+  const axis = axisOf(c, x, c.args[1], argSpan(c, 1));
+  return T(c.l, c.l.op("cumsum", [x.id], { axis, reverse: boolNamed(c, "reverse", false) }, c.expr.span), x.labels);
+}, ["reverse"]);
+def("argmax", 2, 2, "argmax(x, axis): i32 index of the largest value (the first on ties)", (c) => {
+  const x = tensorArg(c, 0);
+  const axis = axisOf(c, x, c.args[1], argSpan(c, 1));
+  return T(c.l, c.l.op("argmax", [x.id], { axis }, c.expr.span), dropAxes(x.labels, [axis]));
+});
+def("keep_topk", 3, 3, "keep_topk(x, k, axis): x where it is among the k largest along the axis, 0 elsewhere", (c) => {
+  const x = floatArg(c, 0);
+  const k = numberArg(c, c.args[1], argSpan(c, 1));
+  const axis = axisOf(c, x, c.args[2], argSpan(c, 2));
+  const n = c.l.g.type(x.id).shape[axis];
+  if (!Number.isInteger(k) || k < 1 || k > n) c.l.fail(argSpan(c, 1), `k must be an integer in 1..${n}`, "W0236");
+  const kth = T(c.l, c.l.op("stop", [c.l.op("kth_largest", [x.id], { axis, k }, c.expr.span)], {}, c.expr.span), dropAxes(x.labels, [axis]));
+  const keepMask = bin(c, "ge", x, keep(c, kth, x, [axis]));
+  return c.l.nary("where", [keepMask, x, num(c, 0, x)], c.expr.span);
+});
+def("sizeof", 1, 1, "sizeof(instance): its number of parameters, a compile-time dim", (c) => {
+  const v = c.args[0];
+  const prefixes = v.kind === "instance" ? [v.inst.path] : v.kind === "instances" ? v.items.map((i) => i.path) : undefined;
+  if (!prefixes) return c.l.fail(argSpan(c, 0), `sizeof takes an instance, found ${describe(v)}`, "W0231");
+  let n = 0;
+  for (const p of c.l.params.values()) if (prefixes.some((q) => p.path.startsWith(`${q}.`) || p.path.startsWith(`${q}[`))) n += p.shape.reduce((a, b) => a * b, 1);
+  const text = c.expr.args[0].value;
+  return { kind: "number", value: n, isInt: true, label: `sizeof(${text.kind === "ident" ? text.name : "…"})` };
+});
+def("map", 2, 99, "map(f, args…, over=N): f applied to each slice along dim N, results stacked along a new leading N axis", (c) => {
+  const f = c.args[0];
+  const over = c.named.get("over");
+  if (!over || over.kind !== "number" || !over.label) return c.l.fail(c.expr.span, "map needs over=N, a dim name", "W0237");
+  const n = over.value;
+  const mapped = c.args.slice(1).map((a) => (a.kind === "tensor" ? a.labels.indexOf(over.label) : -1));
+  if (mapped.every((m) => m < 0)) c.l.fail(c.expr.span, `no argument of map has an axis named ${over.label}`, "W0237", "annotate the arguments' types so their axes have names");
+  // Unrolled: one copy of f per slice, all in one graph (a batching transform is issue 4).
+  const results: Value[] = [];
+  for (let i = 0; i < n; i++) {
+    const args = c.args.slice(1).map((a, k) => {
+      if (mapped[k] < 0 || a.kind !== "tensor") return a;
+      const ax = mapped[k];
+      const shape = c.l.g.type(a.id).shape;
+      const starts = shape.map((_, j) => (j === ax ? i : 0));
+      const sizes = shape.map((d, j) => (j === ax ? 1 : d));
+      const sl = c.l.op("slice", [a.id], { starts, steps: shape.map(() => 1), shape: sizes }, c.expr.span);
+      return T(c.l, reshape(c.l.g, sl, shape.filter((_, j) => j !== ax)), a.labels.filter((_, j) => j !== ax));
+    });
+    if (f.kind === "fn") results.push(c.l.callFn(f.fn, f.module, f.self ? c.l.instanceScope(f.self) : undefined, args, new Map(), c.expr.span));
+    else if (f.kind === "instance") results.push(c.l.callInstance(f.inst, args, new Map(), c.expr.span));
+    else c.l.fail(argSpan(c, 0), `map applies a fn or an instance, found ${describe(f)}`, "W0237");
+  }
+  const stackAll = (vs: Value[]): Value => {
+    const v0 = vs[0];
+    if (v0.kind === "tuple") return { kind: "tuple", items: v0.items.map((_, j) => stackAll(vs.map((v) => (v as typeof v0).items[j]))) };
+    const ts = vs.map((v) => c.l.tensor(v, c.expr.span));
+    const s = c.l.g.type(ts[0].id).shape;
+    const lifted = ts.map((t) => T(c.l, reshape(c.l.g, t.id, [1, ...s]), [over.label, ...t.labels]));
+    return concatTensors(c, lifted, 0);
+  };
+  return stackAll(results);
+}, ["over"]);
 def("transpose", 2, 2, "transpose(x, [T, B, D]): reorder axes by name", (c) => {
   const x = tensorArg(c, 0);
   const order = c.args[1];

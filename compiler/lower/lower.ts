@@ -205,8 +205,17 @@ export class Lowering {
         });
         return { kind: "instance", inst: this.instantiate(callee.block, callee.module, dims, path, e.span, frozen, from) };
       }
-      case "repeat":
-        return this.fail(e.span, "`repeat` stacks are not supported yet (issue 3)", "W0290");
+      case "repeat": {
+        // L separate instances, `path[i]`: each layer's params are their own tensors.
+        const n = this.evalDim(e.count, scope, module).value;
+        const items: Instance[] = [];
+        for (let i = 0; i < n; i++) {
+          const v = this.evalInstance(e.body, scope, module, `${path}[${i}]`, frozen, from);
+          if (v.kind !== "instance") return this.fail(e.body.span, `repeat builds instances of a block, found ${describe(v)}`, "W0219");
+          items.push(v.inst);
+        }
+        return { kind: "instances", items };
+      }
       default:
         break;
     }
@@ -265,7 +274,9 @@ export class Lowering {
   conform(v: Value, t: TypeExpr | undefined, scope: Scope, module: Module, span: Span, what: string): Value {
     if (!t) return v;
     if (t.kind === "namedType") {
-      const ok = t.repeat ? v.kind === "instances" : v.kind === "instance" && v.inst.block.name.name === t.name.name;
+      const ok = t.repeat
+        ? v.kind === "instances" && v.items.every((i) => i.block.name.name === t.name.name)
+        : v.kind === "instance" && v.inst.block.name.name === t.name.name;
       if (!ok) this.fail(span, `${what}: expected ${t.repeat ? "repeat " : ""}${t.name.name}, found ${describe(v)}`, "W0204", undefined);
       return v;
     }
@@ -521,29 +532,58 @@ export class Lowering {
       return obj.kind === "instances" ? { kind: "instance", inst: obj.items[i.value] } : obj.items[i.value];
     }
     if (obj.kind !== "tensor") return this.fail(span, `${describe(obj)} cannot be indexed`, "W0221");
-    // New axes (`None`) and whole-axis slices (`:`) are views; bounded slices come with issue 3.
+    // NumPy basic indexing: `None` adds an axis, an integer picks one (and drops the axis),
+    // `a:b:c` slices with compile-time bounds (negative counts from the end). All views.
     const type = this.g.type(obj.id);
+    const rank = type.shape.length;
+    const starts = new Array<number>(rank).fill(0);
+    const steps = new Array<number>(rank).fill(1);
+    const sizes = [...type.shape];
     const shape: number[] = [];
     const labels: Label[] = [];
     let axis = 0;
+    const int = (e: Expr | undefined, what: string): number | undefined => {
+      if (!e) return undefined;
+      const v = this.evalExpr(e, scope, module);
+      if (v.kind !== "number" || !v.isInt) this.fail(e.span, `${what} must be a compile-time integer, found ${describe(v)}`, "W0221");
+      return v.value;
+    };
     for (const ix of indices) {
       if (ix.kind === "none") {
         shape.push(1);
         labels.push(undefined);
-      } else if (ix.kind === "slice" && !ix.start && !ix.end && !ix.step) {
-        if (axis >= type.shape.length) this.fail(ix.span, `too many indices for ${fmtType(type)}`, "W0221");
-        shape.push(type.shape[axis]);
-        labels.push(obj.labels[axis]);
-        axis++;
-      } else {
-        this.fail(ix.span, "only `:` and `None` are supported in indexing so far; integer indices and bounded slices come with issue 3", "W0290");
+        continue;
       }
+      if (axis >= rank) this.fail(ix.span, `too many indices for ${this.typeText(obj)}`, "W0221");
+      const n = type.shape[axis];
+      if (ix.kind === "slice") {
+        const step = int(ix.step, "a slice step") ?? 1;
+        if (step < 1) this.fail(ix.step!.span, "slice steps must be positive", "W0221");
+        const norm = (v: number | undefined, dflt: number) => (v === undefined ? dflt : Math.min(n, Math.max(0, v < 0 ? n + v : v)));
+        const lo = norm(int(ix.start, "a slice start"), 0);
+        const hi = norm(int(ix.end, "a slice end"), n);
+        const len = Math.max(0, Math.ceil((hi - lo) / step));
+        starts[axis] = lo;
+        steps[axis] = step;
+        sizes[axis] = len;
+        shape.push(len);
+        labels.push(len === n ? obj.labels[axis] : undefined);
+      } else {
+        const i = int(ix as Expr, "an index")!;
+        const k = i < 0 ? n + i : i;
+        if (k < 0 || k >= n) this.fail(ix.span, `index ${i} is out of range for an axis of size ${n}`, "W0221");
+        starts[axis] = k;
+        sizes[axis] = 1;
+      }
+      axis++;
     }
-    for (; axis < type.shape.length; axis++) {
+    for (; axis < rank; axis++) {
       shape.push(type.shape[axis]);
       labels.push(obj.labels[axis]);
     }
-    return { kind: "tensor", id: reshape(this.g, obj.id, shape), labels };
+    const whole = starts.every((s0, k) => s0 === 0 && steps[k] === 1 && sizes[k] === type.shape[k]);
+    const sliced = whole ? obj.id : this.op("slice", [obj.id], { starts, steps, shape: sizes }, span);
+    return { kind: "tensor", id: reshape(this.g, sliced, shape), labels };
   }
 
   private evalCall(e: Extract<Expr, { kind: "call" }>, scope: Scope, module: Module): Value {

@@ -63,7 +63,8 @@ function ew(spec: EwSpec, arity: number): void {
     arity,
     doc: spec.doc,
     infer: sameShapeRule(spec.name, spec.kind, spec.out),
-    evaluate: (inputs) => mapRef(inputs, spec.f),
+    // i32 results truncate toward zero, as WGSL's integer division does
+    evaluate: (inputs, _attrs, out) => (out.dtype === "i32" ? mapRef(inputs, (...xs) => Math.trunc(spec.f(...xs))) : mapRef(inputs, spec.f)),
     vjp: spec.vjp ? (a) => spec.vjp!(a, a.node.inputs) : spec.zeroGrad ? (a) => a.node.inputs.map(() => null) : undefined,
     zeroGrad: spec.zeroGrad,
     lower: { kind: "elementwise", expr: spec.wgsl },

@@ -1,6 +1,10 @@
 // Importing this module registers every primitive.
 import "./elementwise.ts";
 import "./structural.ts";
+import "./indexing.ts";
+import "./scan.ts";
+import "./random.ts";
+import "./special.ts";
 import { allOps, type OpDef } from "./registry.ts";
 import type { RefTensor } from "../../runtime/reference/tensor.ts";
 import type { Attrs, TensorType } from "../ir/graph.ts";

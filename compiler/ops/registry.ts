@@ -4,7 +4,7 @@
 import type { Attrs, Graph, Node, TensorType } from "../ir/graph.ts";
 import type { View } from "../kernel/view.ts";
 import type { RefTensor } from "../../runtime/reference/tensor.ts";
-import type { DType } from "../../runtime/bundle.ts";
+import type { DType, KernelSpec } from "../../runtime/bundle.ts";
 import { InternalError } from "../diagnostics.ts";
 
 /** Context for an elementwise WGSL expression. */
@@ -27,8 +27,26 @@ export type Lowering =
   | { kind: "elementwise"; expr(args: readonly string[], ctx: ExprContext): string }
   /** A reduction over `attrs.axes` with an accumulator */
   | { kind: "reduce"; init(dtype: DType): string; combine(acc: string, x: string): string }
-  /** A kernel written by hand for this op (matmul, ...) — see compiler/codegen/templates.ts */
-  | { kind: "template"; template: string };
+  /**
+   * A kernel written for this op (matmul, gathers, scans): given the inputs as buffers
+   * read through views, it renders the WGSL. Helpers in compiler/codegen/wgsl.ts.
+   */
+  | { kind: "kernel"; emit(args: KernelArgs): KernelSpec };
+
+/** What an op's own kernel gets: its node, its inputs as buffer views, its output buffer. */
+export interface KernelArgs {
+  readonly name: string;
+  readonly node: Node;
+  readonly inputs: readonly BufferOperand[];
+  readonly out: number;
+}
+
+export interface BufferOperand {
+  readonly kind: "buffer";
+  readonly buffer: number;
+  readonly view: View;
+  readonly dtype: DType;
+}
 
 export interface VjpArgs {
   readonly g: Graph;

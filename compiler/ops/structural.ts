@@ -6,6 +6,7 @@ import { fmtType, numel, sameShape } from "../ir/graph.ts";
 import { broadcastView, reshapeView, transposeView } from "../kernel/view.ts";
 import { broadcastShapes, broadcastTo, cast, div, fill, mT, mul, reduce, reshape, sumTo, transpose } from "./build.ts";
 import { defineOp, OpTypeError } from "./registry.ts";
+import { matmulKernel } from "../codegen/wgsl.ts";
 import { InternalError } from "../diagnostics.ts";
 
 const sourceType = (_: readonly TensorType[], attrs: Attrs): TensorType => ({ shape: attrs.shape as number[], dtype: attrs.dtype as DType });
@@ -224,7 +225,7 @@ defineOp({
     const [a, b] = node.inputs;
     return [g.add("matmul", [cot, mT(g, b)]), g.add("matmul", [mT(g, a), cot])];
   },
-  lower: { kind: "template", template: "matmul" },
+  lower: { kind: "kernel", emit: matmulKernel },
 });
 
 export { fill };

@@ -10,7 +10,7 @@ export interface Checked extends CheckResult {
   warnings: Diagnostic[];
   /** every diagnostic as `line:col code message` (entry file) */
   lines: string[];
-  /** printed type of the expression whose source text is exactly `text` (the nth occurrence, 0-based) */
+  /** printed type of the expression whose source text is exactly `text` (the nth occurrence, 0-based; -1 for the last) */
   typeOf(text: string, nth?: number): string;
   /** formatted report, for failing assertions */
   report(): string;
@@ -34,7 +34,7 @@ export function checkFiles(files: Record<string, string>, entry = "main.weft", o
         if (src.slice(span.start, span.end) === text) hits.push({ start: span.start, t: printType(t) });
       }
       const starts = [...new Set(hits.map((h) => h.start))].sort((a, b) => a - b);
-      const at = starts[nth];
+      const at = starts[nth < 0 ? starts.length + nth : nth];
       if (at === undefined) throw new Error(`no typed node with text ${JSON.stringify(text)}`);
       return hits.find((h) => h.start === at)!.t;
     },

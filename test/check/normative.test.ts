@@ -32,7 +32,7 @@ block Proxy(V, D) {
   fn (x: i32[.., T]) -> f32[.., T, V] = head(emb[x])
 }
 /// log-softmax of the logits gathered at the target tokens
-fn token_logp(m: Lm, x: i32[B, T]) -> f32[B, T] = gather(log_softmax(m(x), V), x, V)
+fn token_logp(m: Lm, x: i32[B, T]) -> f32[B, T] = take_along(log_softmax(m(x), V), x[:, :, None], V)[:, :, 0]
 fn lm_loss(m: Proxy, x: i32[.., T], y: i32[.., T]) -> f32 = cross_entropy(m(x), y)
 `;
 

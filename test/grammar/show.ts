@@ -70,3 +70,18 @@ export function spans(root: Program): { path: string; span: Span }[] {
   walk(root, "program");
   return out;
 }
+
+/** Spans outside the source, reversed, or whose line/col disagree with their offsets. */
+export function badSpans(program: Program, source: string): string[] {
+  const at = (offset: number) => {
+    const before = source.slice(0, offset).split("\n");
+    return { line: before.length, col: before[before.length - 1].length + 1 };
+  };
+  return spans(program)
+    .filter(({ span: s }) => {
+      const a = at(s.start);
+      const b = at(s.end);
+      return !(0 <= s.start && s.start <= s.end && s.end <= source.length && a.line === s.line && a.col === s.col && b.line === s.endLine && b.col === s.endCol);
+    })
+    .map(({ path, span }) => `${path} ${JSON.stringify(span)}`);
+}

@@ -3,45 +3,12 @@
 // the completeness test at the bottom.
 import { describe, expect, it } from "vitest";
 import { allOps } from "../../compiler/ops/index.ts";
-import type { Attrs, Graph, TensorType } from "../../compiler/ir/graph.ts";
+import type { Graph, TensorType } from "../../compiler/ir/graph.ts";
 import { gradCheck, randomTensor, rng } from "../util/graphs.ts";
-
-interface Case {
-  op: string;
-  inputs: TensorType[];
-  attrs?: Attrs;
-  /** value range per input (default [-2, 2]) */
-  range?: [number, number][];
-}
-
-const f = (...shape: number[]): TensorType => ({ shape, dtype: "f32" });
-const pos: [number, number] = [0.3, 2.5];
-
-export const gradCases: Case[] = [
-  ...["neg", "exp", "tanh", "sigmoid", "softplus", "sin", "cos"].map((op) => ({ op, inputs: [f(3, 4)] })),
-  { op: "log", inputs: [f(3, 4)], range: [pos] },
-  { op: "sqrt", inputs: [f(3, 4)], range: [pos] },
-  { op: "rsqrt", inputs: [f(3, 4)], range: [pos] },
-  // away from the kink at 0, where the derivative is undefined
-  { op: "abs", inputs: [f(3, 4)], range: [[0.2, 2]] },
-  { op: "relu", inputs: [f(3, 4)], range: [[0.2, 2]] },
-  ...["add", "sub", "mul"].map((op) => ({ op, inputs: [f(2, 5), f(2, 5)] })),
-  { op: "div", inputs: [f(2, 5), f(2, 5)], range: [[-2, 2], pos] },
-  { op: "pow", inputs: [f(2, 5), f(2, 5)], range: [pos, [-1.5, 1.5]] },
-  // distinct ranges so there are no ties
-  { op: "max", inputs: [f(2, 5), f(2, 5)], range: [[-2, 0], [0.1, 2]] },
-  { op: "min", inputs: [f(2, 5), f(2, 5)], range: [[-2, 0], [0.1, 2]] },
-  { op: "broadcast", inputs: [f(3, 1)], attrs: { shape: [2, 3, 4] } },
-  { op: "reshape", inputs: [f(3, 4)], attrs: { shape: [2, 6] } },
-  { op: "transpose", inputs: [f(2, 3, 4)], attrs: { perm: [2, 0, 1] } },
-  { op: "sum", inputs: [f(2, 3, 4)], attrs: { axes: [0, 2] } },
-  { op: "reduce_max", inputs: [f(2, 3, 4)], attrs: { axes: [1] } },
-  { op: "reduce_min", inputs: [f(2, 3, 4)], attrs: { axes: [0, 1] } },
-  { op: "matmul", inputs: [f(2, 3, 4), f(2, 4, 5)] },
-  { op: "matmul", inputs: [f(1, 7), f(7, 1)] },
-];
+import { gradCases } from "./cases.ts";
 
 const r = rng(42);
+const f = (...shape: number[]): TensorType => ({ shape, dtype: "f32" });
 describe("VJP of every primitive matches float64 central differences", () => {
   for (const c of gradCases) {
     it(`${c.op} ${c.inputs.map((t) => `[${t.shape.join(",")}]`).join(" ")} ${JSON.stringify(c.attrs ?? {})}`, () => {

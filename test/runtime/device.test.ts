@@ -5,7 +5,7 @@ import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { acquireDevice, awaitGpu, type GpuHandle } from "../../runtime/webgpu/device.ts";
-import { gpuOrSkipReason, probeGpu } from "../gpu.ts";
+import { gpu } from "../gpu.ts";
 
 const root = resolve(import.meta.dirname, "../..");
 const deviceUrl = pathToFileURL(join(root, "runtime/webgpu/device.ts")).href;
@@ -24,12 +24,10 @@ function runChild(code: string, env: Record<string, string | undefined>) {
   }
 }
 
-const gpu = await probeGpu();
-
-describe.skipIf(gpu.skip)("acquireDevice", () => {
+describe("acquireDevice", () => {
   let h: GpuHandle;
   beforeAll(async () => {
-    h = await gpuOrSkipReason();
+    h = await gpu();
   });
 
   it("returns one cached device with raised limits and a description", async () => {

@@ -2,7 +2,7 @@ import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import type { Bundle, KernelSpec } from "../../runtime/bundle.ts";
 import { Executor, validateBundle } from "../../runtime/webgpu/executor.ts";
 import type { GpuHandle } from "../../runtime/webgpu/device.ts";
-import { gpuOrSkipReason, probeGpu } from "../gpu.ts";
+import { gpu } from "../gpu.ts";
 
 const N = 100;
 
@@ -62,12 +62,10 @@ function addBundle(extra?: Partial<Bundle>): Bundle {
 
 const range = (f: (i: number) => number) => Float32Array.from({ length: N }, (_, i) => f(i));
 
-const gpu = await probeGpu();
-
-describe.skipIf(gpu.skip)("Executor on WebGPU", () => {
+describe("Executor on WebGPU", () => {
   let h: GpuHandle;
   beforeAll(async () => {
-    h = await gpuOrSkipReason();
+    h = await gpu();
   });
   afterEach(() => {
     vi.restoreAllMocks();

@@ -1,0 +1,106 @@
+// Renders the value of an operand at a multi-index as WGSL: buffer loads through views,
+// inlined constants, and fused elementwise expression trees. A fused node read through
+// a view (broadcast, transpose, reshape, slice) is evaluated at the index the view maps
+// to, so a whole chain of elementwise ops and views becomes one expression in one kernel.
+import type { DType } from "../../runtime/bundle.ts";
+import type { Node, Shape } from "../ir/graph.ts";
+import { stridesOf } from "../ir/graph.ts";
+import type { View } from "../kernel/view.ts";
+import type { BufferOperand, ExprContext } from "../ops/registry.ts";
+import type { Bindings } from "./wgsl.ts";
+import { literal, load, offsetExpr, u } from "./wgsl.ts";
+
+export interface ConstOperand {
+  kind: "const";
+  value: number;
+  shape: Shape;
+  dtype: DType;
+}
+
+/** An elementwise node not yet computed: rendered inside whichever kernel reads it. */
+export interface FusedOperand {
+  kind: "fused";
+  node: Node;
+  inputs: Operand[];
+  expr: (args: readonly string[], ctx: ExprContext) => string;
+  /** how the reader's index maps into the node's row-major index space */
+  view: View;
+  dtype: DType;
+}
+
+export type Operand = BufferOperand | ConstOperand | FusedOperand;
+
+function isIdentity(view: View, shape: Shape): boolean {
+  if (view.offset !== 0 || view.shape.length !== shape.length) return false;
+  const s = stridesOf(shape);
+  return view.shape.every((d, i) => d === shape[i] && (s[i] === view.strides[i] || d === 1));
+}
+
+/**
+ * Emits `let` lines into `lines` and returns WGSL naming the operand's value at `idx`.
+ * Values already rendered at the same index in this scope are reused.
+ */
+export class Renderer {
+  private readonly memo = new Map<string, string>();
+  private count: { n: number };
+
+  constructor(
+    readonly bindings: Bindings,
+    readonly lines: string[],
+    readonly indent = "  ",
+    shared?: { n: number },
+  ) {
+    this.count = shared ?? { n: 0 };
+  }
+
+  /** A renderer for a nested scope (a loop body): new lines, fresh memo, same names. */
+  child(lines: string[], indent: string): Renderer {
+    return new Renderer(this.bindings, lines, indent, this.count);
+  }
+
+  fresh(prefix: string): string {
+    return `${prefix}${this.count.n++}`;
+  }
+
+  value(op: Operand, idx: readonly string[]): string {
+    const key = `${op.kind === "fused" ? `f${op.node.id}` : op.kind === "buffer" ? `b${op.buffer}` : `c${op.value}`}:${op.kind === "const" ? "" : JSON.stringify([op.view.strides, op.view.offset, idx])}`;
+    const hit = this.memo.get(key);
+    if (hit) return hit;
+    let expr: string;
+    if (op.kind === "const") {
+      // A `let`, not a literal in the expression: literals make const-expressions, which
+      // fail to compile on overflow (exp(100.0)).
+      expr = literal(op.value, op.dtype);
+    } else if (op.kind === "buffer") {
+      expr = load(`${this.bindings.bind(op.buffer, op.dtype)}[${offsetExpr(op.view, idx)}]`, op.dtype);
+    } else {
+      const inner = this.innerIndex(op, idx);
+      const args = op.inputs.map((x) => this.value(x, inner));
+      const ctx: ExprContext = {
+        attrs: op.node.attrs,
+        inputs: op.inputs.map((x) => x.dtype),
+        out: op.node.type.dtype,
+        index: (axis) => inner[axis],
+      };
+      expr = op.expr(args, ctx);
+    }
+    const name = this.fresh("v");
+    this.lines.push(`${this.indent}let ${name} = ${expr};`);
+    this.memo.set(key, name);
+    return name;
+  }
+
+  /** The fused node's own multi-index for the reader's index `idx`. */
+  private innerIndex(op: FusedOperand, idx: readonly string[]): string[] {
+    const shape = op.node.type.shape;
+    if (isIdentity(op.view, shape)) return [...idx];
+    const flat = this.fresh("x");
+    this.lines.push(`${this.indent}let ${flat} = ${offsetExpr(op.view, idx)};`);
+    const strides = stridesOf(shape);
+    return shape.map((d, k) => {
+      if (d === 1) return "0u";
+      const q = strides[k] === 1 ? flat : `${flat} / ${u(strides[k])}`;
+      return k === 0 ? `(${q})` : `((${q}) % ${u(d)})`;
+    });
+  }
+}
