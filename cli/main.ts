@@ -1,10 +1,11 @@
 // The `weft` command: a thin shell over the compiler and runtime libraries.
 // Exit codes: 0 ok, 1 a problem with the user's program or data (a located message),
 // 2 a usage error, 3 a bug in Weft (reported as one).
-import { mkdirSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { compileBundle } from "../compiler/codegen/bundle.ts";
+import { planMemory } from "../compiler/opt/memory.ts";
+import { writeBundle } from "../runtime/bundle-io.ts";
 import { formatDiagnostic, hasErrors, type Diagnostic } from "../compiler/diagnostics.ts";
 import { loadProgram, lowerFunction, lowerJob, type InputType, type LoadedProgram } from "../compiler/index.ts";
 import { printGraph, type Graph } from "../compiler/ir/graph.ts";
@@ -12,13 +13,17 @@ import { evaluators } from "../compiler/ops/index.ts";
 import type { Backend, HostArray } from "../runtime/backend.ts";
 import { toStorage } from "../runtime/backend.ts";
 import type { DType } from "../runtime/bundle.ts";
-import { DataError, readJsonl, type Dataset } from "../runtime/data.ts";
+import { DataError, readJsonl } from "../runtime/data.ts";
 import { initialValues } from "../runtime/init.ts";
 import { ReferenceBackend } from "../runtime/reference/backend.ts";
-import { loadSafetensors, saveSafetensors, SafetensorsError, type WritableTensor } from "../runtime/safetensors.ts";
-import { NonFiniteLossError, train } from "../runtime/train.ts";
+import { loadSafetensors, SafetensorsError } from "../runtime/safetensors.ts";
+import { NonFiniteLossError } from "../runtime/train.ts";
 import { acquireDevice } from "../runtime/webgpu/device.ts";
 import { GpuBackend } from "../runtime/webgpu/backend.ts";
+import { SAMPLE_HELP, SAMPLE_OPTIONS, sampleCmd, TRAIN_HELP, TRAIN_OPTIONS, trainCmd } from "./train.ts";
+import { CheckpointError } from "../runtime/checkpoint.ts";
+import { InitError } from "../runtime/init.ts";
+import { TokenizerError } from "../runtime/tokenize.ts";
 import { InputError, readInputs, resultsJson, UsageError, writeResults, type NamedResult } from "./io.ts";
 
 const HELP: Record<string, string> = {
@@ -32,6 +37,7 @@ commands:
   grad FILE --entry FN --wrt NAME[,NAME]
                            gradients of a scalar fn, printed as JSON
   train FILE [--entry JOB] train a model; write params as safetensors
+  sample FILE --from DIR   generate text from a trained language model
   compile FILE --entry FN|JOB --emit ast|ir|wgsl
                            print a stage of the compiler
 
@@ -54,16 +60,15 @@ them to a .json or .safetensors file instead.`,
   grad: `usage: weft grad FILE --entry FN --wrt NAME[,NAME] [run's options]
 
 Gradients of the scalar fn FN with respect to inputs or parameter paths, as JSON.`,
-  train: `usage: weft train FILE [--entry JOB] [--steps N] [--seed S] [--out DIR]
-                  [--backend webgpu|reference] [--dim N=V]... [--log-every K]
+  train: TRAIN_HELP,
+  sample: SAMPLE_HELP,
+  compile: `usage: weft compile FILE --entry FN|JOB (--emit ast|ir|wgsl|kernels|memory | -o DIR)
+                    [run's --inputs, --dim]
 
-Trains job JOB (the file's only job by default). --steps is the total number of steps.
-Writes DIR/params.safetensors (tensor names = parameter paths) and DIR/metrics.jsonl;
-DIR defaults to runs/JOB.`,
-  compile: `usage: weft compile FILE --entry FN|JOB --emit ast|ir|wgsl [run's --inputs, --dim]
-
-Prints one stage: the AST, the Graph IR (with gradients for a train job), or the WGSL
-kernels.`,
+--emit prints one stage: the AST, the Graph IR (with gradients and updates for a train
+job), the WGSL kernels, a kernel list (name, workgroups, buffers), or the memory plan
+(planned bytes vs one buffer per temporary and the liveness lower bound).
+-o DIR writes a bundle (manifest.json + kernels/*.wgsl) that runtime/ loads alone.`,
 };
 
 const common: ParseArgsConfig["options"] = {
@@ -77,19 +82,21 @@ const options: Record<string, ParseArgsConfig["options"]> = {
   check: { json: { type: "boolean" } },
   run: { entry: { type: "string" }, inputs: { type: "string" }, params: { type: "string" }, out: { type: "string" } },
   grad: { entry: { type: "string" }, inputs: { type: "string" }, params: { type: "string" }, out: { type: "string" }, wrt: { type: "string" } },
-  train: { entry: { type: "string" }, steps: { type: "string" }, out: { type: "string" }, "log-every": { type: "string" } },
-  compile: { entry: { type: "string" }, emit: { type: "string" }, inputs: { type: "string" } },
+  train: TRAIN_OPTIONS,
+  sample: SAMPLE_OPTIONS,
+  compile: { entry: { type: "string" }, emit: { type: "string" }, inputs: { type: "string" }, out: { type: "string", short: "o" } },
+  lsp: { stdio: { type: "boolean" } },
 };
 
-type Values = Record<string, string | boolean | string[] | undefined>;
+export type Values = Record<string, string | boolean | string[] | undefined>;
 
-class UserFailure extends Error {
+export class UserFailure extends Error {
   constructor(readonly diagnostics: Diagnostic[], readonly program?: LoadedProgram) {
     super("user error");
   }
 }
 
-function intOption(v: Values, name: string): number | undefined {
+export function intOption(v: Values, name: string): number | undefined {
   const s = v[name];
   if (s === undefined) return undefined;
   const n = Number(s);
@@ -97,7 +104,7 @@ function intOption(v: Values, name: string): number | undefined {
   return n;
 }
 
-function dims(v: Values): Record<string, number> {
+export function dims(v: Values): Record<string, number> {
   const out: Record<string, number> = {};
   for (const d of (v.dim as string[] | undefined) ?? []) {
     const m = /^([A-Za-z_][A-Za-z0-9_]*)=(\d+)$/.exec(d);
@@ -116,13 +123,13 @@ function printDiagnostics(ds: Diagnostic[], sources: Map<string, string>): void 
   for (const d of ds) process.stderr.write(formatDiagnostic(d, sources.get(d.span.file), color) + "\n");
 }
 
-function load(file: string, v: Values): LoadedProgram {
+export function load(file: string, v: Values): LoadedProgram {
   const p = loadProgram(resolve(file), { dims: dims(v) });
   if (hasErrors(p.diagnostics)) throw new UserFailure(p.diagnostics, p);
   return p;
 }
 
-async function backendFor(v: Values, graph: Graph, updates?: Map<string, number>): Promise<Backend> {
+export async function backendFor(v: Values, graph: Graph, updates?: Map<string, number>): Promise<Backend> {
   const want = (v.backend as string | undefined) ?? "webgpu";
   if (want !== "webgpu" && want !== "reference") throw new UsageError(`--backend is webgpu or reference, got '${want}'`);
   if (want === "webgpu") {
@@ -195,60 +202,9 @@ async function evaluate(cmd: "run" | "grad", file: string, v: Values): Promise<n
   }
 }
 
-async function trainCmd(file: string, v: Values): Promise<number> {
-  const p = load(file, v);
-  const datasets = new Map<string, Dataset>();
-  const readFields = (f: string) => {
-    let d = datasets.get(f);
-    if (!d) {
-      d = readJsonl(f);
-      datasets.set(f, d);
-    }
-    return d.fields;
-  };
-  const lowered = lowerJob(p, v.entry as string | undefined, readFields, { dims: dims(v) });
-  if (!lowered.ok) throw new UserFailure(lowered.diagnostics, p);
-  const { graph, job, item } = lowered.value;
-  const backend = await backendFor(v, graph, job.updates);
-  try {
-    const seed = intOption(v, "seed") ?? 0;
-    const steps = intOption(v, "steps") ?? job.spec.steps;
-    const dir = resolve((v.out as string | undefined) ?? join("runs", item.name.name));
-    mkdirSync(dir, { recursive: true });
-    const log = (line: string) => process.stdout.write(line + "\n");
-    log(`weft: training ${item.name.name} on ${backend.name}: ${job.spec.params.length} tensors, ${job.spec.params.reduce((n, q) => n + q.shape.reduce((a, b) => a * b, 1), 0)} parameters, ${steps} steps of batch ${job.spec.batch}`);
-    const initial = new Map<string, Float32Array>();
-    for (const [prefix, ckpt] of job.from) {
-      const t = await loadSafetensors(ckpt);
-      for (const q of job.spec.params.filter((x) => x.path.startsWith(`${prefix}.`))) {
-        const name = q.path.slice(prefix.length + 1);
-        const src = t.get(q.path) ?? t.get(name);
-        if (!src) throw new InputError(`${ckpt}: no tensor '${name}' for ${q.path}`);
-        initial.set(q.path, Float32Array.from(src.data as ArrayLike<number>));
-      }
-    }
-    const res = await train(backend, job.spec, datasets.get(job.data.file)!, { seed, steps, logEvery: intOption(v, "log-every"), log, initial });
-    const tensors = new Map<string, WritableTensor>();
-    for (const q of job.spec.params) {
-      const data = res.params.get(q.path)!;
-      tensors.set(q.path, q.dtype === "f32" ? { dtype: "F32", shape: q.shape, data: Float32Array.from(data) } : { dtype: "I32", shape: q.shape, data: Int32Array.from(data) });
-    }
-    await saveSafetensors(join(dir, "params.safetensors"), tensors, { job: item.name.name, steps: String(steps), seed: String(seed) });
-    const metrics = res.losses.map((m) => JSON.stringify({ step: m.step, loss: m.loss })).join("\n") + "\n";
-    const { writeFileAtomic } = await import("../runtime/safetensors.ts");
-    await writeFileAtomic(join(dir, "metrics.jsonl"), new TextEncoder().encode(metrics));
-    const first = res.losses[0]?.loss;
-    const last = res.losses[res.losses.length - 1]?.loss;
-    log(`weft: done in ${res.seconds.toFixed(1)} s; loss ${first?.toFixed(4)} → ${last?.toFixed(4)}; wrote ${join(dir, "params.safetensors")}`);
-    return 0;
-  } finally {
-    backend.destroy();
-  }
-}
-
 async function compileCmd(file: string, v: Values): Promise<number> {
   const emit = v.emit as string | undefined;
-  if (!emit || !["ast", "ir", "wgsl"].includes(emit)) throw new UsageError("--emit is one of ast, ir, wgsl");
+  if (!v.out && (!emit || !["ast", "ir", "wgsl", "kernels", "memory"].includes(emit))) throw new UsageError("give -o DIR, or --emit ast|ir|wgsl|kernels|memory");
   const p = load(file, v);
   if (emit === "ast") {
     process.stdout.write(JSON.stringify(p.entry.program, (k, x) => (k === "span" || k === "opSpan" || k === "argsSpan" || k === "pathSpan" ? undefined : x), 2) + "\n");
@@ -275,8 +231,25 @@ async function compileCmd(file: string, v: Values): Promise<number> {
     if (updates) for (const [k, id] of updates) process.stdout.write(`update ${k} <- %${id}\n`);
     return 0;
   }
-  const bundle = compileBundle(graph, { updates });
-  for (const k of bundle.kernels) process.stdout.write(k.wgsl + "\n");
+  const plan = planMemory(compileBundle(graph, { updates, plan: false }));
+  const bundle = plan.bundle;
+  if (v.out) {
+    writeBundle(v.out as string, bundle, { source: resolve(file), entry: entry ?? "" });
+    process.stderr.write(`weft: wrote ${bundle.kernels.length} kernels to ${v.out as string}\n`);
+  }
+  if (emit === "wgsl") for (const k of bundle.kernels) process.stdout.write(k.wgsl + "\n");
+  if (emit === "kernels") {
+    for (const k of bundle.kernels) process.stdout.write(`${k.name.padEnd(28)} groups [${k.workgroups.join(", ")}]  buffers ${k.bindings.join(", ")}\n`);
+    process.stdout.write(`${bundle.kernels.length} kernels\n`);
+  }
+  if (emit === "memory") {
+    const r = plan.report;
+    const kb = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
+    process.stdout.write(`temporaries, planned:            ${kb(r.plannedBytes)}\n`);
+    process.stdout.write(`temporaries, one buffer each:    ${kb(r.unplannedBytes)}\n`);
+    process.stdout.write(`lower bound (largest live set):  ${kb(r.lowerBoundBytes)}  (plan = ${(r.plannedBytes / Math.max(1, r.lowerBoundBytes)).toFixed(2)}× the bound)\n`);
+    process.stdout.write(`inputs, params, state, constants: ${kb(r.fixedBytes)}\n`);
+  }
   return 0;
 }
 
@@ -310,6 +283,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const parsed = parseArgs({ args: rest, options: { ...common, ...options[cmd] }, allowPositionals: true, strict: true });
     const v = parsed.values as Values;
+    if (cmd === "lsp") return v.help ? (process.stdout.write("usage: weft lsp [--stdio]\n\nServes the Weft language server (LSP) over stdin/stdout.\n"), 0) : await (await import("../lsp/server.ts")).startServer();
     if (v.help) {
       process.stdout.write(HELP[cmd] + "\n");
       return 0;
@@ -319,6 +293,7 @@ export async function main(argv: string[]): Promise<number> {
     if (files.length !== 1) throw new UsageError(`weft ${cmd} takes one FILE, got ${files.length}`);
     if (cmd === "run" || cmd === "grad") return await evaluate(cmd, files[0], v);
     if (cmd === "train") return await trainCmd(files[0], v);
+    if (cmd === "sample") return await sampleCmd(files[0], v);
     return await compileCmd(files[0], v);
   } catch (e) {
     if (e instanceof UserFailure) {
@@ -330,7 +305,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`weft ${cmd}: ${e.message}\n(see 'weft ${cmd} --help')\n`);
       return 2;
     }
-    if (e instanceof InputError || e instanceof DataError || e instanceof SafetensorsError) {
+    if (e instanceof InputError || e instanceof DataError || e instanceof SafetensorsError || e instanceof CheckpointError || e instanceof InitError || e instanceof TokenizerError) {
       process.stderr.write(`weft ${cmd}: error: ${e.message}\n`);
       return 1;
     }

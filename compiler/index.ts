@@ -5,13 +5,12 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { FnItem, Span, TrainItem } from "../grammar/ast.ts";
 import type { DType } from "../runtime/bundle.ts";
-import type { FieldInfo } from "../runtime/data.ts";
 import { check, type CheckResult } from "./check/index.ts";
 import { error, hasErrors, InternalError, UserError, type Diagnostic } from "./diagnostics.ts";
 import { Graph } from "./ir/graph.ts";
 import { loadModules, type LoadedModules, type Module } from "./modules.ts";
 import { Lowering, type LowerOptions, type ParamInfo } from "./lower/lower.ts";
-import { lowerTrain, type TrainJob } from "./lower/train.ts";
+import { lowerTrain, type ReadFields, type TrainJob } from "./lower/train.ts";
 import { vjp, NotDifferentiableError } from "./autodiff/vjp.ts";
 import type { Value } from "./lower/values.ts";
 import { Scope } from "./lower/scope.ts";
@@ -176,7 +175,7 @@ export interface LoweredJob {
   item: TrainItem;
 }
 
-export function lowerJob(p: LoadedProgram, name: string | undefined, readFields: (file: string, span: Span) => FieldInfo[], opts: LowerOptions = {}): Result<LoweredJob> {
+export function lowerJob(p: LoadedProgram, name: string | undefined, readFields: ReadFields, opts: LowerOptions = {}): Result<LoweredJob> {
   const item = findItem(p, "train", name);
   if (!item) {
     const names = p.entry.program.items.flatMap((i) => (i.kind === "train" ? [i.name.name] : []));

@@ -40,6 +40,11 @@ export class Analysis {
     return decls.has(spanKey(ident.span)) ? ident.span : uses.get(ident);
   }
 
+  /** The source text of a span in any loaded module. */
+  textOf(span: Span): string {
+    return this.modules.modules.get(span.file)?.source.slice(span.start, span.end) ?? "";
+  }
+
   declarationAt(span: Span): Declaration | undefined {
     return this.index.decls.get(spanKey(span));
   }

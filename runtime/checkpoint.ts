@@ -128,8 +128,11 @@ export async function saveCheckpoint(runDir: string, ck: Omit<Checkpoint, "dir">
   await writeFileAtomic(join(root, "latest"), new TextEncoder().encode(name + "\n"));
   // Prune: older whole checkpoints beyond `keep`, and temp folders of dead writers.
   const keep = Math.max(1, opts.keep ?? 2);
+  // Checkpoints past this step belong to a run this one replaced.
   const steps = listCheckpoints(runDir);
-  for (const s of steps.slice(0, Math.max(0, steps.length - keep))) rmSync(join(root, stepDirName(s)), { recursive: true, force: true });
+  const older = steps.filter((s) => s <= ck.trainer.step);
+  const drop = [...older.slice(0, Math.max(0, older.length - keep)), ...steps.filter((s) => s > ck.trainer.step)];
+  for (const s of drop) rmSync(join(root, stepDirName(s)), { recursive: true, force: true });
   for (const f of readdirSync(root)) if (f.startsWith(".tmp-") && !f.includes(`-${process.pid}-`)) rmSync(join(root, f), { recursive: true, force: true });
   return join(root, name);
 }
@@ -140,7 +143,7 @@ export function listCheckpoints(runDir: string): number[] {
   if (!existsSync(root)) return [];
   return readdirSync(root)
     .map((f) => STEP_DIR.exec(f))
-    .filter((m): m is RegExpExecArray => m !== null)
+    .filter((m): m is RegExpExecArray => m !== null && existsSync(join(root, m[0], "trainer.json")))
     .map((m) => Number(m[1]))
     .sort((a, b) => a - b);
 }

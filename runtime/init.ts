@@ -1,7 +1,7 @@
 // Parameter initialisation on the host, deterministic in (seed, parameter path): the
 // same seed gives the same weights on every back end and every machine.
 export interface InitSpec {
-  kind: "zeros" | "ones" | "glorot" | "normal" | "uniform";
+  kind: "zeros" | "ones" | "glorot" | "normal" | "uniform" | "constant";
   /** std for normal, bound for uniform */
   scale?: number;
 }
@@ -36,6 +36,9 @@ export function initialValues(spec: InitSpec, shape: readonly number[], seed: nu
   switch (spec.kind) {
     case "zeros":
       break;
+    case "constant":
+      out.fill(spec.scale ?? 0);
+      break;
     case "ones":
       out.fill(1);
       break;
@@ -62,6 +65,49 @@ export function initialValues(spec: InitSpec, shape: readonly number[], seed: nu
       }
       break;
     }
+  }
+  return out;
+}
+
+export class InitError extends Error {
+  override name = "InitError";
+}
+
+/**
+ * Initial values for the params under `prefix` (an instance path), read from a
+ * checkpoint's tensors. A tensor is found by the param's full path, by its path inside
+ * the instance (`embed.table` for `policy.embed.table`), or by a unique name ending in
+ * that (`model.embed.table`: a checkpoint of a run whose model field had another name).
+ * Every missing or mis-shaped tensor is named, all in one error.
+ */
+export function valuesFrom(
+  file: string,
+  tensors: ReadonlyMap<string, { shape: readonly number[]; data: ArrayLike<number> }>,
+  params: readonly { path: string; shape: readonly number[] }[],
+  prefix: string,
+): Map<string, Float32Array | Float64Array> {
+  const out = new Map<string, Float32Array | Float64Array>();
+  const problems: string[] = [];
+  const names = [...tensors.keys()];
+  for (const p of params) {
+    if (prefix && !(p.path.startsWith(`${prefix}.`) || p.path.startsWith(`${prefix}[`))) continue;
+    const inner = prefix ? p.path.slice(prefix.length + 1) : p.path;
+    const ends = names.filter((n) => n.endsWith(`.${inner}`));
+    const name = tensors.has(p.path) ? p.path : tensors.has(inner) ? inner : ends.length === 1 ? ends[0] : undefined;
+    if (!name) {
+      problems.push(`  missing: ${p.path} [${p.shape.join(", ")}] (looked for '${p.path}'${inner !== p.path ? `, '${inner}' or '*.${inner}'` : ""})`);
+      continue;
+    }
+    const t = tensors.get(name)!;
+    if (t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
+      problems.push(`  wrong shape: ${p.path} needs [${p.shape.join(", ")}], '${name}' is [${t.shape.join(", ")}]`);
+      continue;
+    }
+    out.set(p.path, t.data instanceof Float64Array ? Float64Array.from(t.data) : Float32Array.from(t.data));
+  }
+  if (problems.length) {
+    const have = names.length > 12 ? `${names.slice(0, 12).join(", ")}, … (${names.length} in all)` : names.join(", ") || "none";
+    throw new InitError(`${file} cannot initialise ${prefix || "the model"}:\n${problems.join("\n")}\n  the file has: ${have}`);
   }
   return out;
 }

@@ -185,7 +185,7 @@ export class Checker {
     const where: string[] = [];
     for (const file of mod.opens) {
       const s = this.scopes.get(file)?.names.get(name);
-      if (s && s.kind !== "train" && s.kind !== "dim" && !found.some((x) => sameSym(x, s))) {
+      if (s && s.kind !== "train" && !found.some((x) => sameSym(x, s))) {
         found.push(s);
         where.push(file);
       }
@@ -195,13 +195,11 @@ export class Checker {
         hint: "import one of them with `as` and write the qualified name",
         related: found.map((s) => ({ span: symSpan(s), message: `${name} defined here` })),
       });
-    if (found.length > 0) return found[0];
-    const dim = this.dims.get(name);
-    return dim ? { kind: "dim", info: dim } : undefined;
+    return found[0];
   }
 
   private globalNames(mod: ModuleScope): string[] {
-    const out = [...mod.names.keys(), ...mod.aliases.keys(), ...this.dims.keys()];
+    const out = [...mod.names.keys(), ...mod.aliases.keys()];
     for (const file of mod.opens) out.push(...(this.scopes.get(file)?.names.keys() ?? []));
     return out;
   }
@@ -294,7 +292,7 @@ export class Checker {
   /** A dim written in an annotation or a constructor: `T`, `2*D`, `sizeof(m.head)`. */
   dimExpr(e: Expr, f: Frame): Dim | undefined {
     if (e.kind === "ident" && !this.nameExists(e.name, f)) {
-      const near = hintFor(e.name, [...this.dims.keys(), ...(f.self?.block.node.dims.map((d) => d.name) ?? []), ...f.localNames()]);
+      const near = hintFor(e.name, [...this.globalNames(f.module), ...(f.self?.block.node.dims.map((d) => d.name) ?? []), ...f.localNames()]);
       this.err(f, Code.UnknownDim, e.span, `unknown dim \`${e.name}\``, { hint: near ?? `declare it: \`dim ${e.name}\`` });
       f.rec(e, ERROR);
       return undefined;
@@ -309,7 +307,7 @@ export class Checker {
   private nameExists(name: string, f: Frame): boolean {
     if (f.lookup(name, false)) return true;
     if (f.self && this.selfMember(f.self, name) !== undefined) return true;
-    if (f.module.names.has(name) || f.module.aliases.has(name) || this.dims.has(name)) return true;
+    if (f.module.names.has(name) || f.module.aliases.has(name)) return true;
     for (const file of f.module.opens) if (this.scopes.get(file)?.names.has(name)) return true;
     return BUILTINS.has(name) || name === "training" || isDType(name);
   }

@@ -41,6 +41,7 @@ export function check(mods: LoadedModules, opts: CheckOptions = {}): CheckResult
   const sources = new Map([...mods.modules.values()].map((m) => [m.file, m.source]));
   const ck = new Checker(sources);
   const trains = new Map<TrainItem, TrainInfo>();
+  const direct = new Map<string, string[]>();
 
   for (const mod of mods.modules.values()) {
     const scope: ModuleScope = { file: mod.file, names: new Map(), aliases: new Map(), opens: [] };
@@ -53,6 +54,21 @@ export function check(mods: LoadedModules, opts: CheckOptions = {}): CheckResult
       } else if (imp.file && imp.file !== mod.file && !scope.opens.includes(imp.file)) scope.opens.push(imp.file);
     }
     ck.scopes.set(mod.file, scope);
+    direct.set(mod.file, [...scope.opens]);
+  }
+
+  // an unaliased import brings in what its file sees unqualified too (as the lowering does)
+  for (const scope of ck.scopes.values()) {
+    const seen = new Set<string>([scope.file]);
+    const queue = [...scope.opens];
+    scope.opens = [];
+    while (queue.length > 0) {
+      const file = queue.shift()!;
+      if (seen.has(file)) continue;
+      seen.add(file);
+      scope.opens.push(file);
+      queue.push(...direct.get(file)!);
+    }
   }
 
   const declare = (scope: ModuleScope, name: Ident, sym: GlobalSym) => {

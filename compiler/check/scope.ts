@@ -14,7 +14,7 @@ export interface ModuleScope {
   names: Map<string, GlobalSym>;
   /** `import "x" as L` */
   aliases: Map<string, { file: string | undefined; span: Span }>;
-  /** files imported without an alias: their items are visible unqualified */
+  /** files imported without an alias, directly or through such imports: their items are visible unqualified */
   opens: string[];
 }
 

@@ -16,12 +16,15 @@ import { getOp, type BufferOperand } from "../ops/registry.ts";
 import { InternalError } from "../diagnostics.ts";
 import { elementwiseKernel, reduceKernel } from "./wgsl.ts";
 import type { Operand } from "./render.ts";
+import { planMemory } from "../opt/memory.ts";
 
 export interface CompileOptions {
   /** source name → node whose value replaces it after every run (training updates) */
   updates?: ReadonlyMap<string, number>;
   /** fuse elementwise chains into their consumers (default true) */
   fuse?: boolean;
+  /** share buffers between temporaries whose lifetimes don't overlap (default true) */
+  plan?: boolean;
 }
 
 /** Largest fused expression (in ops) that is recomputed by each of several readers. */
@@ -175,7 +178,7 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
   }
   const sourcesOf = (op: string) =>
     [...g.sources].filter(([, id]) => g.node(id).op === op).map(([name, id]) => ref(name, id, (operands.get(id) as BufferOperand).buffer));
-  return {
+  const bundle: Bundle = {
     version: BUNDLE_VERSION,
     buffers,
     kernels,
@@ -185,6 +188,7 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
     params: sourcesOf("param"),
     state: sourcesOf("state"),
   };
+  return opts.plan === false ? bundle : planMemory(bundle).bundle;
 }
 
 function isOwnContiguous(v: View, node: Node): boolean {

@@ -135,23 +135,54 @@ export function reduceKernel(name: string, node: Node, input: Operand, lower: Lo
   return kernel(name, b, node.type.dtype, out, Math.max(1, numel(outShape)), body);
 }
 
+/**
+ * Batched matmul, register-blocked: each thread computes a TM×TN block of the output,
+ * so every loaded element of A is used TN times and every element of B TM times.
+ * Operands are read through their views (a transposed operand costs no copy); edge
+ * blocks clamp their loads and guard their stores, so any M, N, K works.
+ * (DEVICE-NOTES: on lavapipe, register blocking from global memory beats shared-memory tiles.)
+ */
 export function matmulKernel({ name, node, inputs: [a, bOp], out }: KernelArgs): KernelSpec {
   const shape = node.type.shape;
   const r = shape.length;
+  const M = shape[r - 2];
+  const N = shape[r - 1];
   const K = a.view.shape[r - 1];
+  const TM = Math.min(4, M);
+  const TN = Math.min(4, N);
+  const MB = Math.ceil(M / TM);
+  const NB = Math.ceil(N / TN);
+  const batchShape = shape.slice(0, -2);
+  const batches = numel(batchShape);
   const b = new Bindings();
   const A = b.bind(a.buffer, "f32");
   const B = b.bind(bOp.buffer, "f32");
-  const body = unflatten("i", shape, "o");
-  const batch = shape.slice(0, -2).map((_, k) => `o${k}`);
-  const m = `o${r - 2}`;
-  const n = `o${r - 1}`;
-  body.push(`  let abase = ${offsetExpr(a.view, [...batch, m, "0u"])};`);
-  body.push(`  let bbase = ${offsetExpr(bOp.view, [...batch, "0u", n])};`);
-  body.push("  var acc = 0.0;");
+  const body = [`  let nb = i % ${u(NB)};`, `  let mb = (i / ${u(NB)}) % ${u(MB)};`, `  let p = i / ${u(NB * MB)};`];
+  body.push(...unflatten("p", batchShape, "o"));
+  const batch = batchShape.map((_, k) => `o${k}`);
+  body.push(`  let m0 = mb * ${u(TM)};`, `  let n0 = nb * ${u(TN)};`);
+  const sAm = a.view.strides[r - 2];
+  const sAk = a.view.strides[r - 1];
+  const sBk = bOp.view.strides[r - 2];
+  const sBn = bOp.view.strides[r - 1];
+  body.push(`  let abase = ${offsetExpr(a.view, [...batch, "0u", "0u"])};`);
+  body.push(`  let bbase = ${offsetExpr(bOp.view, [...batch, "0u", "0u"])};`);
+  for (let x = 0; x < TM; x++) body.push(`  let ar${x} = abase + min(m0 + ${u(x)}, ${u(M - 1)}) * ${u(sAm)};`);
+  for (let y = 0; y < TN; y++) body.push(`  let bc${y} = bbase + min(n0 + ${u(y)}, ${u(N - 1)}) * ${u(sBn)};`);
+  for (let x = 0; x < TM; x++) for (let y = 0; y < TN; y++) body.push(`  var c${x}_${y} = 0.0;`);
   body.push(`  for (var k = 0u; k < ${u(K)}; k++) {`);
-  body.push(`    acc = fma(${A}[abase + k * ${u(a.view.strides[r - 1])}], ${B}[bbase + k * ${u(bOp.view.strides[r - 2])}], acc);`);
+  body.push(`    let ka = k * ${u(sAk)};`, `    let kb = k * ${u(sBk)};`);
+  for (let x = 0; x < TM; x++) body.push(`    let a${x} = ${A}[ar${x} + ka];`);
+  for (let y = 0; y < TN; y++) body.push(`    let b${y} = ${B}[bc${y} + kb];`);
+  for (let x = 0; x < TM; x++) for (let y = 0; y < TN; y++) body.push(`    c${x}_${y} = fma(a${x}, b${y}, c${x}_${y});`);
   body.push("  }");
-  body.push("  out[i] = acc;");
-  return kernel(name, b, "f32", out, Math.max(1, numel(shape)), body);
+  body.push(`  let obase = p * ${u(M * N)};`);
+  for (let x = 0; x < TM; x++) {
+    for (let y = 0; y < TN; y++) {
+      const guard = [M % TM ? `m0 + ${u(x)} < ${u(M)}` : "", N % TN ? `n0 + ${u(y)} < ${u(N)}` : ""].filter(Boolean);
+      const st = `out[obase + (m0 + ${u(x)}) * ${u(N)} + n0 + ${u(y)}] = c${x}_${y};`;
+      body.push(guard.length ? `  if (${guard.join(" && ")}) { ${st} }` : `  ${st}`);
+    }
+  }
+  return kernel(name, b, "f32", out, Math.max(1, batches * MB * NB), body);
 }

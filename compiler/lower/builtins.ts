@@ -241,11 +241,35 @@ def("ones_like", 1, 1, "ones with x's shape and dtype", (c) => num(c, 1, tensorA
 def("stop", 1, 1, "stop(x): x, with no gradient flowing back", (c) => un(c, "stop", tensorArg(c, 0)));
 def("cast", 1, 2, "cast(x) to f32, or cast(x, i32)", (c) => {
   const x = tensorArg(c, 0);
-  const to = c.expr.args[1]?.value;
-  const dtype = to === undefined ? "f32" : to.kind === "ident" && ["f32", "i32", "bool"].includes(to.name) ? to.name : undefined;
-  if (!dtype) return c.l.fail(argSpan(c, 1), "expected a dtype: f32, i32 or bool", "W0202");
+  const dtype = dtypeArg(c, 1, "f32");
   return T(c.l, c.l.op("cast", [x.id], { dtype }, c.expr.span), x.labels);
 });
+function dtypeArg(c: Call, i: number, fallback: DType): DType {
+  const v = c.args[i] ?? c.named.get("dtype");
+  if (v === undefined) return fallback;
+  if (v.kind === "string" && (v.value === "f32" || v.value === "i32" || v.value === "bool")) return v.value;
+  return c.l.fail(argSpan(c, i), `expected a dtype: f32, i32 or bool, found ${describe(v)}`, "W0202");
+}
+
+function shapeArg(c: Call, i: number): { shape: number[]; labels: Label[] } {
+  const v = c.args[i];
+  if (v.kind !== "list") return c.l.fail(argSpan(c, i), `expected a list of dims: [B, D], found ${describe(v)}`, "W0201");
+  const dims = v.items.map((d) => (d.kind === "number" && d.isInt && d.value >= 0 ? d : c.l.fail(argSpan(c, i), `${describe(d)} is not a dim`, "W0201")));
+  return { shape: dims.map((d) => d.value), labels: dims.map((d) => d.label) };
+}
+
+for (const [name, value] of [["zeros", 0], ["ones", 1]] as const) {
+  def(name, 1, 2, `${name}([dims], dtype=f32): a tensor of ${value}s`, (c) => {
+    const { shape, labels } = shapeArg(c, 0);
+    return T(c.l, c.l.g.add("const", [], { value, shape, dtype: dtypeArg(c, 1, "f32") }), labels);
+  }, ["dtype"]);
+}
+def("full", 2, 3, "full([dims], value, dtype=f32): a tensor filled with one value", (c) => {
+  const { shape, labels } = shapeArg(c, 0);
+  const value = numberArg(c, c.args[1], argSpan(c, 1));
+  return T(c.l, c.l.g.add("const", [], { value, shape, dtype: dtypeArg(c, 2, "f32") }), labels);
+}, ["dtype"]);
+
 for (const [name, base] of [["iota", 0], ["positions", 1]] as const) {
   def(name, 1, 1, `${name}(T): f32[T] holding ${base}, ${base + 1}, …`, (c) => {
     const n = c.args[0];

@@ -171,6 +171,10 @@ export class Lowering {
       if (v.kind !== "number") this.fail(init.args[0].span, `expected a number, found ${describe(v)}`, "W0211");
       return v.value;
     };
+    if (init.kind === "number" || (init.kind === "unary" && init.operand.kind === "number")) {
+      const v = this.evalExpr(init, scope, module);
+      if (v.kind === "number") return { kind: "constant", scale: v.value };
+    }
     switch (name) {
       case "zeros":
       case "ones":
@@ -183,7 +187,7 @@ export class Lowering {
       case "uniform":
         return { kind: "uniform", scale: arg() };
       default:
-        return this.fail(init.span, `unknown initialiser; expected zeros, ones, glorot, normal(std) or uniform(bound)`, "W0211");
+        return this.fail(init.span, `unknown initialiser; expected a number, zeros, ones, glorot, normal(std) or uniform(bound)`, "W0211");
     }
   }
 
@@ -487,6 +491,8 @@ export class Lowering {
       }
     }
     if (isBuiltin(e.name)) return { kind: "builtin", name: e.name };
+    // dtype names as values: cast(x, i32), zeros([N], i32)
+    if (DTYPES.has(e.name)) return { kind: "string", value: e.name };
     const candidates = [...this.scopeNames(scope), ...this.globalsOf(module).keys(), ...builtinNames()];
     const near = didYouMean(e.name, candidates);
     return this.fail(e.span, `unknown name '${e.name}'`, "W0101", near ? `did you mean \`${near}\`?` : undefined);

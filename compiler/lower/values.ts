@@ -26,8 +26,8 @@ export interface Dim {
 }
 
 export interface ParamInit {
-  kind: "zeros" | "ones" | "glorot" | "normal" | "uniform";
-  /** std for normal, bound for uniform */
+  kind: "zeros" | "ones" | "glorot" | "normal" | "uniform" | "constant";
+  /** std for normal, bound for uniform, the value for constant */
   scale?: number;
 }
 

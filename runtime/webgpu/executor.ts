@@ -193,7 +193,8 @@ export class Executor {
 
     let copied = 0;
     for (const c of copies) {
-      const size = bytesOf(this.specs.get(c.src)!.length);
+      // The destination's size: a planned source buffer may be larger (it is shared).
+      const size = bytesOf(this.specs.get(c.dst)!.length);
       enc.copyBufferToBuffer(this.buffers.get(c.src)!, 0, this.buffers.get(c.dst)!, 0, size);
       copied += size;
     }
@@ -401,7 +402,7 @@ export function validateBundle(bundle: Bundle, limits: GPUSupportedLimits): Map<
   for (const c of bundle.copies) {
     const s = buf(c.src, "copy"), d = buf(c.dst, "copy");
     if (c.src === c.dst) fail(`copy from buffer ${c.src} to itself`);
-    if (s.length > d.length) fail(`copy from buffer ${c.src} (${s.length}) into smaller buffer ${c.dst} (${d.length})`);
+    if (s.length < d.length) fail(`copy from buffer ${c.src} (${s.length}) into larger buffer ${c.dst} (${d.length})`);
   }
   const storage = { f32: "f32", i32: "i32", bool: "u32" } as const;
   for (const [kind, refs] of Object.entries({ inputs: bundle.inputs, outputs: bundle.outputs, params: bundle.params, state: bundle.state })) {

@@ -74,16 +74,25 @@ fn scale(x: f32[B, D]) -> f32[B, D] = 0.5 * x`,
     expect(r.typeOf("M.scale(b(a(x)))")).toBe("f32[B, D]");
   });
 
-  it("imports are not transitive", () => {
+  it("an unaliased import passes on what its file imports unaliased; an aliased one does not", () => {
     const r = checkFiles({
-      "main.weft": 'import "./a"\ndim D\nfn f(x: f32[D]) -> f32[D] = g(x)\n',
-      "a.weft": 'import "./b"\n',
+      "main.weft": 'import "./a"\ndim D\nfn f(x: f32[D]) -> f32[D] = h(g(x))\n',
+      "a.weft": 'import "./b"\nimport "./c" as C\n',
       "b.weft": "dim D\nfn g(x: f32[D]) -> f32[D] = x\n",
+      "c.weft": "dim D\nfn h(x: f32[D]) -> f32[D] = x\n",
     });
-    expect(r.errors.map((d) => [d.code, d.message])).toEqual([["W0101", "unknown name `g`"]]);
+    expect(r.errors.map((d) => [d.code, d.message])).toEqual([["W0101", "unknown name `h`"]]);
   });
 
-  it("dims are global: a dim declared in two files is the same dim", () => {
+  it("a dim must be declared in the file or come with an import", () => {
+    const r = checkFiles({
+      "main.weft": 'import "./lib" as L\ndim B, D\nfn f(x: f32[B, D]) -> f32[B, D] = L.double(x)\n',
+      "lib.weft": "fn double(x: f32[.., D]) -> f32[.., D] = 2.0 * x\n",
+    });
+    expect(r.errors.map((d) => `${d.span.file}:${d.span.line}:${d.span.col} ${d.code}`)).toEqual(["lib.weft:1:22 W0107", "lib.weft:1:37 W0107"]);
+  });
+
+  it("dims are identified by name: a dim declared in two files is the same dim", () => {
     const r = checkFiles({
       "main.weft": 'import "./a"\ndim D = 64\nfn f(x: f32[D]) -> f32[D] = g(x)\n',
       "a.weft": "dim D = 64\nfn g(x: f32[D]) -> f32[D] = x\n",

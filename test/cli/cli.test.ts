@@ -62,8 +62,8 @@ interface Result {
  * Runs a command and collects its output. (Asynchronous on purpose: a test file made of
  * back-to-back spawnSync calls never lets vitest's worker answer its RPC, and it times out.)
  */
-function spawnCollect(file: string, args: string[], what: string): Promise<Result> {
-  return limit(() => spawnOnce(file, args, what));
+function spawnCollect(file: string, args: string[], what: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<Result> {
+  return limit(() => spawnOnce(file, args, what, extraEnv));
 }
 
 // Independent tests run concurrently (describe.concurrent), two subprocesses at a time:
@@ -83,9 +83,9 @@ async function limit<T>(f: () => Promise<T>): Promise<T> {
   }
 }
 
-function spawnOnce(file: string, args: string[], what: string): Promise<Result> {
+function spawnOnce(file: string, args: string[], what: string, extraEnv: NodeJS.ProcessEnv): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { cwd: CWD, env: env(), stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(file, args, { cwd: CWD, env: { ...env(), ...extraEnv }, stdio: ["ignore", "pipe", "pipe"] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on("data", (b: Buffer) => out.push(b));
@@ -108,6 +108,12 @@ function weft(...args: string[]): Promise<Result> {
   return spawnCollect(process.execPath, [BIN, ...args], `weft ${args.join(" ")}`);
 }
 
+/** weft with the Vulkan loader pointed at no driver: dawn finds no adapter (Linux, lavapipe). */
+const NO_GPU: NodeJS.ProcessEnv = { VK_ICD_FILENAMES: "/nonexistent/icd.json", VK_DRIVER_FILES: "/nonexistent/icd.json", WEFT_REQUIRE_GPU: "0" };
+function weftWithoutGpu(...args: string[]): Promise<Result> {
+  return spawnCollect(process.execPath, [BIN, ...args], `weft ${args.join(" ")} (no GPU)`, NO_GPU);
+}
+
 /** Runs a shell command line from CWD (for pipelines). */
 function sh(line: string): Promise<Result> {
   return spawnCollect("sh", ["-c", line], line);
@@ -117,9 +123,13 @@ function show(r: Result): string {
   return `exit ${r.status}\n--- stdout ---\n${r.stdout.slice(0, 3000)}\n--- stderr ---\n${r.stderr.slice(0, 3000)}`;
 }
 
-/** No JS stack trace and no "internal error" — whatever the exit code. */
+/**
+ * No JS stack trace and no "internal error" — whatever the exit code. (Native frames
+ * that dawn logs, "at CheckVkSuccessImpl (…/VulkanError.cpp:106)", are not Weft's.)
+ */
+const JS_FRAME = /^\s{4}at (?!.*\.(?:cpp|cc|h):\d+\)?$)/m;
 function expectNoCrash(r: Result): void {
-  expect(r.stderr, show(r)).not.toMatch(/^\s{4}at /m);
+  expect(r.stderr, show(r)).not.toMatch(JS_FRAME);
   expect(r.stderr + r.stdout, show(r)).not.toMatch(/internal error/i);
   expect(r.status, show(r)).not.toBe(3);
 }
@@ -224,6 +234,21 @@ describe.concurrent("usage", () => {
       expect(r.stderr).not.toMatch(/error/i);
     });
   }
+
+  it("--backend webgpu without an adapter fails with the how-to-install message (exit 1 or 2, not an internal error)", async () => {
+    const r = await weftWithoutGpu("run", src("tanhsum.weft"), "--entry", "f", "--backend", "webgpu", "--inputs", '{"x": [[0.5, 1]]}');
+    expectNoCrash(r);
+    expect([1, 2], show(r)).toContain(r.status);
+    expect(r.stderr).toContain("no WebGPU adapter");
+    expect(r.stdout).toBe("");
+  });
+
+  it("without --backend and without an adapter, run says so and falls back to the reference back end", async () => {
+    const r = await weftWithoutGpu("run", src("tanhsum.weft"), "--entry", "f", "--inputs", '{"x": [[0.5, 1]]}');
+    expectExit(r, 0);
+    expect(r.stderr).toMatch(/no WebGPU adapter.*reference/);
+    expectClose(json(r.stdout).out, tanhSum([[0.5, 1]]), 1e-12, 1e-12, "out");
+  });
 
   it("an unknown command exits 2, naming it", async () => {
     const r = await weft("frobnicate", src("tanhsum.weft"));
@@ -435,7 +460,7 @@ describe.concurrent("weft run", () => {
   });
 
   it("--out into a folder that does not exist exits 1 with a message naming the path (not an internal error)", async () => {
-    const r = await weft("run", src("tanhsum.weft"), "--entry", "f", "--backend", "reference", "--inputs", '{"x": [[0.5]]}', "--out", "no/such/dir/y.json");
+    const r = await weft("run", src("tanhsum.weft"), "--entry", "f", "--backend", "reference", "--inputs", '{"x": [[0.5, 1]]}', "--out", "no/such/dir/y.json");
     expectExit(r, 1);
     expect(r.stderr).toContain("no/such/dir");
   });

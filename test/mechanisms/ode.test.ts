@@ -2,6 +2,9 @@
 // update rules of libeineu/ODE-Transformer and rangehow/Neurips-PCformer, written out
 // again here in plain float64 JavaScript. F is the whole layer call, residual included:
 // F(x) = x + down(gelu_tanh(up(layer_norm(x)·scale + shift))), the same weights at every stage.
+// The predictor–corrector stack is LANGUAGE.md's forward_pc (Adams–Bashforth 2 predictor,
+// trapezoid corrector): a textbook scheme, not PCformer's learned-history corrector, whose
+// coefficients §9 did not find. It is checked as the program it is.
 import { describe, expect, it } from "vitest";
 import { maxRelError, runFn, uniforms } from "../util/weft.ts";
 
