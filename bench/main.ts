@@ -62,9 +62,11 @@ export async function main(argv: string[]): Promise<number> {
   const handle = await openDevice();
   const b: Bench = { handle, device: handle.device, quick, log };
   log(`bench: device ${handle.info}`);
-  const tf = await loadTf(handle);
+  const withPeers = chosen.some((w) => w.usesPeers !== false);
+  const notLoaded = { ok: false, error: "not loaded (no workload of this run uses it)" } as const;
+  const tf = withPeers ? await loadTf(handle) : notLoaded;
   log(tf.ok ? `bench: TF.js ${tf.value.version} (webgpu) on the shared device` : `bench: TF.js left out: ${tf.error}`);
-  const jax = await loadJax(handle);
+  const jax = withPeers ? await loadJax(handle) : notLoaded;
   log(jax.ok ? `bench: jax-js ${jax.value.version} (webgpu) on the shared device` : `bench: jax-js left out: ${jax.error}`);
   const ctx: Ctx = { b, tf, jax };
 

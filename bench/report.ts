@@ -51,7 +51,7 @@ export function markdown(r: Results): string {
   for (const row of r.rows) {
     const vals = present.map((p) => {
       const e = row.errors[p.name];
-      if (e && !row.values[p.name]) return `n/a ${mark(`${p.label}, ${row.title}: ${e}`)}`;
+      if (e && !row.values[p.name]) return `n/a ${mark(`${p.label}: ${e}`)}`;
       return cell(row.values[p.name]);
     });
     const ratios = others.map((p) => ratioCell(row.ratios[p.name]));

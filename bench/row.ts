@@ -33,6 +33,8 @@ export interface Ctx {
 export interface Workload {
   name: string;
   about: string;
+  /** false for workloads that need no peer library loaded in this process */
+  usesPeers?: boolean;
   run(ctx: Ctx): Promise<Row[]>;
 }
 

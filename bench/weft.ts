@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import { compileBundle } from "../compiler/codegen/bundle.ts";
 import { formatDiagnostic, hasErrors } from "../compiler/diagnostics.ts";
 import { loadProgram, lowerFunction, lowerJob, type InputType, type LoadedProgram } from "../compiler/index.ts";
+import type { Graph } from "../compiler/ir/graph.ts";
 import type { ParamInfo } from "../compiler/lower/lower.ts";
 import type { TrainJob } from "../compiler/lower/train.ts";
 import type { Bundle } from "../runtime/bundle.ts";
@@ -41,10 +42,16 @@ export interface CompiledJob {
   job: TrainJob;
 }
 
-/** Lowers a train job of a bench file; the data file is not read, its fields are given. */
-export function compileJob(file: string, entry: string, fields: FieldInfo[], dims?: Record<string, number>): CompiledJob {
+/** Lowers a train job of a bench file to its step graph; the data file is not read, its fields are given. */
+export function lowerJobGraph(file: string, entry: string, fields: FieldInfo[], dims?: Record<string, number>): { graph: Graph; updates: Map<string, number>; job: TrainJob } {
   const p = loaded(file, dims);
   const l = lowerJob(p, entry, () => fields, { dims });
   if (!l.ok) throw new WeftCompileError(l.diagnostics.map((d) => formatDiagnostic(d)).join("\n"));
-  return { bundle: compileBundle(l.value.graph, { updates: l.value.job.updates }), job: l.value.job };
+  return { graph: l.value.graph, updates: l.value.job.updates, job: l.value.job };
+}
+
+/** A train job's step as a bundle (memory-planned, as Weft runs it). */
+export function compileJob(file: string, entry: string, fields: FieldInfo[], dims?: Record<string, number>): CompiledJob {
+  const { graph, updates, job } = lowerJobGraph(file, entry, fields, dims);
+  return { bundle: compileBundle(graph, { updates }), job };
 }

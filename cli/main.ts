@@ -13,14 +13,14 @@ import { evaluators } from "../compiler/ops/index.ts";
 import type { Backend, HostArray } from "../runtime/backend.ts";
 import { toStorage } from "../runtime/backend.ts";
 import type { DType } from "../runtime/bundle.ts";
-import { DataError, readJsonl } from "../runtime/data.ts";
+import { DataError } from "../runtime/data.ts";
 import { initialValues } from "../runtime/init.ts";
 import { ReferenceBackend } from "../runtime/reference/backend.ts";
 import { loadSafetensors, SafetensorsError } from "../runtime/safetensors.ts";
 import { NonFiniteLossError } from "../runtime/train.ts";
 import { acquireDevice } from "../runtime/webgpu/device.ts";
 import { GpuBackend } from "../runtime/webgpu/backend.ts";
-import { SAMPLE_HELP, SAMPLE_OPTIONS, sampleCmd, TRAIN_HELP, TRAIN_OPTIONS, trainCmd } from "./train.ts";
+import { dataReader, SAMPLE_HELP, SAMPLE_OPTIONS, sampleCmd, TRAIN_HELP, TRAIN_OPTIONS, trainCmd } from "./train.ts";
 import { CheckpointError } from "../runtime/checkpoint.ts";
 import { InitError } from "../runtime/init.ts";
 import { TokenizerError } from "../runtime/tokenize.ts";
@@ -133,7 +133,12 @@ export async function backendFor(v: Values, graph: Graph, updates?: Map<string, 
   const want = (v.backend as string | undefined) ?? "webgpu";
   if (want !== "webgpu" && want !== "reference") throw new UsageError(`--backend is webgpu or reference, got '${want}'`);
   if (want === "webgpu") {
-    const handle = await acquireDevice({ requireGpu: v.backend === "webgpu" || process.env.WEFT_REQUIRE_GPU === "1" });
+    let handle;
+    try {
+      handle = await acquireDevice({ requireGpu: v.backend === "webgpu" || process.env.WEFT_REQUIRE_GPU === "1" });
+    } catch (e) {
+      throw new InputError((e as Error).message);
+    }
     if (handle) return GpuBackend.load(handle, compileBundle(graph, { updates }));
     process.stderr.write("weft: no WebGPU adapter found (run `npm run setup` to install Mesa lavapipe); using the reference back end (CPU, float64)\n");
   }
@@ -215,7 +220,7 @@ async function compileCmd(file: string, v: Values): Promise<number> {
   let graph: Graph;
   let updates: Map<string, number> | undefined;
   if (isJob) {
-    const lowered = lowerJob(p, entry, (f) => readJsonl(f).fields, { dims: dims(v) });
+    const lowered = lowerJob(p, entry, dataReader().read, { dims: dims(v) });
     if (!lowered.ok) throw new UserFailure(lowered.diagnostics, p);
     graph = lowered.value.graph;
     updates = lowered.value.job.updates;
@@ -269,7 +274,18 @@ async function checkCmd(files: string[], v: Values): Promise<number> {
   return errors ? 1 : 0;
 }
 
+/** A reader that went away (`weft compile ... | head`) ends the output quietly. */
+function quietOnClosedPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (e: NodeJS.ErrnoException) => {
+      if (e.code === "EPIPE") process.exit(0);
+      throw e;
+    });
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
+  quietOnClosedPipe();
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === "--help" || cmd === "-h" || cmd === "help") {
     process.stdout.write(HELP.main + "\n");
@@ -311,6 +327,13 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (e instanceof NonFiniteLossError) {
       process.stderr.write(`weft ${cmd}: error: ${e.message}\n`);
+      return 1;
+    }
+    // A file the user named cannot be read or written: their problem to fix, not a bug.
+    const sys = e as NodeJS.ErrnoException;
+    if (sys && typeof sys.code === "string" && typeof sys.path === "string" && /^E[A-Z]+$/.test(sys.code)) {
+      const why: Record<string, string> = { ENOENT: "no such file or folder", EEXIST: "already exists (and is not a folder)", EACCES: "permission denied", ENOTDIR: "a part of the path is not a folder", EISDIR: "is a folder", ENOSPC: "no space left on the device", EROFS: "read-only file system" };
+      process.stderr.write(`weft ${cmd}: error: ${sys.path}: ${why[sys.code] ?? sys.code}\n`);
       return 1;
     }
     const err = e instanceof Error ? e : new Error(String(e));

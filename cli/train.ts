@@ -78,7 +78,7 @@ export const SAMPLE_OPTIONS = {
 const enc = (s: string) => new TextEncoder().encode(s);
 
 /** Reads a job's data files, once each; an evaluation set reuses its training set's tokenizer. */
-function dataReader() {
+export function dataReader() {
   const sets = new Map<string, Dataset>();
   const key = (file: string, o: DataOptions & { evalOf?: string }) => JSON.stringify([file, o.tokenizer ?? null, o.pad ?? null, o.evalOf ?? null]);
   const read = (file: string, _span: unknown, o: DataOptions & { evalOf?: string }) => {

@@ -2,6 +2,7 @@
 // Graph, differentiate it, compile it to a Bundle. The CLI, the language server and the
 // tests all go through these calls.
 import { readFileSync } from "node:fs";
+import { Code } from "./check/codes.ts";
 import { fileURLToPath } from "node:url";
 import type { FnItem, Span, TrainItem } from "../grammar/ast.ts";
 import type { DType } from "../runtime/bundle.ts";
@@ -14,6 +15,9 @@ import { lowerTrain, type ReadFields, type TrainJob } from "./lower/train.ts";
 import { vjp, NotDifferentiableError } from "./autodiff/vjp.ts";
 import type { Value } from "./lower/values.ts";
 import { Scope } from "./lower/scope.ts";
+
+/** The command line names an entry fn, train job or --wrt target that does not exist. */
+export const UNKNOWN_ENTRY = "W0111";
 
 export const MODELS_DIR = fileURLToPath(new URL("../models", import.meta.url));
 
@@ -90,7 +94,7 @@ export function lowerFunction(p: LoadedProgram, name: string, inputs: ReadonlyMa
   const fn = findItem(p, "fn", name);
   if (!fn) {
     const names = p.entry.program.items.flatMap((i) => (i.kind === "fn" && i.name ? [i.name.name] : []));
-    return { ok: false, diagnostics: [error("W0103", entrySpan(p), `no fn named '${name}' in ${p.entry.file}`, { hint: names.length ? `its fns: ${names.join(", ")}` : undefined })] };
+    return { ok: false, diagnostics: [error(UNKNOWN_ENTRY, entrySpan(p), `no fn named '${name}' in ${p.entry.file}`, { hint: names.length ? `its fns: ${names.join(", ")}` : undefined })] };
   }
   const l = new Lowering(p.modules.modules, p.entry, opts);
   return attempt(() => {
@@ -108,11 +112,11 @@ export function lowerFunction(p: LoadedProgram, name: string, inputs: ReadonlyMa
       } else if (prm.default) {
         args.push(l.evalExpr(prm.default, new Scope(), p.entry));
       } else {
-        l.fail(prm.span, `no value for input '${prm.name.name}'`, "W0209", `pass it in --inputs: {"${prm.name.name}": ...}`);
+        l.fail(prm.span, `no value for input '${prm.name.name}'`, Code.MissingArg, `pass it in --inputs: {"${prm.name.name}": ...}`);
       }
     }
     for (const k of inputs.keys()) {
-      if (!fn.params.some((q) => q.name.name === k)) l.fail(fn.name?.span ?? fn.span, `${name} has no parameter '${k}' (given in the inputs)`, "W0208");
+      if (!fn.params.some((q) => q.name.name === k)) l.fail(fn.name?.span ?? fn.span, `${name} has no parameter '${k}' (given in the inputs)`, Code.UnknownNamedArg);
     }
     const result = l.callFn(fn, p.entry, undefined, args, new Map(), fn.span);
     const outs = flattenOutputs(l, result, "out", fn.span);
@@ -124,10 +128,10 @@ export function lowerFunction(p: LoadedProgram, name: string, inputs: ReadonlyMa
 
 function instanceFor(l: Lowering, p: LoadedProgram, blockName: string, path: string, span: Span): Value {
   const v = l.evalExpr({ kind: "ident", name: blockName, span }, new Scope(), p.entry);
-  if (v.kind !== "block") return l.fail(span, `'${blockName}' is not a block`, "W0204");
+  if (v.kind !== "block") return l.fail(span, `'${blockName}' is not a block`, Code.TypeMismatch);
   const dims = v.block.dims.map((d) => {
     const val = l.globalDim(d.name, p.entry, span);
-    if (val === undefined) l.fail(span, `to build ${blockName} for '${path}', dim ${d.name} needs a value`, "W0203", `a block-typed parameter of the entry fn takes its dims from the global dims of the same names: declare \`dim ${d.name} = N\``);
+    if (val === undefined) l.fail(span, `to build ${blockName} for '${path}', dim ${d.name} needs a value`, Code.NoValue, `a block-typed parameter of the entry fn takes its dims from the global dims of the same names: declare \`dim ${d.name} = N\``);
     return { value: val, label: d.name };
   });
   return { kind: "instance", inst: l.instantiate(v.block, v.module, dims, path, span) };
@@ -149,21 +153,21 @@ function addGradients(l: Lowering, outs: Map<string, number>, wrt: string[], fn:
   const y = outs.get("out");
   const span = fn.ret?.span ?? fn.span;
   if (y === undefined || l.g.type(y).shape.length !== 0 || l.g.type(y).dtype !== "f32") {
-    l.fail(span, `grad needs ${fn.name?.name} to return an f32 scalar`, "W0234", "reduce it: sum(...) or mean(...)");
+    l.fail(span, `grad needs ${fn.name?.name} to return an f32 scalar`, Code.Grad, "reduce it: sum(...) or mean(...)");
   }
   const ids = wrt.map((w) => {
     const id = l.g.sources.get(w);
     if (id === undefined) {
       const known = [...l.g.sources.keys()].filter((k) => !k.startsWith("opt."));
-      return l.fail(span, `--wrt ${w}: no input or parameter of that name`, "W0104", `known: ${known.join(", ")}`);
+      return l.fail(span, `--wrt ${w}: no input or parameter of that name`, UNKNOWN_ENTRY, `known: ${known.join(", ")}`);
     }
-    if (l.g.type(id).dtype !== "f32") l.fail(span, `--wrt ${w}: an ${l.g.type(id).dtype} tensor has no gradient`, "W0234");
+    if (l.g.type(id).dtype !== "f32") l.fail(span, `--wrt ${w}: an ${l.g.type(id).dtype} tensor has no gradient`, Code.Grad);
     return id;
   });
   try {
     vjp(l.g, y!, ids).forEach((gid, i) => l.g.output(`grad.${wrt[i]}`, gid));
   } catch (e) {
-    if (e instanceof NotDifferentiableError) l.fail(e.span ?? span, `${e.message}; wrap it in stop(...)`, "W0235");
+    if (e instanceof NotDifferentiableError) l.fail(e.span ?? span, `${e.message}; wrap it in stop(...)`, Code.Grad);
     throw e;
   }
 }
@@ -180,7 +184,7 @@ export function lowerJob(p: LoadedProgram, name: string | undefined, readFields:
   if (!item) {
     const names = p.entry.program.items.flatMap((i) => (i.kind === "train" ? [i.name.name] : []));
     const msg = name ? `no train job named '${name}' in ${p.entry.file}` : names.length ? `${p.entry.file} has ${names.length} train jobs; pick one with --entry` : `${p.entry.file} has no train job`;
-    return { ok: false, diagnostics: [error("W0303", entrySpan(p), msg, names.length ? { hint: `jobs: ${names.join(", ")}` } : {})] };
+    return { ok: false, diagnostics: [error(UNKNOWN_ENTRY, entrySpan(p), msg, names.length ? { hint: `jobs: ${names.join(", ")}` } : {})] };
   }
   const l = new Lowering(p.modules.modules, p.entry, { ...opts, training: true });
   return attempt(() => ({ graph: l.g, lowering: l, job: lowerTrain(l, item, p.entry, readFields), item }));

@@ -16,7 +16,8 @@ import { chainBefore, linePrefix, textContext, wordBefore } from "./text.ts";
 
 const ITEM_KEYWORDS = ["import", "dim", "block", "fn", "train"];
 const STATEMENT_KEYWORDS = ["let", "var", "for", "in", "return", "if", "else", "true", "false", "None", "repeat", "frozen"];
-const TRAIN_FIELDS = ["model", "loss", "data", "batch", "steps", "optimizer", "schedule", "trainable", "eval"];
+// the fields train.ts knows (it does not export its list)
+const TRAIN_FIELDS = ["model", "loss", "data", "batch", "steps", "optimizer", "schedule", "trainable", "eval", "clip", "accumulate", "decay"];
 
 const kindOf: Record<NameKind, CompletionItemKind> = {
   local: CompletionItemKind.Variable,
@@ -84,15 +85,19 @@ export function complete(a: Analysis, offset: number, env: CompletionEnv): Compl
     return types(a, offset, /repeat\s+$/.test(head));
   if (inParams) return [];
 
-  const where = enclosing(a.program, offset);
+  const where = enclosing(a.program, offset, a.text);
   const out: CompletionItem[] = [];
   const atLineStart = /^\s*$/.test(head);
+  // directly in an item's `{ }`: where members (or train fields) go
+  const depth = where.item ? ctx.open.filter((o) => o.at >= where.item!.span.start).length : ctx.open.length;
+  const inBody = depth === 1 && inner?.char === "{";
   if (!where.item || (!where.fn && !where.block && !where.train && atLineStart && !inner)) {
     if (atLineStart) return ITEM_KEYWORDS.map((k) => keyword(k, 0));
   }
-  if (where.train && !inner && atLineStart) {
+  if (where.train && inBody && atLineStart) {
     const have = new Set(where.train.fields.map((f) => f.name.name));
-    out.push(...TRAIN_FIELDS.filter((f) => !have.has(f) || f === word).map((f) => ({ label: f, kind: CompletionItemKind.Property, sortText: `0${f}`, insertText: `${f} = ` })));
+    // a new field: the known ones not yet given (any other name declares an instance the loss needs)
+    return TRAIN_FIELDS.filter((f) => !have.has(f) || f === word).map((f) => ({ label: f, kind: CompletionItemKind.Property, sortText: `0${f}`, insertText: `${f} = ` }));
   }
   const field = /^\s*(optimizer|schedule)\s*=\s*$/.exec(head);
   if (field) {
@@ -101,7 +106,7 @@ export function complete(a: Analysis, offset: number, env: CompletionEnv): Compl
   }
   if (where.block && !where.fn && /^\s*param\s+\w+\s*:[^=]*=\s*$/.test(head))
     return [...INITS].map(([name, spec]) => ({ label: name, kind: CompletionItemKind.Function, detail: spec.args.length ? `${name}(${spec.args.join(", ")})` : name, documentation: spec.doc }));
-  if (where.block && !where.fn && atLineStart && !inner) out.push(keyword("param", 0), keyword("fn", 0));
+  if (where.block && !where.fn && atLineStart && inBody) out.push(keyword("param", 0), keyword("fn", 0));
   for (const v of visibleAt(a, offset)) out.push(item(v));
   out.push(...STATEMENT_KEYWORDS.map((k) => keyword(k)));
   if (inner?.char === "(") out.push(...namedArgs(a, inner.at));
@@ -121,7 +126,7 @@ function namedArgs(a: Analysis, open: number): CompletionItem[] {
 function members(a: Analysis, dot: number, offset: number): CompletionItem[] {
   // the parser keeps `m.` as a member access with an empty name: its object has a type
   let best: MemberExpr | undefined;
-  const where = enclosing(a.program, offset);
+  const where = enclosing(a.program, offset, a.text);
   if (where.item) {
     for (const n of walk(where.item)) {
       if (!("kind" in n) || n.kind !== "member") continue;
@@ -145,7 +150,7 @@ function dims(a: Analysis, offset: number): CompletionItem[] {
     { label: "_", kind: CompletionItemKind.Keyword, detail: "a dim to infer", sortText: "3_" },
     { label: "..", kind: CompletionItemKind.Keyword, detail: "any leading dims", sortText: "3.." },
   ];
-  const where = enclosing(a.program, offset);
+  const where = enclosing(a.program, offset, a.text);
   if (where.block) for (const d of where.block.dims) out.push({ label: d.name, kind: CompletionItemKind.TypeParameter, detail: `dim of block ${where.block.name.name}`, sortText: `0${d.name}` });
   if (where.fn)
     for (const p of where.fn.params) {

@@ -87,3 +87,14 @@ export function toLspDiagnostic(d: Diagnostic, uriOf: (file: string) => string):
   if (d.code === Code.Unused) out.tags = [DiagnosticTag.Unnecessary];
   return out;
 }
+
+/**
+ * The diagnostics to show for a file. A name the parser had to invent (an empty name after
+ * `m.` while typing) makes the checker report "no member ``"; with the syntax error already
+ * shown, that report is noise.
+ */
+export function shownDiagnostics(ds: readonly Diagnostic[], file: string): Diagnostic[] {
+  const own = ds.filter((d) => d.span.file === file);
+  const syntax = own.some((d) => /^W000[1-4]$/.test(d.code));
+  return syntax ? own.filter((d) => !d.message.includes("``")) : own;
+}

@@ -41,7 +41,7 @@ export function hover(a: Analysis, offset: number): Hover | undefined {
   if (!card) {
     for (let i = path.length - 1; i > 0 && !card; i--) {
       const t = a.checked.types.get(path[i]);
-      if (t) {
+      if (t && t.kind !== "error") {
         card = { code: typeLine(a, t) };
         at = path[i];
       }
@@ -74,6 +74,7 @@ function identCard(a: Analysis, ident: Ident, parent: Node | undefined): Card | 
   const useType = types.get(ident) ?? (memberOf ? types.get(memberOf) : undefined);
   const call = parent && "kind" in parent && parent.kind === "call" && (parent as CallExpr).callee === ident ? (parent as CallExpr) : undefined;
   const callType = call ? types.get(call) : undefined;
+  if (useType?.kind === "batch") return { code: "batch", doc: "The current batch of the train job's data: `batch.<field>` is a field of each record." };
   const target = a.targetOf(ident);
   const decl = target ? a.declarationAt(target) : undefined;
   if (decl) return declCard(a, decl, useType, callType);
@@ -83,14 +84,15 @@ function identCard(a: Analysis, ident: Ident, parent: Node | undefined): Card | 
     return { code: b.signature, notes: callType && callType.kind !== "error" ? [`here: \`${typeLine(a, callType)}\``] : [], doc: b.doc };
   }
   if (ident.name === "training") return { code: "training: flag", doc: "true inside a train job's loss, false in `run` and evaluation." };
-  if (useType) return { code: typeLine(a, useType, `${ident.name}: `) };
+  if (useType && useType.kind !== "error") return { code: typeLine(a, useType, `${ident.name}: `) };
   return undefined;
 }
 
 function declCard(a: Analysis, d: Declaration, useType: Type | undefined, callType: Type | undefined): Card {
   const { checked } = a;
   const name = d.name.name;
-  const type = useType && useType.kind !== "error" ? useType : checked.types.get(d.name);
+  const declared = checked.types.get(d.name);
+  const type = useType && useType.kind !== "error" ? useType : declared && declared.kind !== "error" ? declared : undefined;
   const typed = (prefix: string) => (type ? typeLine(a, type, prefix) : prefix.replace(/: $/, ""));
   const here = callType && callType.kind !== "error" ? [`here: \`${typeLine(a, callType)}\``] : [];
   switch (d.kind) {

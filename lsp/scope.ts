@@ -35,7 +35,7 @@ export function visibleAt(a: Analysis, offset: number): Visible[] {
     out.push(v);
   };
   const { checked } = a;
-  const where = enclosing(a.program, offset);
+  const where = enclosing(a.program, offset, a.text);
   if (where.fn) {
     const params = new Set(where.fn.params.map((p) => p.name));
     for (const id of localsAt(where.fn, offset).reverse()) {

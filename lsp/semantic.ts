@@ -44,6 +44,11 @@ export function semanticTokens(a: Analysis): SemanticTokens {
       found.push({ ident: id, type, mods: [...mods, "declaration"] });
       return;
     }
+    const t = a.checked.types.get(id);
+    if (t?.kind === "batch") {
+      found.push({ ident: id, type: "variable", mods: ["readonly", "defaultLibrary"] });
+      return;
+    }
     const target = a.targetOf(id);
     const decl = target && a.declarationAt(target);
     if (decl) {
@@ -51,7 +56,6 @@ export function semanticTokens(a: Analysis): SemanticTokens {
       found.push({ ident: id, type, mods });
       return;
     }
-    const t = a.checked.types.get(id);
     if (parent && "kind" in parent && parent.kind === "tensorType") found.push({ ident: id, type: "type", mods: ["defaultLibrary"] });
     else if (parent && !("kind" in parent) && "value" in parent && "name" in parent && parent.name === id) found.push({ ident: id, type: "parameter", mods: [] });
     else if (t?.kind === "builtin") found.push({ ident: id, type: "function", mods: ["defaultLibrary"] });

@@ -11,7 +11,7 @@ import * as path from "node:path";
 import type { Analysis } from "./analysis.ts";
 import { codeActions } from "./actions.ts";
 import { complete } from "./completion.ts";
-import { toLspDiagnostic, uriToPath } from "./convert.ts";
+import { shownDiagnostics, toLspDiagnostic, uriToPath } from "./convert.ts";
 import { foldingRanges } from "./folding.ts";
 import { hover } from "./hover.ts";
 import { inlayHints } from "./inlay.ts";
@@ -86,7 +86,7 @@ export function startServer(streams: ServerStreams = { input: process.stdin, out
     const doc = ws.document(ws.uriOf(file)) ?? documents.get(ws.uriOf(file));
     if (!doc) return;
     const a = ws.analysis(file);
-    const diagnostics = (a?.checked.diagnostics ?? []).filter((d) => d.span.file === file).map((d) => toLspDiagnostic(d, (f) => ws.uriOf(f)));
+    const diagnostics = shownDiagnostics(a?.checked.diagnostics ?? [], file).map((d) => toLspDiagnostic(d, (f) => ws.uriOf(f)));
     void connection.sendDiagnostics({ uri: doc.uri, version: doc.version, diagnostics });
   };
   const schedule = (file: string) => {

@@ -78,12 +78,17 @@ export function blockHeader(b: BlockInfo): string {
   return `block ${b.name}${b.node.dims.length ? `(${b.node.dims.map((d) => d.name).join(", ")})` : ""}`;
 }
 
-/** `fn name(x: f32[B, D], m: Linear, K = 16) -> f32[B, D]` from the checked signature. */
+/** `fn name(x: f32[B, D], m: Linear, K = 16) -> f32[B, D]`: declared types, inferred return type. */
 export function fnSignature(info: FnInfo | undefined, node: FnItem, text: (s: Span) => string): string {
   const owner = info?.owner ? `${info.owner.name}.` : "";
   const name = node.name ? `${owner}${node.name.name}` : `${info?.owner?.name ?? ""} (forward)`;
+  return `fn ${name}${fnShape(info, node, text)}`;
+}
+
+/** `(x: f32[B, D], m: Linear, K = 16) -> f32[B, D]` */
+export function fnShape(info: FnInfo | undefined, node: FnItem, text: (s: Span) => string): string {
   const params = node.params.map((p) => `${p.name.name}${p.type ? `: ${text(p.type.span)}` : ""}${p.default ? ` = ${text(p.default.span)}` : ""}`);
   const inferred = info?.inferredRet && info.inferredRet.kind !== "error" && info.inferredRet.kind !== "unit" ? printType(info.inferredRet) : undefined;
   const retText = node.ret ? text(node.ret.span) : inferred;
-  return `fn ${name}(${params.join(", ")})${retText ? ` -> ${retText}` : ""}`;
+  return `(${params.join(", ")})${retText ? ` -> ${retText}` : ""}`;
 }

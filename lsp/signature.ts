@@ -54,7 +54,7 @@ export function signatureHelp(a: Analysis, offset: number): SignatureHelp | unde
 }
 
 function shapeOfCall(a: Analysis, open: number, parts: { name: string; indexed: number }[], offset: number): Shape | undefined {
-  const where = enclosing(a.program, offset);
+  const where = enclosing(a.program, offset, a.text);
   let call: CallExpr | undefined;
   if (where.item)
     for (const n of walk(where.item))

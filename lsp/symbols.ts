@@ -7,7 +7,7 @@ import { parse } from "../grammar/index.ts";
 import { printType } from "../compiler/check/types.ts";
 import type { Analysis } from "./analysis.ts";
 import { toRange } from "./convert.ts";
-import { fnSignature } from "./show.ts";
+import { fnShape } from "./show.ts";
 
 export function documentSymbols(a: Analysis): DocumentSymbol[] {
   const out: DocumentSymbol[] = [];
@@ -30,7 +30,7 @@ export function documentSymbols(a: Analysis): DocumentSymbol[] {
         for (const m of item.members) {
           if (m.kind === "fn") {
             const name = m.name?.name || "forward";
-            children.push({ name, detail: fnSignature(a.checked.fns.get(m), m, (s) => a.textOf(s)), kind: SymbolKind.Method, range: toRange(m.span), selectionRange: toRange(m.name?.span ?? m.span) });
+            children.push({ name, detail: fnShape(a.checked.fns.get(m), m, (s) => a.textOf(s)), kind: SymbolKind.Method, range: toRange(m.span), selectionRange: toRange(m.name?.span ?? m.span) });
           } else if (m.name.name) {
             const t = types.get(m.name);
             children.push({ name: m.name.name, detail: t ? printType(t) : "", kind: m.kind === "param" ? SymbolKind.Field : SymbolKind.Property, range: toRange(m.span), selectionRange: toRange(m.name.span) });
@@ -42,7 +42,7 @@ export function documentSymbols(a: Analysis): DocumentSymbol[] {
       }
       case "fn":
         if (item.name?.name)
-          out.push({ name: item.name.name, detail: fnSignature(a.checked.fns.get(item), item, (s) => a.textOf(s)).replace(/^fn \w+/, ""), kind: SymbolKind.Function, range: toRange(item.span), selectionRange: toRange(item.name.span) });
+          out.push({ name: item.name.name, detail: fnShape(a.checked.fns.get(item), item, (s) => a.textOf(s)), kind: SymbolKind.Function, range: toRange(item.span), selectionRange: toRange(item.name.span) });
         break;
       case "train":
         if (item.name.name)

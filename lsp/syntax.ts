@@ -150,17 +150,37 @@ export function spanKey(s: Span): string {
 
 // ---------------------------------------------------------------- scopes
 
-/** The item (and block member fn) that encloses an offset. */
-export function enclosing(program: Program, offset: number): { item?: Item; fn?: FnItem; block?: BlockItem; train?: TrainItem } {
-  const item = program.items.find((i) => i.span.start <= offset && offset <= i.span.end);
-  if (!item) return {};
+/**
+ * Whether `offset` is inside `n`: within its span, or after it where the text is still part of
+ * it — on the same line (`fn f() = |`), or anywhere before the next item when `n` is a
+ * `{ }` body not yet closed (`block B {` while typing the block).
+ */
+function reaches(n: { span: Span }, offset: number, next: number, text: string | undefined, braces: boolean): boolean {
+  if (n.span.start <= offset && offset <= n.span.end) return true;
+  if (offset < n.span.end || offset > next || text === undefined) return false;
+  const own = text.slice(n.span.start, n.span.end).trimEnd();
+  if (braces && !own.endsWith("}")) return true;
+  return !text.slice(n.span.end, offset).includes("\n");
+}
+
+/** The item (and block member fn) that encloses an offset; `text` lets an unfinished item reach the cursor. */
+export function enclosing(program: Program, offset: number, text?: string): { item?: Item; fn?: FnItem; block?: BlockItem; train?: TrainItem } {
+  const items = program.items;
+  const i = items.findIndex((it, k) => reaches(it, offset, items[k + 1]?.span.start ?? Infinity, text, hasBraces(it)));
+  if (i < 0) return {};
+  const item = items[i];
   if (item.kind === "fn") return { item, fn: item };
   if (item.kind === "train") return { item, train: item };
   if (item.kind === "block") {
-    const fn = item.members.find((m): m is FnItem => m.kind === "fn" && m.span.start <= offset && offset <= m.span.end);
-    return { item, block: item, fn };
+    const ms = item.members;
+    const k = ms.findIndex((m, j) => m.kind === "fn" && reaches(m, offset, ms[j + 1]?.span.start ?? Infinity, text, hasBraces(m)));
+    return { item, block: item, fn: k >= 0 ? (ms[k] as FnItem) : undefined };
   }
   return { item };
+}
+
+function hasBraces(n: Item | BlockItem["members"][number]): boolean {
+  return n.kind === "block" || n.kind === "train" || (n.kind === "fn" && n.body?.kind === "block");
 }
 
 /**

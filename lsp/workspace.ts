@@ -93,9 +93,11 @@ export class Workspace {
     const doc = this.docs.get(file);
     const version = doc?.version ?? -1;
     const cached = this.analyses.get(file);
-    if (cached && cached.version === version) return cached;
+    if (doc && cached?.version === version) return cached;
     const text = this.host.readFile(file);
     if (text === undefined) return undefined;
+    // a file that is not open is re-read: it may have changed on disk unannounced
+    if (!doc && cached?.version === -1 && cached.text === text) return cached;
     const a = analyse(file, version, text, this.host, this.options.dims);
     this.analyses.set(file, a);
     return a;

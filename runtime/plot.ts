@@ -76,7 +76,7 @@ function frame(all: Series[]): Frame {
     px: (x) => M.left + ((x - x0) / (x1 - x0)) * pw,
     py: (y) => M.top + (1 - (y - y0) / (y1 - y0)) * ph,
     xt: niceTicks(x0, x1, 6),
-    yt: niceTicks(y0, y1, 5),
+    yt: niceTicks(y0, y1, 6),
   };
 }
 
@@ -108,8 +108,8 @@ export function lossCurveSvg(metrics: readonly MetricRecord[], title = "loss"): 
   }
   all.forEach((s, i) => {
     const y = M.top + 14 + i * 18;
-    out.push(`<line x1="${W - M.right - 90}" x2="${W - M.right - 66}" y1="${y}" y2="${y}" stroke="${rgb(s.color)}" stroke-width="2"/>`);
-    out.push(`<text x="${W - M.right - 60}" y="${y}" dominant-baseline="middle">${s.name}</text>`);
+    out.push(`<line x1="${W - M.right - 110}" x2="${W - M.right - 86}" y1="${y}" y2="${y}" stroke="${rgb(s.color)}" stroke-width="2"/>`);
+    out.push(`<text x="${W - M.right - 80}" y="${y}" dominant-baseline="middle">${s.name}</text>`);
   });
   out.push("</svg>");
   return out.join("\n") + "\n";
@@ -217,8 +217,8 @@ export function lossCurvePng(metrics: readonly MetricRecord[]): Uint8Array {
   }
   all.forEach((s, i) => {
     const y = M.top + 14 + i * 18;
-    cv.polyline([{ x: W - M.right - 90, y }, { x: W - M.right - 66, y }], s.color, 2);
-    cv.text(s.name, W - M.right - 60, y, ink, "start", 2);
+    cv.polyline([{ x: W - M.right - 110, y }, { x: W - M.right - 86, y }], s.color, 2);
+    cv.text(s.name, W - M.right - 80, y, ink, "start", 2);
   });
   return encodePng(cv.w, cv.h, cv.px);
 }

@@ -67,7 +67,7 @@ export function charVocabulary(texts: Iterable<string>): string[] {
 }
 
 interface BpeModule {
-  encode(text: string, opts?: { allowedSpecial?: Set<string> }): number[];
+  encode(text: string, opts?: { allowedSpecial?: Set<string>; disallowedSpecial?: Set<string> }): number[];
   decode(ids: Iterable<number>): string;
   vocabularySize: number;
 }
@@ -83,7 +83,7 @@ export function bpeTokenizer(): Tokenizer {
     kind: "bpe",
     vocabSize: m.vocabularySize,
     // Special tokens in the data (`<|endoftext|>`) are text, not control tokens.
-    encode: (text) => m.encode(text, { allowedSpecial: new Set() }),
+    encode: (text) => m.encode(text, { allowedSpecial: new Set(), disallowedSpecial: new Set() }),
     decode: (ids) => m.decode(ids),
     toJSON: () => ({ kind: "bpe", encoding: "r50k_base" }),
   };

@@ -312,9 +312,14 @@ export async function train(backend: Backend, spec: TrainSpec, data: Dataset, op
   let interrupted = false;
   try {
     for (; step < total; step++) {
-      if (opts.signal?.aborted) {
-        interrupted = true;
-        break;
+      if (opts.signal) {
+        // Let a signal handler run: the reference back end never waits, so without this
+        // the loop would hold the event loop until the end of the run.
+        await new Promise((r) => (globalThis.setImmediate ?? setTimeout)(r));
+        if (opts.signal.aborted) {
+          interrupted = true;
+          break;
+        }
       }
       const lr = learningRate(spec, step);
       backend.write(spec.scalars.lr, Float32Array.of(lr));
@@ -350,7 +355,9 @@ export async function train(backend: Backend, spec: TrainSpec, data: Dataset, op
       if (pending) await finish(pending);
       pending = cur;
       const done = step + 1;
-      const atEval = spec.eval && opts.eval && (done % spec.eval.every === 0 || done === total);
+      // at every `every` steps and at the job's last step — not where a shorter run stops, so a
+      // stopped-and-resumed run logs the same evaluations as one that ran through
+      const atEval = spec.eval && opts.eval && (done % spec.eval.every === 0 || done === spec.steps);
       const atSave = opts.saveEvery && done % opts.saveEvery === 0 && done < total;
       if (atEval || atSave) {
         await finish(pending);

@@ -737,8 +737,9 @@ export const BUILTINS: ReadonlyMap<string, Builtin> = new Map(table.map((b) => [
 /** Optimizers in a train job: `optimizer = adamw(lr = 3e-4, weight_decay = 0.01)`. */
 export const OPTIMIZERS: ReadonlyMap<string, { args: string[]; doc: string }> = new Map([
   ["sgd", { args: ["lr", "momentum", "weight_decay", "nesterov"], doc: "Stochastic gradient descent, optional momentum." }],
-  ["adam", { args: ["lr", "b1", "b2", "eps"], doc: "Adam (defaults b1 = 0.9, b2 = 0.999, eps = 1e-8)." }],
+  ["adam", { args: ["lr", "b1", "b2", "eps", "weight_decay"], doc: "Adam (defaults b1 = 0.9, b2 = 0.999, eps = 1e-8); weight_decay is L2 on the gradient, as in torch.optim.Adam." }],
   ["adamw", { args: ["lr", "b1", "b2", "eps", "weight_decay"], doc: "Adam with decoupled weight decay (default weight_decay = 0.01)." }],
+  ["lion", { args: ["lr", "b1", "b2", "weight_decay"], doc: "Lion (Chen et al. 2023): the sign of an interpolated momentum, decoupled weight decay (defaults b1 = 0.9, b2 = 0.99)." }],
 ]);
 
 /** Learning-rate schedules: `schedule = cosine(warmup = 50)`. */
@@ -747,6 +748,7 @@ export const SCHEDULES: ReadonlyMap<string, { args: string[]; doc: string }> = n
   ["linear", { args: ["warmup", "min_lr"], doc: "Linear warmup, then linear decay to min_lr." }],
   ["cosine", { args: ["warmup", "min_lr"], doc: "Linear warmup (steps, or a fraction of steps when < 1), then cosine decay to min_lr." }],
   ["inverse_sqrt", { args: ["warmup"], doc: "Linear warmup, then lr * sqrt(warmup / step)." }],
+  ["step", { args: ["warmup", "every", "gamma"], doc: "Step decay: multiply the rate by gamma (default 0.1) every `every` steps after the warmup." }],
 ]);
 
 /** `param w: f32[I, O] = glorot`: initialisers and their arguments. */

@@ -2,6 +2,10 @@
 // with an example; a test keeps the two in step.
 
 export const Code = {
+  // W00xx: syntax (the parser's own codes are W0001–W0004; this one is for the
+  // lowering meeting a piece of the tree the parser could not build)
+  ParseError: "W0001",
+
   // W01xx: names, resolution, imports
   UnknownName: "W0101",
   UnknownMember: "W0102",

@@ -26,7 +26,7 @@ export interface TrainInfo {
   eval?: { every?: number; data?: string; batch?: number; steps?: number };
 }
 
-const KNOWN = ["model", "loss", "data", "batch", "steps", "optimizer", "schedule", "trainable", "eval"];
+const KNOWN = ["model", "loss", "data", "batch", "steps", "optimizer", "schedule", "trainable", "eval", "clip", "accumulate", "decay"];
 const EVAL_FIELDS = ["every", "data", "batch", "steps"];
 
 export function checkTrain(ck: Checker, item: TrainItem, mod: ModuleScope): TrainInfo {
@@ -89,16 +89,21 @@ export function checkTrain(ck: Checker, item: TrainItem, mod: ModuleScope): Trai
   const sched = seen.get("schedule");
   if (sched) info.schedule = configCall(ck, f, sched.value, "schedule", SCHEDULES);
 
-  const trainable = seen.get("trainable");
-  if (trainable) {
+  const acc = seen.get("accumulate");
+  if (acc) positiveInt(ck, f, acc.value, "accumulate");
+  const clip = seen.get("clip");
+  if (clip && !(clip.value.kind === "number" && clip.value.value > 0)) ck.err(f, Code.TrainValue, clip.value.span, `clip (the global gradient-norm limit) must be a positive number, found \`${ck.text(clip.value.span)}\``);
+
+  for (const trainable of [seen.get("trainable"), seen.get("decay")]) {
+    if (!trainable) continue;
     const v = trainable.value;
-    if (v.kind !== "list") ck.err(f, Code.TrainValue, v.span, "trainable is a list of instances or params: [model.decoder, model.head.w]");
+    if (v.kind !== "list") ck.err(f, Code.TrainValue, v.span, `${trainable.name.name} is a list of instances or params: [model.decoder, model.head.w]`);
     else
       for (const it of v.items) {
         const t = ck.expr(it, f);
         const ok = t.kind === "instance" || t.kind === "repeat" || (t.kind === "tensor" && (t.dtype === "f32" || t.dtype === "f16")) || t.kind === "error";
         if (!ok) ck.err(f, Code.TrainValue, it.span, `trainable lists instances or params of this job's instances, found ${describe(t)}`);
-        else if (t.kind === "instance" && t.frozen) ck.err(f, Code.TrainValue, it.span, `${printType(t)} is frozen and cannot be trained`);
+        else if (t.kind === "instance" && t.frozen && trainable.name.name === "trainable") ck.err(f, Code.TrainValue, it.span, `${printType(t)} is frozen and cannot be trained`);
       }
   }
 
@@ -121,7 +126,14 @@ export function checkTrain(ck: Checker, item: TrainItem, mod: ModuleScope): Trai
 }
 
 function dataset(ck: Checker, f: Frame, v: Expr): string | undefined {
-  if (v.kind === "call" && v.callee.kind === "ident" && v.callee.name === "jsonl" && v.args.length === 1 && !v.args[0].name && v.args[0].value.kind === "string") {
+  // jsonl("f", tokenizer = "chars", pad = T, vocab = V): the settings are read by the lowering
+  const settings = ["tokenizer", "pad", "vocab"];
+  if (v.kind === "call" && v.callee.kind === "ident" && v.callee.name === "jsonl" && v.args.length >= 1 && !v.args[0].name && v.args[0].value.kind === "string") {
+    for (const a of v.args.slice(1)) {
+      if (!a.name || !settings.includes(a.name.name)) ck.err(f, Code.TrainValue, a.span, `jsonl takes a file and the settings ${settings.join(", ")}: jsonl("train.jsonl", tokenizer = "chars", pad = T, vocab = V)`);
+      else if (a.name.name === "tokenizer" && a.value.kind !== "string") ck.err(f, Code.TrainValue, a.value.span, 'tokenizer is "bytes", "chars" or "bpe"');
+      else if (a.name.name === "vocab" && a.value.kind !== "ident") ck.err(f, Code.TrainValue, a.value.span, "vocab names the dim that takes the tokenizer's vocabulary size: vocab = V");
+    }
     f.rec(v, { kind: "dataset", path: v.args[0].value.value });
     return v.args[0].value.value;
   }
@@ -169,7 +181,7 @@ function configCall(
       continue;
     }
     const t = ck.expr(a.value, f);
-    const n = t.kind === "float" ? t.value : t.kind === "int" && t.value && t.value.terms.length <= 1 && (t.value.terms[0]?.atoms.length ?? 0) === 0 ? (t.value.terms[0]?.coef ?? 0) : undefined;
+    const n = t.kind === "bool" && t.value !== undefined ? +t.value : t.kind === "float" ? t.value : t.kind === "int" && t.value && t.value.terms.length <= 1 && (t.value.terms[0]?.atoms.length ?? 0) === 0 ? (t.value.terms[0]?.coef ?? 0) : undefined;
     if (n === undefined) {
       if (t.kind !== "error") ck.err(f, Code.OptimizerArg, a.value.span, `${callee.name}(${a.name.name} = ...) must be a number, found ${describe(t)}`);
       ok = false;

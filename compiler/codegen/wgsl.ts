@@ -103,9 +103,61 @@ export function elementwiseKernel(name: string, shape: Shape, dtype: DType, root
   return kernel(name, b, dtype, out, Math.max(1, numel(shape)), body);
 }
 
+/** Reductions at least this long get a workgroup each, not one thread. */
+export const PARALLEL_REDUCE = 1024;
+
+/**
+ * One workgroup per output element: each thread folds a strided share of the reduced
+ * elements, then the workgroup folds the partials in shared memory (a tree).
+ */
+function parallelReduceKernel(name: string, node: Node, input: Operand, lower: Lowering & { kind: "reduce" }, out: number, R: number): KernelSpec {
+  const axes = node.attrs.axes as number[];
+  const inShape = input.kind === "const" ? input.shape : input.view.shape;
+  const kept = inShape.map((_, k) => k).filter((k) => !axes.includes(k));
+  const outShape = node.type.shape;
+  const reduced = axes.map((k) => inShape[k]);
+  const outs = Math.max(1, numel(outShape));
+  const t = storage(node.type.dtype) === "u32" ? "u32" : storage(node.type.dtype);
+  const b = new Bindings();
+  const body = unflatten("i", outShape, "o");
+  const idx = inShape.map((_, k) => (axes.includes(k) ? `q${axes.indexOf(k)}` : `o${kept.indexOf(k)}`));
+  body.push("  var have = false;");
+  body.push(`  var acc: ${t} = ${lower.init(node.type.dtype)};`);
+  body.push(`  for (var r = lid.x; r < ${u(R)}; r += ${u(WORKGROUP)}) {`);
+  body.push(...unflatten("r", reduced, "q").map((l) => `  ${l}`));
+  const inner = new Renderer(b, body, "    ");
+  const x = inner.value(input, idx);
+  body.push(`    acc = select(${x}, ${lower.combine("acc", x)}, have);`);
+  body.push("    have = true;");
+  body.push("  }");
+  body.push("  partial[lid.x] = acc;");
+  body.push("  workgroupBarrier();");
+  for (let s = WORKGROUP / 2; s >= 1; s /= 2) {
+    body.push(`  if (lid.x < ${u(s)}) { partial[lid.x] = ${lower.combine("partial[lid.x]", `partial[lid.x + ${u(s)}]`)}; }`);
+    body.push("  workgroupBarrier();");
+  }
+  // Uniform control flow for the barriers: groups past the end compute but store nothing.
+  body.push(`  if (lid.x == 0u && i < ${u(outs)}) { out[i] = ${store("partial[0]", node.type.dtype)}; }`);
+  const groups = grid(outs * WORKGROUP);
+  const wgsl = [
+    `// ${name} (one workgroup per output)`,
+    b.declare(node.type.dtype),
+    `var<workgroup> partial: array<${t}, ${WORKGROUP}>;`,
+    "",
+    `@compute @workgroup_size(${WORKGROUP})`,
+    "fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {",
+    "  let i = wid.x + wid.y * groups.x;",
+    ...body,
+    "}",
+    "",
+  ].join("\n");
+  return { name, wgsl, bindings: [...b.ids, out], readOnly: b.ids.length, workgroups: groups };
+}
+
 /**
  * One thread per output element, looping over the reduced axes. The input may be a
- * fused expression (a reduction prologue): it is rendered inside the loop.
+ * fused expression (a reduction prologue): it is rendered inside the loop. Long
+ * reductions over few outputs get a workgroup per output instead.
  */
 export function reduceKernel(name: string, node: Node, input: Operand, lower: Lowering & { kind: "reduce" }, out: number): KernelSpec {
   const axes = node.attrs.axes as number[];
@@ -114,6 +166,7 @@ export function reduceKernel(name: string, node: Node, input: Operand, lower: Lo
   const outShape = node.type.shape;
   const reduced = axes.map((k) => inShape[k]);
   const R = numel(reduced);
+  if (R >= PARALLEL_REDUCE && numel(outShape) * WORKGROUP <= 65535 * 65535) return parallelReduceKernel(name, node, input, lower, out, R);
   const b = new Bindings();
   const body = unflatten("i", outShape, "o");
   const top = new Renderer(b, body);

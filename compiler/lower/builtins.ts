@@ -1,6 +1,7 @@
 // The built-in functions of the language, as compositions of primitives. Numerically
 // sensitive ones (softmax, log_softmax, logsumexp, cross_entropy) subtract the max first.
 import type { CallExpr, Span } from "../../grammar/ast.ts";
+import { Code } from "../check/codes.ts";
 import type { DType } from "../../runtime/bundle.ts";
 import { vjp, NotDifferentiableError } from "../autodiff/vjp.ts";
 import { fill, reshape } from "../ops/build.ts";
@@ -40,16 +41,16 @@ function tensorArg(c: Call, i: number): TensorValue {
 
 function floatArg(c: Call, i: number): TensorValue {
   const t = tensorArg(c, i);
-  if (c.l.dtypeOf(t) !== "f32") c.l.fail(argSpan(c, i), `expected an f32 tensor, found ${c.l.typeText(t)}`, "W0226", "convert it with cast(x)");
+  if (c.l.dtypeOf(t) !== "f32") c.l.fail(argSpan(c, i), `expected an f32 tensor, found ${c.l.typeText(t)}`, Code.DtypeMismatch, "convert it with cast(x)");
   return t;
 }
 
 function numberArg(c: Call, v: Value | undefined, span: Span, fallback?: number): number {
   if (v === undefined) {
-    if (fallback === undefined) c.l.fail(span, "missing argument", "W0209");
+    if (fallback === undefined) c.l.fail(span, "missing argument", Code.MissingArg);
     return fallback;
   }
-  if (v.kind !== "number") c.l.fail(span, `expected a number, found ${describe(v)}`, "W0231");
+  if (v.kind !== "number") c.l.fail(span, `expected a number, found ${describe(v)}`, Code.TypeMismatch);
   return v.value;
 }
 
@@ -59,15 +60,15 @@ function axisOf(c: Call, x: TensorValue, v: Value, span: Span): number {
   if (v.kind === "number" && v.label) {
     const hits = x.labels.flatMap((lab, i) => (lab === v.label ? [i] : []));
     if (hits.length === 1) return hits[0];
-    if (hits.length > 1) c.l.fail(span, `${c.l.typeText(x)} has more than one axis named ${v.label}`, "W0232", "use an integer axis");
-    c.l.fail(span, `${c.l.typeText(x)} has no axis named ${v.label}`, "W0232", x.labels.some(Boolean) ? `its axes: ${x.labels.map((s) => s ?? "?").join(", ")}` : "annotate the tensor's type so its axes have names, or use an integer axis");
+    if (hits.length > 1) c.l.fail(span, `${c.l.typeText(x)} has more than one axis named ${v.label}`, Code.Axis, "use an integer axis");
+    c.l.fail(span, `${c.l.typeText(x)} has no axis named ${v.label}`, Code.Axis, x.labels.some(Boolean) ? `its axes: ${x.labels.map((s) => s ?? "?").join(", ")}` : "annotate the tensor's type so its axes have names, or use an integer axis");
   }
   if (v.kind === "number" && v.isInt) {
     const a = v.value < 0 ? rank + v.value : v.value;
-    if (a < 0 || a >= rank) c.l.fail(span, `axis ${v.value} is out of range for ${c.l.typeText(x)}`, "W0232");
+    if (a < 0 || a >= rank) c.l.fail(span, `axis ${v.value} is out of range for ${c.l.typeText(x)}`, Code.Axis);
     return a;
   }
-  return c.l.fail(span, `expected an axis (a dim name or an integer), found ${describe(v)}`, "W0232");
+  return c.l.fail(span, `expected an axis (a dim name or an integer), found ${describe(v)}`, Code.Axis);
 }
 
 function optionalAxis(c: Call, x: TensorValue, i: number, fallbackLast: boolean): number[] {
@@ -125,7 +126,7 @@ function logSoftmax(c: Call, x: TensorValue, axes: number[]): TensorValue {
 function boolNamed(c: Call, name: string, fallback: boolean): boolean {
   const v = c.named.get(name);
   if (v === undefined) return fallback;
-  if (v.kind !== "bool") c.l.fail(c.expr.span, `${name} must be true or false`, "W0231");
+  if (v.kind !== "bool") c.l.fail(c.expr.span, `${name} must be true or false`, Code.TypeMismatch);
   return v.value;
 }
 
@@ -197,9 +198,9 @@ def("cross_entropy", 2, 2, "cross_entropy(logits: f32[.., C], target: i32[..]): 
   const target = tensorArg(c, 1);
   const ls = c.l.g.type(logits.id).shape;
   const ts = c.l.g.type(target.id).shape;
-  if (c.l.dtypeOf(target) !== "i32") c.l.fail(argSpan(c, 1), `targets must be i32 class indices, found ${c.l.typeText(target)}`, "W0205");
+  if (c.l.dtypeOf(target) !== "i32") c.l.fail(argSpan(c, 1), `targets must be i32 class indices, found ${c.l.typeText(target)}`, Code.DtypeMismatch);
   if (ts.length !== ls.length - 1 || ts.some((d, i) => d !== ls[i])) {
-    c.l.fail(c.expr.span, `targets ${c.l.typeText(target)} must have the logits' shape without the class axis (logits ${c.l.typeText(logits)})`, "W0206");
+    c.l.fail(c.expr.span, `targets ${c.l.typeText(target)} must have the logits' shape without the class axis (logits ${c.l.typeText(logits)})`, Code.Annotation);
   }
   const axis = ls.length - 1;
   const lsm = logSoftmax(c, logits, [axis]);
@@ -230,7 +231,7 @@ def("clamp", 3, 3, "clamp(x, lo, hi) = min(max(x, lo), hi)", (c) => {
 });
 def("where", 3, 3, "where(cond, a, b): a where cond, else b", (c) => {
   const cond = tensorArg(c, 0);
-  if (c.l.dtypeOf(cond) !== "bool") c.l.fail(argSpan(c, 0), `the condition must be bool, found ${c.l.typeText(cond)}`, "W0205");
+  if (c.l.dtypeOf(cond) !== "bool") c.l.fail(argSpan(c, 0), `the condition must be bool, found ${c.l.typeText(cond)}`, Code.DtypeMismatch);
   const a = c.args[1];
   const b = c.args[2];
   const dtype: DType = a.kind === "tensor" ? c.l.dtypeOf(a) : b.kind === "tensor" ? c.l.dtypeOf(b) : "f32";
@@ -248,13 +249,13 @@ function dtypeArg(c: Call, i: number, fallback: DType): DType {
   const v = c.args[i] ?? c.named.get("dtype");
   if (v === undefined) return fallback;
   if (v.kind === "string" && (v.value === "f32" || v.value === "i32" || v.value === "bool")) return v.value;
-  return c.l.fail(argSpan(c, i), `expected a dtype: f32, i32 or bool, found ${describe(v)}`, "W0202");
+  return c.l.fail(argSpan(c, i), `expected a dtype: f32, i32 or bool, found ${describe(v)}`, Code.UnknownDtype);
 }
 
 function shapeArg(c: Call, i: number): { shape: number[]; labels: Label[] } {
   const v = c.args[i];
-  if (v.kind !== "list") return c.l.fail(argSpan(c, i), `expected a list of dims: [B, D], found ${describe(v)}`, "W0201");
-  const dims = v.items.map((d) => (d.kind === "number" && d.isInt && d.value >= 0 ? d : c.l.fail(argSpan(c, i), `${describe(d)} is not a dim`, "W0201")));
+  if (v.kind !== "list") return c.l.fail(argSpan(c, i), `expected a list of dims: [B, D], found ${describe(v)}`, Code.TypeMismatch);
+  const dims = v.items.map((d) => (d.kind === "number" && d.isInt && d.value >= 0 ? d : c.l.fail(argSpan(c, i), `${describe(d)} is not a dim`, Code.TypeMismatch)));
   return { shape: dims.map((d) => d.value), labels: dims.map((d) => d.label) };
 }
 
@@ -273,7 +274,7 @@ def("full", 2, 3, "full([dims], value, dtype=f32): a tensor filled with one valu
 for (const [name, base] of [["iota", 0], ["positions", 1]] as const) {
   def(name, 1, 1, `${name}(T): f32[T] holding ${base}, ${base + 1}, …`, (c) => {
     const n = c.args[0];
-    if (n.kind !== "number" || !n.isInt) return c.l.fail(argSpan(c, 0), `expected a dim, found ${describe(n)}`, "W0201");
+    if (n.kind !== "number" || !n.isInt) return c.l.fail(argSpan(c, 0), `expected a dim, found ${describe(n)}`, Code.TypeMismatch);
     const id = c.l.g.add("iota", [], { shape: [n.value], axis: 0, dtype: "f32" });
     const t = T(c.l, id, [n.label]);
     return base ? bin(c, "add", t, num(c, base, t)) : t;
@@ -282,15 +283,15 @@ for (const [name, base] of [["iota", 0], ["positions", 1]] as const) {
 def("reshape", 2, 2, "reshape(x, [dims]): same elements, new shape", (c) => {
   const x = tensorArg(c, 0);
   const dims = c.args[1];
-  if (dims.kind !== "list") return c.l.fail(argSpan(c, 1), "expected a list of dims: [B, T*D]", "W0201");
+  if (dims.kind !== "list") return c.l.fail(argSpan(c, 1), "expected a list of dims: [B, T*D]", Code.TypeMismatch);
   const ds = dims.items.map((d, i) => {
-    if (d.kind !== "number" || !d.isInt) return c.l.fail(c.expr.args[1].span, `dim ${i} of the new shape is ${describe(d)}, not a dim`, "W0201");
+    if (d.kind !== "number" || !d.isInt) return c.l.fail(c.expr.args[1].span, `dim ${i} of the new shape is ${describe(d)}, not a dim`, Code.TypeMismatch);
     return d;
   });
   const shape = ds.map((d) => d.value);
   const n = shape.reduce((a, b) => a * b, 1);
   const xn = c.l.g.type(x.id).shape.reduce((a, b) => a * b, 1);
-  if (n !== xn) c.l.fail(c.expr.span, `cannot reshape ${c.l.typeText(x)} (${xn} elements) to [${shape.join(", ")}] (${n})`, "W0233");
+  if (n !== xn) c.l.fail(c.expr.span, `cannot reshape ${c.l.typeText(x)} (${xn} elements) to [${shape.join(", ")}] (${n})`, Code.Reshape);
   return T(c.l, reshape(c.l.g, x.id, shape), ds.map((d) => d.label));
 });
 function flat(c: Call, x: TensorValue): TensorValue {
@@ -306,7 +307,7 @@ function concatTensors(c: Call, xs: TensorValue[], axis: number): TensorValue {
     const t = c.l.g.type(x.id);
     const same = t.shape.length === first.shape.length && t.shape.every((d, i) => i === axis || d === first.shape[i]);
     if (!same || t.dtype !== first.dtype) {
-      c.l.fail(c.expr.span, `concat: ${c.l.typeText(x)} does not match ${c.l.typeText(xs[0])} outside axis ${axis}`, "W0236");
+      c.l.fail(c.expr.span, `concat: ${c.l.typeText(x)} does not match ${c.l.typeText(xs[0])} outside axis ${axis}`, Code.DimMismatch);
     }
     shape[axis] += t.shape[axis];
   }
@@ -324,8 +325,8 @@ function concatTensors(c: Call, xs: TensorValue[], axis: number): TensorValue {
 
 function tensorList(c: Call, i: number): TensorValue[] {
   const v = c.args[i];
-  if (v.kind !== "list" && v.kind !== "tuple") return c.l.fail(argSpan(c, i), `expected a list of tensors [a, b], found ${describe(v)}`, "W0236");
-  if (v.items.length === 0) return c.l.fail(argSpan(c, i), "expected at least one tensor", "W0236");
+  if (v.kind !== "list" && v.kind !== "tuple") return c.l.fail(argSpan(c, i), `expected a list of tensors [a, b], found ${describe(v)}`, Code.DimMismatch);
+  if (v.items.length === 0) return c.l.fail(argSpan(c, i), "expected at least one tensor", Code.DimMismatch);
   return v.items.map((x) => c.l.tensor(x, argSpan(c, i)));
 }
 
@@ -346,7 +347,7 @@ def("stack", 1, 2, "stack([a, b, …], axis=0): join along a new axis", (c) => {
   const rank = c.l.g.type(xs[0].id).shape.length;
   const av = c.args[1] ?? c.named.get("axis");
   const a = av === undefined ? 0 : av.kind === "number" && av.isInt ? (av.value < 0 ? rank + 1 + av.value : av.value) : -1;
-  if (a < 0 || a > rank) c.l.fail(argSpan(c, 1), `stack axis must be an integer in 0..${rank}`, "W0232");
+  if (a < 0 || a > rank) c.l.fail(argSpan(c, 1), `stack axis must be an integer in 0..${rank}`, Code.Axis);
   const lifted = xs.map((x) => {
     const s = [...c.l.g.type(x.id).shape];
     s.splice(a, 0, 1);
@@ -361,7 +362,7 @@ def("split", 3, 3, "split(x, n, axis): n equal parts along an axis, as a tuple",
   const n = numberArg(c, c.args[1], argSpan(c, 1));
   const axis = axisOf(c, x, c.args[2], argSpan(c, 2));
   const shape = c.l.g.type(x.id).shape;
-  if (!Number.isInteger(n) || n < 1 || shape[axis] % n !== 0) c.l.fail(argSpan(c, 1), `cannot split an axis of size ${shape[axis]} into ${n} equal parts`, "W0236");
+  if (!Number.isInteger(n) || n < 1 || shape[axis] % n !== 0) c.l.fail(argSpan(c, 1), `cannot split an axis of size ${shape[axis]} into ${n} equal parts`, Code.DimMismatch);
   const size = shape[axis] / n;
   const items: Value[] = [];
   for (let k = 0; k < n; k++) {
@@ -374,7 +375,7 @@ def("split", 3, 3, "split(x, n, axis): n equal parts along an axis, as a tuple",
 def("gather", 2, 3, "gather(table, idx, axis=0): rows of table at i32 indices (embedding lookup)", (c) => {
   const x = tensorArg(c, 0);
   const idx = tensorArg(c, 1);
-  if (c.l.dtypeOf(idx) !== "i32") c.l.fail(argSpan(c, 1), `indices must be i32, found ${c.l.typeText(idx)}`, "W0205");
+  if (c.l.dtypeOf(idx) !== "i32") c.l.fail(argSpan(c, 1), `indices must be i32, found ${c.l.typeText(idx)}`, Code.DtypeMismatch);
   const av = c.args[2] ?? c.named.get("axis");
   const axis = av === undefined ? 0 : axisOf(c, x, av, argSpan(c, 2));
   const labels = [...x.labels.slice(0, axis), ...idx.labels, ...x.labels.slice(axis + 1)];
@@ -383,14 +384,14 @@ def("gather", 2, 3, "gather(table, idx, axis=0): rows of table at i32 indices (e
 def("take_along", 3, 3, "take_along(x, idx, axis): x's values at i32 indices along an axis (NumPy take_along_axis)", (c) => {
   const x = tensorArg(c, 0);
   const idx = tensorArg(c, 1);
-  if (c.l.dtypeOf(idx) !== "i32") c.l.fail(argSpan(c, 1), `indices must be i32, found ${c.l.typeText(idx)}`, "W0205");
+  if (c.l.dtypeOf(idx) !== "i32") c.l.fail(argSpan(c, 1), `indices must be i32, found ${c.l.typeText(idx)}`, Code.DtypeMismatch);
   const axis = axisOf(c, x, c.args[2], argSpan(c, 2));
   return T(c.l, c.l.op("take_along", [x.id, idx.id], { axis }, c.expr.span), idx.labels.map((lab, i) => lab ?? x.labels[i]));
 });
 def("one_hot", 2, 2, "one_hot(idx: i32[..], C): f32[.., C], 1 at each index", (c) => {
   const idx = tensorArg(c, 0);
   const n = c.args[1];
-  if (n.kind !== "number" || !n.isInt) return c.l.fail(argSpan(c, 1), `expected a dim, found ${describe(n)}`, "W0201");
+  if (n.kind !== "number" || !n.isInt) return c.l.fail(argSpan(c, 1), `expected a dim, found ${describe(n)}`, Code.TypeMismatch);
   const s = c.l.g.type(idx.id).shape;
   const classes = T(c.l, c.l.g.add("iota", [], { shape: [...s, n.value], axis: s.length, dtype: "i32" }), []);
   const lifted = T(c.l, reshape(c.l.g, idx.id, [...s, 1]), []);
@@ -411,7 +412,7 @@ def("keep_topk", 3, 3, "keep_topk(x, k, axis): x where it is among the k largest
   const k = numberArg(c, c.args[1], argSpan(c, 1));
   const axis = axisOf(c, x, c.args[2], argSpan(c, 2));
   const n = c.l.g.type(x.id).shape[axis];
-  if (!Number.isInteger(k) || k < 1 || k > n) c.l.fail(argSpan(c, 1), `k must be an integer in 1..${n}`, "W0236");
+  if (!Number.isInteger(k) || k < 1 || k > n) c.l.fail(argSpan(c, 1), `k must be an integer in 1..${n}`, Code.DimMismatch);
   const kth = T(c.l, c.l.op("stop", [c.l.op("kth_largest", [x.id], { axis, k }, c.expr.span)], {}, c.expr.span), dropAxes(x.labels, [axis]));
   const keepMask = bin(c, "ge", x, keep(c, kth, x, [axis]));
   return c.l.nary("where", [keepMask, x, num(c, 0, x)], c.expr.span);
@@ -419,7 +420,7 @@ def("keep_topk", 3, 3, "keep_topk(x, k, axis): x where it is among the k largest
 def("sizeof", 1, 1, "sizeof(instance): its number of parameters, a compile-time dim", (c) => {
   const v = c.args[0];
   const prefixes = v.kind === "instance" ? [v.inst.path] : v.kind === "instances" ? v.items.map((i) => i.path) : undefined;
-  if (!prefixes) return c.l.fail(argSpan(c, 0), `sizeof takes an instance, found ${describe(v)}`, "W0231");
+  if (!prefixes) return c.l.fail(argSpan(c, 0), `sizeof takes an instance, found ${describe(v)}`, Code.TypeMismatch);
   let n = 0;
   for (const p of c.l.params.values()) if (prefixes.some((q) => p.path.startsWith(`${q}.`) || p.path.startsWith(`${q}[`))) n += p.shape.reduce((a, b) => a * b, 1);
   const text = c.expr.args[0].value;
@@ -428,10 +429,10 @@ def("sizeof", 1, 1, "sizeof(instance): its number of parameters, a compile-time 
 def("map", 2, 99, "map(f, args…, over=N): f applied to each slice along dim N, results stacked along a new leading N axis", (c) => {
   const f = c.args[0];
   const over = c.named.get("over");
-  if (!over || over.kind !== "number" || !over.label) return c.l.fail(c.expr.span, "map needs over=N, a dim name", "W0237");
+  if (!over || over.kind !== "number" || !over.label) return c.l.fail(c.expr.span, "map needs over=N, a dim name", Code.TypeMismatch);
   const n = over.value;
   const mapped = c.args.slice(1).map((a) => (a.kind === "tensor" ? a.labels.indexOf(over.label) : -1));
-  if (mapped.every((m) => m < 0)) c.l.fail(c.expr.span, `no argument of map has an axis named ${over.label}`, "W0237", "annotate the arguments' types so their axes have names");
+  if (mapped.every((m) => m < 0)) c.l.fail(c.expr.span, `no argument of map has an axis named ${over.label}`, Code.TypeMismatch, "annotate the arguments' types so their axes have names");
   // Unrolled: one copy of f per slice, all in one graph (a batching transform is issue 4).
   const results: Value[] = [];
   for (let i = 0; i < n; i++) {
@@ -446,7 +447,7 @@ def("map", 2, 99, "map(f, args…, over=N): f applied to each slice along dim N,
     });
     if (f.kind === "fn") results.push(c.l.callFn(f.fn, f.module, f.self ? c.l.instanceScope(f.self) : undefined, args, new Map(), c.expr.span));
     else if (f.kind === "instance") results.push(c.l.callInstance(f.inst, args, new Map(), c.expr.span));
-    else c.l.fail(argSpan(c, 0), `map applies a fn or an instance, found ${describe(f)}`, "W0237");
+    else c.l.fail(argSpan(c, 0), `map applies a fn or an instance, found ${describe(f)}`, Code.TypeMismatch);
   }
   const stackAll = (vs: Value[]): Value => {
     const v0 = vs[0];
@@ -461,32 +462,32 @@ def("map", 2, 99, "map(f, args…, over=N): f applied to each slice along dim N,
 def("transpose", 2, 2, "transpose(x, [T, B, D]): reorder axes by name", (c) => {
   const x = tensorArg(c, 0);
   const order = c.args[1];
-  if (order.kind !== "list") return c.l.fail(argSpan(c, 1), "expected a list of axes: [T, B, D]", "W0232");
+  if (order.kind !== "list") return c.l.fail(argSpan(c, 1), "expected a list of axes: [T, B, D]", Code.Axis);
   const perm = order.items.map((v) => axisOf(c, x, v, argSpan(c, 1)));
   const rank = c.l.g.type(x.id).shape.length;
-  if (perm.length !== rank || new Set(perm).size !== rank) c.l.fail(argSpan(c, 1), `expected each of the ${rank} axes of ${c.l.typeText(x)} once`, "W0232");
+  if (perm.length !== rank || new Set(perm).size !== rank) c.l.fail(argSpan(c, 1), `expected each of the ${rank} axes of ${c.l.typeText(x)} once`, Code.Axis);
   return T(c.l, c.l.op("transpose", [x.id], { perm }, c.expr.span), perm.map((p) => x.labels[p]));
 });
 def("len", 1, 1, "len(xs): the number of instances in a repeat, or items in a list", (c) => {
   const v = c.args[0];
   if (v.kind === "instances" || v.kind === "list" || v.kind === "tuple") return { kind: "number", value: v.items.length, isInt: true };
   if (v.kind === "tensor") return { kind: "number", value: c.l.g.type(v.id).shape[0] ?? 1, isInt: true };
-  return c.l.fail(argSpan(c, 0), `len of ${describe(v)}`, "W0231");
+  return c.l.fail(argSpan(c, 0), `len of ${describe(v)}`, Code.TypeMismatch);
 });
 def("grad", 2, 2, "grad(expr, wrt): the gradient of scalar expr with respect to a tensor, a parameter or an instance", (c) => {
   const y = floatArg(c, 0);
-  if (c.l.g.type(y.id).shape.length !== 0) c.l.fail(argSpan(c, 0), `grad needs a scalar, found ${c.l.typeText(y)}`, "W0234", "reduce it first: sum(...) or mean(...)");
+  if (c.l.g.type(y.id).shape.length !== 0) c.l.fail(argSpan(c, 0), `grad needs a scalar, found ${c.l.typeText(y)}`, Code.Grad, "reduce it first: sum(...) or mean(...)");
   const wrt = c.args[1];
   const targets: { name: string; t: TensorValue }[] = [];
   if (wrt.kind === "tensor") targets.push({ name: "", t: wrt });
   else if (wrt.kind === "instance") {
     for (const [name, m] of wrt.inst.members) if (m.kind === "tensor") targets.push({ name, t: m });
-  } else c.l.fail(argSpan(c, 1), `grad with respect to ${describe(wrt)}; expected a tensor, a parameter or an instance`, "W0234");
+  } else c.l.fail(argSpan(c, 1), `grad with respect to ${describe(wrt)}; expected a tensor, a parameter or an instance`, Code.Grad);
   let grads: number[];
   try {
     grads = vjp(c.l.g, y.id, targets.map((t) => t.t.id));
   } catch (e) {
-    if (e instanceof NotDifferentiableError) c.l.fail(e.span ?? c.expr.span, `${e.message}; wrap the non-differentiable part in stop(...)`, "W0235");
+    if (e instanceof NotDifferentiableError) c.l.fail(e.span ?? c.expr.span, `${e.message}; wrap the non-differentiable part in stop(...)`, Code.Grad);
     throw e;
   }
   if (wrt.kind === "tensor") return T(c.l, grads[0], wrt.labels);
@@ -495,7 +496,7 @@ def("grad", 2, 2, "grad(expr, wrt): the gradient of scalar expr with respect to 
 // Train-job configuration: recorded here, interpreted by the train lowering.
 def("jsonl", 1, 1, "jsonl(\"file\"): training data, one JSON object per line (path relative to this file)", (c) => {
   const p = c.args[0];
-  if (p.kind !== "string") return c.l.fail(argSpan(c, 0), "expected a file name string", "W0301");
+  if (p.kind !== "string") return c.l.fail(argSpan(c, 0), "expected a file name string", Code.TrainValue);
   return { kind: "data", file: c.l.resolvePath(c.module, p.value), span: c.expr.span };
 });
 for (const name of ["sgd", "adam", "adamw", "constant", "cosine", "linear"]) {
@@ -518,10 +519,10 @@ export function callBuiltin(l: Lowering, name: string, args: Value[], named: Map
   const d = defs.get(name)!;
   if (args.length < d.min || args.length > d.max) {
     const want = d.min === d.max ? `${d.min}` : `${d.min} to ${d.max}`;
-    l.fail(expr.argsSpan, `${name} takes ${want} argument${d.max === 1 ? "" : "s"}, found ${args.length}`, "W0207", d.doc);
+    l.fail(expr.argsSpan, `${name} takes ${want} argument${d.max === 1 ? "" : "s"}, found ${args.length}`, Code.Arity, d.doc);
   }
   if (!d.named?.includes("*")) {
-    for (const k of named.keys()) if (!d.named?.includes(k)) l.fail(expr.argsSpan, `${name} has no named argument '${k}'`, "W0208", d.doc);
+    for (const k of named.keys()) if (!d.named?.includes(k)) l.fail(expr.argsSpan, `${name} has no named argument '${k}'`, Code.UnknownNamedArg, d.doc);
   }
   return d.impl({ l, args, named, expr, scope, module });
 }

@@ -5,6 +5,7 @@ import type {
   BlockItem, BlockStmt, DimExpr, Expr, FnItem, Ident, IndexItem, Pattern, Span, Stmt, TensorTypeExpr, TypeExpr,
 } from "../../grammar/ast.ts";
 import type { DType } from "../../runtime/bundle.ts";
+import { Code } from "../check/codes.ts";
 import { error, InternalError, UserError, type Diagnostic } from "../diagnostics.ts";
 import { fmtType, Graph, numel } from "../ir/graph.ts";
 import { broadcastShapes, fill, reshape } from "../ops/build.ts";
@@ -57,7 +58,7 @@ export class Lowering {
 
   // ------------------------------------------------------------ errors
 
-  fail(span: Span, message: string, code = "W0200", hint?: string): never {
+  fail(span: Span, message: string, code: string = Code.TypeMismatch, hint?: string): never {
     throw new UserError(error(code, span, message, hint ? { hint } : {}));
   }
 
@@ -98,7 +99,7 @@ export class Lowering {
     if (known !== undefined) return known;
     const g = this.globalsOf(module).get(name);
     if (!g || g.kind !== "dim" || !g.decl.default) return undefined;
-    if (this.dimPending.has(name)) this.fail(span, `the default of dim ${name} depends on itself`, "W0105");
+    if (this.dimPending.has(name)) this.fail(span, `the default of dim ${name} depends on itself`, Code.Recursion);
     this.dimPending.add(name);
     const v = this.evalDim(g.decl.default, new Scope(), g.module).value;
     this.dimPending.delete(name);
@@ -118,14 +119,14 @@ export class Lowering {
   evalDim(e: Expr, scope: Scope, module: Module): Dim {
     const v = this.evalExpr(e, scope, module);
     if (v.kind === "number" && v.isInt) return { value: v.value, label: v.label ?? String(v.value) };
-    return this.fail(e.span, `expected a dim (an integer size), found ${describe(v)}`, "W0201");
+    return this.fail(e.span, `expected a dim (an integer size), found ${describe(v)}`, Code.TypeMismatch);
   }
 
   // ------------------------------------------------------------ instances
 
   instantiate(block: BlockItem, module: Module, dims: Dim[], path: string, span: Span, frozen = false, from?: string): Instance {
     if (dims.length !== block.dims.length) {
-      this.fail(span, `${block.name.name} takes ${block.dims.length} dim${block.dims.length === 1 ? "" : "s"} (${block.dims.map((d) => d.name).join(", ")}), found ${dims.length}`, "W0210");
+      this.fail(span, `${block.name.name} takes ${block.dims.length} dim${block.dims.length === 1 ? "" : "s"} (${block.dims.map((d) => d.name).join(", ")}), found ${dims.length}`, Code.Arity);
     }
     const inst: Instance = {
       block, module, path, frozen, from, span,
@@ -166,9 +167,9 @@ export class Lowering {
     if (!init) return { kind: "zeros" };
     const name = init.kind === "ident" ? init.name : init.kind === "call" && init.callee.kind === "ident" ? init.callee.name : undefined;
     const arg = () => {
-      if (init.kind !== "call" || init.args.length !== 1) this.fail(init.span, `${name} takes one argument`, "W0211");
+      if (init.kind !== "call" || init.args.length !== 1) this.fail(init.span, `${name} takes one argument`, Code.BadInit);
       const v = this.evalExpr(init.args[0].value, scope, module);
-      if (v.kind !== "number") this.fail(init.args[0].span, `expected a number, found ${describe(v)}`, "W0211");
+      if (v.kind !== "number") this.fail(init.args[0].span, `expected a number, found ${describe(v)}`, Code.BadInit);
       return v.value;
     };
     if (init.kind === "number" || (init.kind === "unary" && init.operand.kind === "number")) {
@@ -179,15 +180,15 @@ export class Lowering {
       case "zeros":
       case "ones":
       case "glorot":
-        if (init.kind === "call") this.fail(init.span, `${name} takes no arguments`, "W0211");
-        if (name === "glorot" && shape.length === 0) this.fail(init.span, "glorot needs a parameter of rank ≥ 1", "W0211");
+        if (init.kind === "call") this.fail(init.span, `${name} takes no arguments`, Code.BadInit);
+        if (name === "glorot" && shape.length === 0) this.fail(init.span, "glorot needs a parameter of rank ≥ 1", Code.BadInit);
         return { kind: name };
       case "normal":
         return { kind: "normal", scale: arg() };
       case "uniform":
         return { kind: "uniform", scale: arg() };
       default:
-        return this.fail(init.span, `unknown initialiser; expected a number, zeros, ones, glorot, normal(std) or uniform(bound)`, "W0211");
+        return this.fail(init.span, `unknown initialiser; expected a number, zeros, ones, glorot, normal(std) or uniform(bound)`, Code.BadInit);
     }
   }
 
@@ -204,7 +205,7 @@ export class Lowering {
         const callee = this.evalExpr(e.callee, scope, module);
         if (callee.kind !== "block") break;
         const dims = e.args.map((a) => {
-          if (a.name) this.fail(a.span, "block dims are positional", "W0210");
+          if (a.name) this.fail(a.span, "block dims are positional", Code.Arity);
           return this.evalDim(a.value, scope, module);
         });
         return { kind: "instance", inst: this.instantiate(callee.block, callee.module, dims, path, e.span, frozen, from) };
@@ -215,7 +216,7 @@ export class Lowering {
         const items: Instance[] = [];
         for (let i = 0; i < n; i++) {
           const v = this.evalInstance(e.body, scope, module, `${path}[${i}]`, frozen, from);
-          if (v.kind !== "instance") return this.fail(e.body.span, `repeat builds instances of a block, found ${describe(v)}`, "W0219");
+          if (v.kind !== "instance") return this.fail(e.body.span, `repeat builds instances of a block, found ${describe(v)}`, Code.InstanceHere);
           items.push(v.inst);
         }
         return { kind: "instances", items };
@@ -236,15 +237,15 @@ export class Lowering {
 
   /** Evaluates a tensor type annotation to concrete dims (binding unbound global dims to `actual`). */
   tensorAnnotation(t: TypeExpr, scope: Scope, module: Module, actual?: readonly number[]): { dtype: DType; dims: Dim[] } {
-    if (t.kind !== "tensorType") return this.fail(t.span, "expected a tensor type", "W0202");
+    if (t.kind !== "tensorType") return this.fail(t.span, "expected a tensor type", Code.UnknownDtype);
     const dtype = t.dtype.name;
     if (!DTYPES.has(dtype)) {
-      this.fail(t.dtype.span, `unknown dtype '${dtype}'; expected f32, i32 or bool`, "W0202", dtype === "f16" ? "f16 tensors come with the f16 back end (issue 5)" : undefined);
+      this.fail(t.dtype.span, `unknown dtype '${dtype}'; expected f32, i32 or bool`, Code.UnknownDtype, dtype === "f16" ? "f16 tensors come with the f16 back end (issue 5)" : undefined);
     }
     const dims = t.dims ?? [];
     const rest = dims.findIndex((d) => d.kind === "restDim");
     const out: Dim[] = [];
-    if (rest > 0) this.fail(dims[rest].span, "`..` must be the first dim", "W0202");
+    if (rest > 0) this.fail(dims[rest].span, "`..` must be the first dim", Code.UnknownDtype);
     const fixed = rest === 0 ? dims.slice(1) : dims;
     const lead = actual ? actual.length - fixed.length : 0;
     if (rest === 0) {
@@ -256,20 +257,20 @@ export class Lowering {
   }
 
   private annotationDim(d: DimExpr, scope: Scope, module: Module, actual: number | undefined): Dim {
-    if (d.kind === "restDim") return this.fail(d.span, "`..` must be the first dim", "W0202");
+    if (d.kind === "restDim") return this.fail(d.span, "`..` must be the first dim", Code.UnknownDtype);
     if (d.kind === "inferDim") return { value: actual ?? -1, label: "" };
     if (d.kind === "ident" && !scope.lookup(d.name)) {
       const g = this.globalsOf(module).get(d.name);
       if (g?.kind === "dim") {
         const v = this.globalDim(d.name, module, d.span);
         if (v === undefined) {
-          if (actual === undefined) this.fail(d.span, `dim ${d.name} has no value here`, "W0203", `give it one: \`dim ${d.name} = ...\` or --dim ${d.name}=N`);
+          if (actual === undefined) this.fail(d.span, `dim ${d.name} has no value here`, Code.NoValue, `give it one: \`dim ${d.name} = ...\` or --dim ${d.name}=N`);
           this.bindDim(d.name, actual);
           return { value: actual, label: d.name };
         }
         return { value: v, label: d.name };
       }
-      if (!g) this.fail(d.span, `unknown dim '${d.name}'`, "W0101", `declare it: \`dim ${d.name}\``);
+      if (!g) this.fail(d.span, `unknown dim '${d.name}'`, Code.UnknownName, `declare it: \`dim ${d.name}\``);
     }
     return this.evalDim(d, scope, module);
   }
@@ -281,11 +282,11 @@ export class Lowering {
       const ok = t.repeat
         ? v.kind === "instances" && v.items.every((i) => i.block.name.name === t.name.name)
         : v.kind === "instance" && v.inst.block.name.name === t.name.name;
-      if (!ok) this.fail(span, `${what}: expected ${t.repeat ? "repeat " : ""}${t.name.name}, found ${describe(v)}`, "W0204", undefined);
+      if (!ok) this.fail(span, `${what}: expected ${t.repeat ? "repeat " : ""}${t.name.name}, found ${describe(v)}`, Code.TypeMismatch, undefined);
       return v;
     }
     if (t.kind === "tupleType") {
-      if (v.kind !== "tuple" || v.items.length !== t.items.length) this.fail(span, `${what}: expected a tuple of ${t.items.length}, found ${describe(v)}`, "W0204");
+      if (v.kind !== "tuple" || v.items.length !== t.items.length) this.fail(span, `${what}: expected a tuple of ${t.items.length}, found ${describe(v)}`, Code.TypeMismatch);
       return { kind: "tuple", items: v.items.map((x, i) => this.conform(x, t.items[i], scope, module, span, what)) };
     }
     let tv: TensorValue;
@@ -295,7 +296,7 @@ export class Lowering {
     } else if (v.kind === "tensor") {
       tv = v;
     } else {
-      return this.fail(span, `${what}: expected a tensor ${typeText(t)}, found ${describe(v)}`, "W0204");
+      return this.fail(span, `${what}: expected a tensor ${typeText(t)}, found ${describe(v)}`, Code.TypeMismatch);
     }
     const type = this.g.type(tv.id);
     const ann = this.tensorAnnotation(t, scope, module, type.shape);
@@ -304,14 +305,14 @@ export class Lowering {
       if (ann.dtype === "f32" && type.dtype === "i32" && this.g.node(tv.id).op === "input") {
         tv = { kind: "tensor", id: this.g.add("cast", [tv.id], { dtype: "f32" }), labels: tv.labels };
       } else {
-        this.fail(span, `${what}: expected ${typeText(t)}, found ${fmtType(type)}`, "W0205");
+        this.fail(span, `${what}: expected ${typeText(t)}, found ${fmtType(type)}`, Code.DtypeMismatch);
       }
     }
     const expected = ann.dims.map((d) => d.value);
     const rankOk = expected.length === type.shape.length;
     if (!rankOk || expected.some((d, i) => d !== -1 && d !== type.shape[i])) {
       const dimsText = ann.dims.map((d) => (d.label && d.label !== String(d.value) ? `${d.label}=${d.value}` : String(d.value))).join(", ");
-      this.fail(span, `${what}: expected ${typeText(t)} = ${ann.dtype}[${dimsText}], found ${fmtType(this.g.type(tv.id))}`, "W0206");
+      this.fail(span, `${what}: expected ${typeText(t)} = ${ann.dtype}[${dimsText}], found ${fmtType(this.g.type(tv.id))}`, Code.Annotation);
     }
     return { kind: "tensor", id: tv.id, labels: ann.dims.map((d, i) => d.label || tv.labels[i]) };
   }
@@ -320,21 +321,21 @@ export class Lowering {
 
   callFn(fn: FnItem, module: Module, base: Scope | undefined, args: Value[], named: Map<string, Value>, span: Span): Value {
     const name = fn.name?.name ?? "forward";
-    if (!fn.body) this.fail(span, `${name} is declared without a body`, "W0212");
-    if (++this.depth > MAX_INLINE_DEPTH) this.fail(span, `calls nested more than ${MAX_INLINE_DEPTH} deep (is ${name} recursive?)`, "W0106");
+    if (!fn.body) this.fail(span, `${name} is declared without a body`, Code.NotCallable);
+    if (++this.depth > MAX_INLINE_DEPTH) this.fail(span, `calls nested more than ${MAX_INLINE_DEPTH} deep (is ${name} recursive?)`, Code.Recursion);
     try {
       const scope = base ? base.child() : new Scope();
-      if (args.length > fn.params.length) this.fail(span, `${name} takes ${fn.params.length} argument${fn.params.length === 1 ? "" : "s"}, found ${args.length}`, "W0207");
+      if (args.length > fn.params.length) this.fail(span, `${name} takes ${fn.params.length} argument${fn.params.length === 1 ? "" : "s"}, found ${args.length}`, Code.Arity);
       for (const key of named.keys()) {
         if (!fn.params.some((p) => p.name.name === key)) {
-          this.fail(span, `${name} has no parameter '${key}'`, "W0208", `its parameters: ${fn.params.map((p) => p.name.name).join(", ")}`);
+          this.fail(span, `${name} has no parameter '${key}'`, Code.UnknownNamedArg, `its parameters: ${fn.params.map((p) => p.name.name).join(", ")}`);
         }
       }
       fn.params.forEach((p, i) => {
         let v = i < args.length ? args[i] : named.get(p.name.name);
-        if (i < args.length && named.has(p.name.name)) this.fail(span, `argument '${p.name.name}' given twice`, "W0208");
+        if (i < args.length && named.has(p.name.name)) this.fail(span, `argument '${p.name.name}' given twice`, Code.UnknownNamedArg);
         if (v === undefined) {
-          if (!p.default) this.fail(span, `missing argument '${p.name.name}' of ${name}`, "W0209");
+          if (!p.default) this.fail(span, `missing argument '${p.name.name}' of ${name}`, Code.MissingArg);
           v = this.evalExpr(p.default, scope, module);
         }
         scope.define(p.name.name, this.conform(v, p.type, scope, module, span, `argument '${p.name.name}' of ${name}`));
@@ -354,7 +355,7 @@ export class Lowering {
 
   callInstance(inst: Instance, args: Value[], named: Map<string, Value>, span: Span): Value {
     const fwd = inst.block.members.find((m): m is FnItem => m.kind === "fn" && !m.name);
-    if (!fwd) this.fail(span, `${inst.block.name.name} has no forward fn to call`, "W0213", "add `fn (x: ...) -> ... = ...` to the block");
+    if (!fwd) this.fail(span, `${inst.block.name.name} has no forward fn to call`, Code.NotCallable, "add `fn (x: ...) -> ... = ...` to the block");
     return this.callFn(fwd, inst.module, this.instanceScope(inst), args, named, span);
   }
 
@@ -378,13 +379,13 @@ export class Lowering {
       }
       case "assign": {
         const b = scope.lookup(s.target.name);
-        if (!b) this.fail(s.target.span, `unknown name '${s.target.name}'`, "W0101");
-        if (!b.mutable) this.fail(s.target.span, `'${s.target.name}' is not a var; only a \`var\` can be reassigned`, "W0214");
+        if (!b) this.fail(s.target.span, `unknown name '${s.target.name}'`, Code.UnknownName);
+        if (!b.mutable) this.fail(s.target.span, `'${s.target.name}' is not a var; only a \`var\` can be reassigned`, Code.Assign);
         const v = this.evalExpr(s.value, scope, module);
         if (b.value.kind === "tensor" && v.kind === "tensor") {
           const a = this.g.type(b.value.id);
           const c = this.g.type(v.id);
-          if (fmtType(a) !== fmtType(c)) this.fail(s.value.span, `'${s.target.name}' is ${fmtType(a)}; cannot assign ${fmtType(c)}`, "W0215");
+          if (fmtType(a) !== fmtType(c)) this.fail(s.value.span, `'${s.target.name}' is ${fmtType(a)}; cannot assign ${fmtType(c)}`, Code.Assign);
         }
         b.value = v;
         return { kind: "none" };
@@ -392,7 +393,7 @@ export class Lowering {
       case "for": {
         const lo = this.evalExpr(s.start, scope, module);
         const hi = this.evalExpr(s.end, scope, module);
-        if (lo.kind !== "number" || hi.kind !== "number" || !lo.isInt || !hi.isInt) this.fail(s.span, "loop bounds must be compile-time integers", "W0216");
+        if (lo.kind !== "number" || hi.kind !== "number" || !lo.isInt || !hi.isInt) this.fail(s.span, "loop bounds must be compile-time integers", Code.NotCompileTime);
         for (let i = lo.value; i < hi.value; i++) {
           const body = scope.child();
           body.define(s.variable.name, { kind: "number", value: i, isInt: true });
@@ -405,7 +406,7 @@ export class Lowering {
       case "exprStmt":
         return this.evalExpr(s.expr, scope, module);
       case "errorStmt":
-        return this.fail(s.span, "this statement did not parse", "W0001");
+        return this.fail(s.span, "this statement did not parse", Code.ParseError);
     }
   }
 
@@ -414,7 +415,7 @@ export class Lowering {
       scope.define(p.name, v, mutable);
       return;
     }
-    if (v.kind !== "tuple" || v.items.length !== p.items.length) this.fail(p.span, `cannot destructure ${describe(v)} into ${p.items.length} names`, "W0217");
+    if (v.kind !== "tuple" || v.items.length !== p.items.length) this.fail(p.span, `cannot destructure ${describe(v)} into ${p.items.length} names`, Code.TypeMismatch);
     p.items.forEach((q, i) => this.bindPattern(q, v.items[i], scope, mutable));
   }
 
@@ -448,7 +449,7 @@ export class Lowering {
         return this.evalBinary(e.op, this.evalExpr(e.left, scope, module), this.evalExpr(e.right, scope, module), e.span);
       case "if": {
         const c = this.evalExpr(e.cond, scope, module);
-        if (c.kind !== "bool") this.fail(e.cond.span, `an \`if\` condition must be known at compile time (a bool), found ${describe(c)}`, "W0218", "on tensors, use where(cond, a, b)");
+        if (c.kind !== "bool") this.fail(e.cond.span, `an \`if\` condition must be known at compile time (a bool), found ${describe(c)}`, Code.NotCompileTime, "on tensors, use where(cond, a, b)");
         if (c.value) return this.evalBlock(e.then, scope, module);
         if (!e.else) return { kind: "none" };
         return e.else.kind === "if" ? this.evalExpr(e.else, scope, module) : this.evalBlock(e.else, scope, module);
@@ -462,9 +463,9 @@ export class Lowering {
       case "repeat":
       case "frozen":
       case "from":
-        return this.fail(e.span, "an instance is created only in a block member or a train job field", "W0219");
+        return this.fail(e.span, "an instance is created only in a block member or a train job field", Code.InstanceHere);
       case "error":
-        return this.fail(e.span, "this expression did not parse", "W0001");
+        return this.fail(e.span, "this expression did not parse", Code.ParseError);
     }
   }
 
@@ -482,10 +483,10 @@ export class Lowering {
         case "namespace":
           return { kind: "namespace", module: g.module };
         case "train":
-          return this.fail(e.span, `'${e.name}' is a train job, not a value`, "W0220");
+          return this.fail(e.span, `'${e.name}' is a train job, not a value`, Code.TypeMismatch);
         case "dim": {
           const v = this.globalDim(e.name, module, e.span);
-          if (v === undefined) this.fail(e.span, `dim ${e.name} has no value yet`, "W0203", `give it a default (\`dim ${e.name} = 64\`) or pass --dim ${e.name}=N`);
+          if (v === undefined) this.fail(e.span, `dim ${e.name} has no value yet`, Code.NoValue, `give it a default (\`dim ${e.name} = 64\`) or pass --dim ${e.name}=N`);
           return { kind: "number", value: v, isInt: true, label: e.name };
         }
       }
@@ -495,7 +496,7 @@ export class Lowering {
     if (DTYPES.has(e.name)) return { kind: "string", value: e.name };
     const candidates = [...this.scopeNames(scope), ...this.globalsOf(module).keys(), ...builtinNames()];
     const near = didYouMean(e.name, candidates);
-    return this.fail(e.span, `unknown name '${e.name}'`, "W0101", near ? `did you mean \`${near}\`?` : undefined);
+    return this.fail(e.span, `unknown name '${e.name}'`, Code.UnknownName, near ? `did you mean \`${near}\`?` : undefined);
   }
 
   private scopeNames(scope: Scope): string[] {
@@ -509,7 +510,7 @@ export class Lowering {
       const m = obj.inst.members.get(name.name) ?? dimMember(obj.inst, name.name);
       if (!m) {
         const near = didYouMean(name.name, [...obj.inst.members.keys()]);
-        this.fail(name.span, `${obj.inst.block.name.name} has no member '${name.name}'`, "W0102", near ? `did you mean \`${near}\`?` : undefined);
+        this.fail(name.span, `${obj.inst.block.name.name} has no member '${name.name}'`, Code.UnknownMember, near ? `did you mean \`${near}\`?` : undefined);
       }
       return m;
     }
@@ -517,27 +518,27 @@ export class Lowering {
       const f = obj.fields.get(name.name);
       if (!f) {
         const near = didYouMean(name.name, [...obj.fields.keys()]);
-        this.fail(name.span, `no field '${name.name}' (fields: ${[...obj.fields.keys()].join(", ")})`, "W0102", near ? `did you mean \`${near}\`?` : undefined);
+        this.fail(name.span, `no field '${name.name}' (fields: ${[...obj.fields.keys()].join(", ")})`, Code.UnknownMember, near ? `did you mean \`${near}\`?` : undefined);
       }
       return f;
     }
     if (obj.kind === "namespace") {
       const g = this.globalsOf(obj.module).get(name.name);
-      if (!g) this.fail(name.span, `${obj.module.file} has no item '${name.name}'`, "W0102");
+      if (!g) this.fail(name.span, `${obj.module.file} has no item '${name.name}'`, Code.UnknownMember);
       return this.evalIdent(name, new Scope(), obj.module);
     }
-    return this.fail(span, `${describe(obj)} has no members`, "W0102");
+    return this.fail(span, `${describe(obj)} has no members`, Code.UnknownMember);
   }
 
   private evalIndex(obj: Value, indices: IndexItem[], scope: Scope, module: Module, span: Span): Value {
     if (obj.kind === "instances" || obj.kind === "list" || obj.kind === "tuple") {
-      if (indices.length !== 1 || indices[0].kind === "slice") this.fail(span, "index a list with one integer", "W0221");
+      if (indices.length !== 1 || indices[0].kind === "slice") this.fail(span, "index a list with one integer", Code.Index);
       const i = this.evalExpr(indices[0] as Expr, scope, module);
       const items: readonly unknown[] = obj.items;
-      if (i.kind !== "number" || !i.isInt || i.value < 0 || i.value >= items.length) this.fail(span, `index out of range 0..${items.length}`, "W0221");
+      if (i.kind !== "number" || !i.isInt || i.value < 0 || i.value >= items.length) this.fail(span, `index out of range 0..${items.length}`, Code.Index);
       return obj.kind === "instances" ? { kind: "instance", inst: obj.items[i.value] } : obj.items[i.value];
     }
-    if (obj.kind !== "tensor") return this.fail(span, `${describe(obj)} cannot be indexed`, "W0221");
+    if (obj.kind !== "tensor") return this.fail(span, `${describe(obj)} cannot be indexed`, Code.Index);
     // NumPy basic indexing: `None` adds an axis, an integer picks one (and drops the axis),
     // `a:b:c` slices with compile-time bounds (negative counts from the end). All views.
     const type = this.g.type(obj.id);
@@ -551,7 +552,7 @@ export class Lowering {
     const int = (e: Expr | undefined, what: string): number | undefined => {
       if (!e) return undefined;
       const v = this.evalExpr(e, scope, module);
-      if (v.kind !== "number" || !v.isInt) this.fail(e.span, `${what} must be a compile-time integer, found ${describe(v)}`, "W0221");
+      if (v.kind !== "number" || !v.isInt) this.fail(e.span, `${what} must be a compile-time integer, found ${describe(v)}`, Code.Index);
       return v.value;
     };
     for (const ix of indices) {
@@ -560,11 +561,11 @@ export class Lowering {
         labels.push(undefined);
         continue;
       }
-      if (axis >= rank) this.fail(ix.span, `too many indices for ${this.typeText(obj)}`, "W0221");
+      if (axis >= rank) this.fail(ix.span, `too many indices for ${this.typeText(obj)}`, Code.Index);
       const n = type.shape[axis];
       if (ix.kind === "slice") {
         const step = int(ix.step, "a slice step") ?? 1;
-        if (step < 1) this.fail(ix.step!.span, "slice steps must be positive", "W0221");
+        if (step < 1) this.fail(ix.step!.span, "slice steps must be positive", Code.Index);
         const norm = (v: number | undefined, dflt: number) => (v === undefined ? dflt : Math.min(n, Math.max(0, v < 0 ? n + v : v)));
         const lo = norm(int(ix.start, "a slice start"), 0);
         const hi = norm(int(ix.end, "a slice end"), n);
@@ -577,7 +578,7 @@ export class Lowering {
       } else {
         const i = int(ix as Expr, "an index")!;
         const k = i < 0 ? n + i : i;
-        if (k < 0 || k >= n) this.fail(ix.span, `index ${i} is out of range for an axis of size ${n}`, "W0221");
+        if (k < 0 || k >= n) this.fail(ix.span, `index ${i} is out of range for an axis of size ${n}`, Code.Index);
         starts[axis] = k;
         sizes[axis] = 1;
       }
@@ -598,10 +599,10 @@ export class Lowering {
     const named = new Map<string, Value>();
     for (const a of e.args) {
       if (a.name) {
-        if (named.has(a.name.name)) this.fail(a.name.span, `argument '${a.name.name}' given twice`, "W0208");
+        if (named.has(a.name.name)) this.fail(a.name.span, `argument '${a.name.name}' given twice`, Code.UnknownNamedArg);
         named.set(a.name.name, this.evalExpr(a.value, scope, module));
       } else {
-        if (named.size) this.fail(a.span, "positional arguments must come before named ones", "W0208");
+        if (named.size) this.fail(a.span, "positional arguments must come before named ones", Code.UnknownNamedArg);
         args.push(this.evalExpr(a.value, scope, module));
       }
     }
@@ -613,9 +614,9 @@ export class Lowering {
       case "instance":
         return this.callInstance(callee.inst, args, named, e.span);
       case "block":
-        return this.fail(e.span, `${callee.block.name.name}(...) creates an instance; write it as a block member (\`f = ${callee.block.name.name}(...)\`) or a train job field`, "W0219");
+        return this.fail(e.span, `${callee.block.name.name}(...) creates an instance; write it as a block member (\`f = ${callee.block.name.name}(...)\`) or a train job field`, Code.InstanceHere);
       default:
-        return this.fail(e.callee.span, `${describe(callee)} is not callable`, "W0222");
+        return this.fail(e.callee.span, `${describe(callee)} is not callable`, Code.NotCallable);
     }
   }
 
@@ -629,7 +630,7 @@ export class Lowering {
       return { kind: "tensor", id: this.g.add("const", [], { value: v.value, shape: [], dtype }), labels: [] };
     }
     if (v.kind === "bool") return { kind: "tensor", id: this.g.add("const", [], { value: +v.value, shape: [], dtype: "bool" }), labels: [] };
-    return this.fail(span, `expected a tensor, found ${describe(v)}`, "W0223");
+    return this.fail(span, `expected a tensor, found ${describe(v)}`, Code.TypeMismatch);
   }
 
   dtypeOf(v: TensorValue): DType {
@@ -644,15 +645,17 @@ export class Lowering {
       const b = broadcastShapes(shape, s);
       if (!b) {
         const text = xs.map((x) => this.typeText(x)).join(" with ");
-        this.fail(span, `cannot broadcast ${text}`, "W0224", shapes.length === 2 && shapes[0].length !== shapes[1].length ? "insert `None` to add an axis: x[:, None]" : undefined);
+        this.fail(span, `cannot broadcast ${text}`, Code.DimMismatch, shapes.length === 2 && shapes[0].length !== shapes[1].length ? "insert `None` to add an axis: x[:, None]" : undefined);
       }
       shape = b;
     }
-    const labels: Label[] = shape.map((_, i) => {
+    // Each output axis takes the name of an operand axis of the same size (a broadcast
+    // axis of size 1 lends no name to a larger one).
+    const labels: Label[] = shape.map((d, i) => {
       for (const x of xs) {
         const s = this.g.type(x.id).shape;
         const j = i - (shape.length - s.length);
-        if (j >= 0 && s[j] !== 1 && x.labels[j]) return x.labels[j];
+        if (j >= 0 && s[j] === d && x.labels[j]) return x.labels[j];
       }
       return undefined;
     });
@@ -695,10 +698,10 @@ export class Lowering {
       "+": "add", "-": "sub", "*": "mul", "/": "div", "<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne", "&&": "and", "||": "or",
     };
     const p = prim[op];
-    if (!p) this.fail(span, `operator ${op} is not supported on tensors`, "W0225");
+    if (!p) this.fail(span, `operator ${op} is not supported on tensors`, Code.TypeMismatch);
     const tx = this.dtypeOf(x);
     const ty = this.dtypeOf(y);
-    if (tx !== ty) this.fail(span, `operands of ${op} differ in dtype: ${this.typeText(x)} and ${this.typeText(y)}`, "W0226", "convert one with cast(x) or cast(x, i32)");
+    if (tx !== ty) this.fail(span, `operands of ${op} differ in dtype: ${this.typeText(x)} and ${this.typeText(y)}`, Code.DtypeMismatch, "convert one with cast(x) or cast(x, i32)");
     return this.nary(p, [x, y], span);
   }
 
@@ -709,7 +712,7 @@ export class Lowering {
       for (let i = 0; i < b.value; i++) r = i === 0 ? a : this.nary("mul", [r, a], span);
       return r;
     }
-    if (a.kind === "number" && a.value <= 0) this.fail(span, `${a.value} ** x is defined here only for a positive base`, "W0227");
+    if (a.kind === "number" && a.value <= 0) this.fail(span, `${a.value} ** x is defined here only for a positive base`, Code.TypeMismatch);
     const x = this.tensor(a, span);
     const y = this.tensor(b, span);
     return this.nary("pow", [x, y], span);
@@ -718,15 +721,15 @@ export class Lowering {
   matmul(x: TensorValue, y: TensorValue, span: Span): TensorValue {
     const xs = [...this.g.type(x.id).shape];
     const ys = [...this.g.type(y.id).shape];
-    if (xs.length === 0 || ys.length === 0) this.fail(span, "@ needs operands of rank ≥ 1", "W0228");
+    if (xs.length === 0 || ys.length === 0) this.fail(span, "@ needs operands of rank ≥ 1", Code.RankMismatch);
     // NumPy: a rank-1 operand is a row (left) or a column (right), removed from the result.
     const xa = xs.length === 1 ? [1, xs[0]] : xs;
     const ya = ys.length === 1 ? [ys[0], 1] : ys;
     if (xa[xa.length - 1] !== ya[ya.length - 2]) {
-      this.fail(span, `@ inner dims differ: ${this.typeText(x)} @ ${this.typeText(y)} (${xa[xa.length - 1]} vs ${ya[ya.length - 2]})`, "W0229");
+      this.fail(span, `@ inner dims differ: ${this.typeText(x)} @ ${this.typeText(y)} (${xa[xa.length - 1]} vs ${ya[ya.length - 2]})`, Code.MatmulInner);
     }
     const batch = broadcastShapes(xa.slice(0, -2), ya.slice(0, -2));
-    if (!batch) this.fail(span, `@ batch dims don't broadcast: ${this.typeText(x)} @ ${this.typeText(y)}`, "W0229");
+    if (!batch) this.fail(span, `@ batch dims don't broadcast: ${this.typeText(x)} @ ${this.typeText(y)}`, Code.MatmulInner);
     const xl = xs.length === 1 ? [undefined, x.labels[0]] : x.labels;
     const yl = ys.length === 1 ? [y.labels[0], undefined] : y.labels;
     const xb = this.g.add("broadcast", [reshape(this.g, x.id, xa)], { shape: [...batch, ...xa.slice(-2)] });
@@ -775,7 +778,7 @@ function foldNumbers(l: Lowering, op: string, a: NumberValue, b: NumberValue, sp
     case "/":
       if (isInt) {
         if (b.value === 0 || a.value % b.value !== 0) {
-          l.fail(span, `${a.label ?? a.value} / ${b.label ?? b.value} = ${a.value} / ${b.value} is not a whole number`, "W0230", "dims must divide exactly");
+          l.fail(span, `${a.label ?? a.value} / ${b.label ?? b.value} = ${a.value} / ${b.value} is not a whole number`, Code.DimMismatch, "dims must divide exactly");
         }
         return { kind: "number", value: a.value / b.value, isInt: true, label: label("/") };
       }
@@ -797,7 +800,7 @@ function foldNumbers(l: Lowering, op: string, a: NumberValue, b: NumberValue, sp
     case "!=":
       return { kind: "bool", value: a.value !== b.value };
     default:
-      return l.fail(span, `operator ${op} does not apply to numbers`, "W0225");
+      return l.fail(span, `operator ${op} does not apply to numbers`, Code.TypeMismatch);
   }
 }
 

@@ -232,8 +232,14 @@ export function optimizerStep(g: Graph, trainable: string[], grads: number[], o:
   // Global-norm clipping, as torch.nn.utils.clip_grad_norm_: g·min(1, clip/(‖g‖ + 1e-6)).
   let gradNorm: number | undefined;
   if (o.clip !== undefined) {
+    // The sum of squares runs over every parameter; a partial sum every 6 parameters is a
+    // graph output of its own, so that fusing the chain never makes one kernel bind more
+    // storage buffers than a device allows (16 is common).
     let sq = constant(g, 0, []);
-    for (const x of gs) sq = add(g, sq, reduce(g, "sum", mul(g, x, x), g.type(x).shape.map((_, i) => i)));
+    gs.forEach((x, k) => {
+      sq = add(g, sq, reduce(g, "sum", mul(g, x, x), g.type(x).shape.map((_, i) => i)));
+      if (k % 6 === 5 && k + 1 < gs.length) g.output(`grad_norm.sq${k + 1}`, sq);
+    });
     gradNorm = g.add("sqrt", [sq]);
     const coef = nary(g, "min", [constant(g, 1, []), div(g, constant(g, o.clip, []), add(g, gradNorm, constant(g, 1e-6, [])))]);
     gs = gs.map((x) => mul(g, x, coef));

@@ -179,7 +179,7 @@ for (const [name, init, pick] of [
     lower: {
       kind: "reduce",
       // only for empty reductions; WGSL has no infinite constants, so ±FLT_MAX stands in
-      init: (d) => (d === "f32" ? (name === "max" ? "-3.40282347e+38" : "3.40282347e+38") : name === "max" ? "(-2147483647i - 1i)" : "2147483647i"),
+      init: (d) => (d === "f32" ? (name === "max" ? "-3.4028234e+38" : "3.4028234e+38") : name === "max" ? "(-2147483647i - 1i)" : "2147483647i"),
       combine: (acc, x) => `${name}(${acc}, ${x})`,
     },
   });

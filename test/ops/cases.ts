@@ -112,3 +112,11 @@ forwardCases.push(
   { op: "cumsum", inputs: [i32(5, 6)], attrs: { axis: 0, reverse: true }, range: [[-50, 50]] },
   { op: "erf", inputs: [f(64)], range: [[-6, 6]] },
 );
+
+// Long reductions (a workgroup per output element), with a fused prologue.
+forwardCases.push(
+  { op: "sum", inputs: [{ shape: [3, 5000], dtype: "f32" }], attrs: { axes: [1] } },
+  { op: "reduce_max", inputs: [{ shape: [2000, 3], dtype: "f32" }], attrs: { axes: [0] } },
+  { op: "reduce_min", inputs: [{ shape: [40, 50], dtype: "f32" }], attrs: { axes: [0, 1] } },
+  { op: "sum", inputs: [{ shape: [1100], dtype: "i32" }], attrs: { axes: [0] }, range: [[-9, 9]] },
+);
