@@ -12,6 +12,7 @@
 //   spin with --spin) is the same for every peer (DEVICE-NOTES items 2 and 5).
 // - Order: each round runs every peer once, rotating who goes first; warm-up
 //   repetitions (which include pipeline compilation) are not counted.
+import { availableParallelism } from "node:os";
 import { acquireDevice, awaitGpu, type GpuHandle } from "../runtime/webgpu/device.ts";
 
 export type PeerName = "weft" | "tfjs" | "jax" | "wgsl";
@@ -151,7 +152,7 @@ export function shareDevice(handle: GpuHandle): void {
     getPreferredCanvasFormat: (): GPUTextureFormat => "rgba8unorm",
     wgslLanguageFeatures: new Set<string>(),
   };
-  const nav = { gpu, userAgent: `Node.js ${process.version}`, hardwareConcurrency: (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 2 };
+  const nav = { gpu, userAgent: `Node.js ${process.version}`, hardwareConcurrency: availableParallelism() };
   Object.defineProperty(globalThis, "navigator", { value: nav, configurable: true, writable: true });
   shimmed = handle;
 }

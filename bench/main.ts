@@ -1,10 +1,11 @@
 // `npm run bench [-- --quick] [-- --only NAME[,NAME]] [-- --readme] [-- --spin]`
 //
 // Speed of Weft against peers on one device, in one process: see bench/harness.ts for
-// how it measures. Writes bench/results/<date>.json (a partial run: <date>-quick.json or
-// <date>-only.json) and prints a markdown table; --readme also rewrites the README's
-// closing "## Speed" section with it.
+// how it measures. Writes bench/results/<date>.json and latest.md (a partial run only
+// <date>-quick.json or <date>-only.json, which git ignores) and prints a markdown table;
+// --readme also rewrites the README's closing "## Speed" section with it.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus as cpus_ } from "node:os";
 import { join, resolve } from "node:path";
 import { openDevice, PEERS, type Bench, type PeerName } from "./harness.ts";
 import { loadJax, loadTf } from "./peers.ts";
@@ -21,6 +22,7 @@ import { memory } from "./workloads/memory.ts";
 export const WORKLOADS: Workload[] = [gelu, matmul, mlp, transformer, firstStep, memory];
 
 const USAGE = `usage: npm run bench -- [--quick] [--only NAME[,NAME]] [--readme] [--spin] [--list]
+       npm run bench -- --report bench/results/DATE.json [--readme]   (print a results file's table again)
   --quick      fewer repetitions (a rough figure in about a third of the time)
   --only N,M   run only these workloads (${WORKLOADS.map((w) => w.name).join(", ")})
   --readme     rewrite the "## Speed" section of README.md with this run's table
@@ -29,6 +31,7 @@ const USAGE = `usage: npm run bench -- [--quick] [--only NAME[,NAME]] [--readme]
 
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === "--child") return runFirstStepChild(argv.slice(1));
+  if (argv[0] === "--report") return report(argv[1], argv.includes("--readme"));
   let quick = false;
   let readme = false;
   let only: string[] | null = null;
@@ -94,6 +97,7 @@ export async function main(argv: string[]): Promise<number> {
     date: now.toISOString(),
     device: handle.info,
     node: process.version,
+    host: hostDescription(),
     poll: process.env.WEFT_SPIN_POLL === "1" ? "spin" : "timer",
     shaderCache: "Warm figures run with the Mesa shader cache as found; time to first step runs in child processes with MESA_SHADER_CACHE_DISABLE=true (cold compile).",
     quick,
@@ -107,15 +111,35 @@ export async function main(argv: string[]): Promise<number> {
   const file = join(dir, `${date}${only ? "-only" : quick ? "-quick" : ""}.json`);
   writeFileSync(file, JSON.stringify(results, null, 1) + "\n");
   const table = `${header({ ...results, date })}\n\n${markdown(results)}\n`;
-  writeFileSync(join(dir, "latest.md"), table);
+  if (!only && !quick) writeFileSync(join(dir, "latest.md"), table);
   process.stdout.write(`\n${table}\n`);
   log(`bench: wrote ${file} (${results.seconds.toFixed(0)} s)`);
-  if (readme) {
-    const path = resolve(BENCH_DIR, "..", "README.md");
-    writeFileSync(path, readmeWithSpeed(readFileSync(path, "utf8"), { ...results, date }, "npm run bench"));
-    log(`bench: updated the Speed section of ${path}`);
-  }
+  if (readme) updateReadme({ ...results, date });
   return 0;
+}
+
+function updateReadme(r: Results): void {
+  const path = resolve(BENCH_DIR, "..", "README.md");
+  writeFileSync(path, readmeWithSpeed(readFileSync(path, "utf8"), r, "npm run bench"));
+  console.error(`bench: updated the Speed section of ${path}`);
+}
+
+/** `--report FILE [--readme]`: the table of an earlier run, without measuring again. */
+function report(file: string | undefined, readme: boolean): number {
+  if (!file) {
+    console.error(USAGE);
+    return 2;
+  }
+  const r = JSON.parse(readFileSync(resolve(file), "utf8")) as Results;
+  const shown = { ...r, date: r.date.slice(0, 10) };
+  process.stdout.write(`${header(shown)}\n\n${markdown(shown)}\n`);
+  if (readme) updateReadme(shown);
+  return 0;
+}
+
+function hostDescription(): string {
+  const cpus = cpus_();
+  return cpus.length ? `${cpus.length} × ${cpus[0].model.trim()}` : "unknown CPUs";
 }
 
 function summary(r: Row): string {

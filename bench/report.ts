@@ -6,6 +6,8 @@ export interface Results {
   date: string;
   device: string;
   node: string;
+  /** the machine's CPUs, e.g. "2 × AMD EPYC 7B13" (absent in older results) */
+  host?: string;
   /** how waits on the GPU were done, for every peer alike */
   poll: "timer" | "spin";
   shaderCache: string;
@@ -62,10 +64,14 @@ export function markdown(r: Results): string {
     `Medians over interleaved repetitions, (min–max) in brackets; ↑ higher is better, ↓ lower. ` +
       `"Weft vs X" is X's time over Weft's, paired within each round: above 1× Weft is faster.`,
   );
-  const notes = r.rows.flatMap((row) => [
-    ...row.notes.map((n) => `${row.title}: ${n}`),
-    ...Object.entries(row.checks).map(([p, c]) => `${row.title}: ${PEERS.find((q) => q.name === p)?.label ?? p} ${c}`),
-  ]);
+  // One line per workload: its notes, then each peer's check.
+  const notes = r.rows.flatMap((row) => {
+    const parts = [
+      ...row.notes,
+      ...PEERS.filter((p) => row.checks[p.name]).map((p) => `${p.label}: ${row.checks[p.name]}`),
+    ];
+    return parts.length ? [`${row.title} — ${parts.join("; ")}`] : [];
+  });
   if (notes.length) out.push("", ...notes.map((n) => `- ${n}`));
   if (foot.length) out.push("", ...foot.map((f, i) => `[${i + 1}] ${f}`));
   return out.join("\n");
@@ -74,7 +80,7 @@ export function markdown(r: Results): string {
 export function header(r: Results): string {
   const peers = Object.entries(r.peers).map(([k, v]) => `${k} ${v}`).join(", ");
   return [
-    `Device: ${r.device}; Node ${r.node}; ${r.date}${r.quick ? " (--quick)" : ""}${r.only ? ` (--only ${r.only.join(",")})` : ""}.`,
+    `Device: ${r.device}${r.host ? ` on ${r.host}` : ""}; Node ${r.node}; ${r.date}${r.quick ? " (--quick)" : ""}${r.only ? ` (--only ${r.only.join(",")})` : ""}.`,
     `Peers: ${peers}. All share one dawn-node GPUDevice in one process; GPU waits: ${r.poll === "timer" ? "dawn's busy-poll redirected to a ~1 ms timer for every peer" : "dawn's busy-poll (spinning) for every peer"}. ${r.shaderCache}`,
   ].join("\n");
 }
@@ -86,7 +92,9 @@ export function readmeWithSpeed(readme: string, r: Results, command: string): st
     "",
     `\`${command}\` measures Weft against TensorFlow.js (WebGPU back end) and jax-js (jit) on one`,
     "shared WebGPU device, interleaved in one process, with a hand-written WGSL matmul as the",
-    "kernel baseline; it writes `bench/results/<date>.json` and prints this table. Latest run:",
+    "kernel baseline; it writes `bench/results/<date>.json` and prints this table (`-- --quick` for",
+    "fewer repetitions, `-- --only matmul,mlp` for some workloads, `-- --list` for their names).",
+    "The method is described at the top of `bench/harness.ts`. Latest run:",
     "",
     header(r),
     "",

@@ -295,14 +295,16 @@ export async function sampleCmd(file: string, v: Values): Promise<number> {
   if (!tj) throw new InputError(`${ck.dir} has no tokenizer.json: weft sample needs a run whose data went through a tokenizer (jsonl("...", tokenizer = "chars"))`);
   const tokenizer: Tokenizer = tokenizerFromJson(JSON.parse(new TextDecoder().decode(tj)));
   const runDims = ck.files.has("dims.json") ? (JSON.parse(new TextDecoder().decode(ck.files.get("dims.json")!)) as Record<string, number>) : {};
-  const dimsOf = { ...runDims, ...dims(v) };
-  const p = load(file, { ...v, dim: Object.entries(dimsOf).map(([k, x]) => `${k}=${x}`) });
   const entry = (v.entry as string | undefined) ?? "logits";
-  const fn = p.entry.program.items.find((i) => i.kind === "fn" && i.name?.name === entry);
+  const fn = load(file, { ...v, dim: [] }).entry.program.items.find((i) => i.kind === "fn" && i.name?.name === entry);
   if (!fn || fn.kind !== "fn") throw new UsageError(`${file} has no fn '${entry}' (weft sample calls fn ${entry}(model, ids) -> logits; name another with --entry)`);
   const idsParam = fn.params.find((q) => q.type?.kind === "tensorType");
   const blockParam = fn.params.find((q) => q.type?.kind === "namedType");
   if (!idsParam || idsParam.type?.kind !== "tensorType" || !blockParam) throw new UsageError(`fn ${entry} must take the model (a block) and the token ids (i32[B, T] or i32[T])`);
+  // One sequence at a time: a named leading dim of the ids (the batch) becomes 1.
+  const lead = (idsParam.type.dims ?? []).slice(0, -1).flatMap((d) => (d.kind === "ident" ? [d.name] : []));
+  const dimsOf = { ...runDims, ...Object.fromEntries(lead.map((n) => [n, 1])), ...dims(v) };
+  const p = load(file, { ...v, dim: Object.entries(dimsOf).map(([k, x]) => `${k}=${x}`) });
   const shape = (idsParam.type.dims ?? []).map((d) => (d.kind === "restDim" || d.kind === "inferDim" ? undefined : evalDimExpr(d, dimsOf)));
   if (!shape.length || shape.some((d) => d === undefined)) throw new UsageError(`fn ${entry}: the ids parameter needs a shape of known dims (the run's dims: ${Object.entries(runDims).map(([k, x]) => `${k}=${x}`).join(", ")})`);
   const ctx = shape[shape.length - 1]!;

@@ -61,7 +61,7 @@ export function semanticTokens(a: Analysis): SemanticTokens {
     else if (t?.kind === "builtin") found.push({ ident: id, type: "function", mods: ["defaultLibrary"] });
     else if (t?.kind === "dtype") found.push({ ident: id, type: "type", mods: ["defaultLibrary"] });
     else if (t?.kind === "module") found.push({ ident: id, type: "namespace", mods: [] });
-    else if (t?.kind === "batch" || id.name === "training") found.push({ ident: id, type: "variable", mods: ["readonly", "defaultLibrary"] });
+    else if (id.name === "training") found.push({ ident: id, type: "variable", mods: ["readonly", "defaultLibrary"] });
     else if (parent && "kind" in parent && parent.kind === "member") found.push({ ident: id, type: "property", mods: [] });
   };
   const visit = (n: Node, parent: Node | undefined) => {

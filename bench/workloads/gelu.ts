@@ -30,7 +30,7 @@ export const gelu: Workload = {
 
     try {
       const { bundle } = compileFn("kernels.weft", "gelu_affine", { x: [M], a: [M], b: [M], c: [M] }, { dims: { M } });
-      row.notes.push(`Weft: ${bundle.kernels.length} kernel(s)`);
+      row.notes.push(`Weft: ${bundle.kernels.length} kernel${bundle.kernels.length === 1 ? "" : "s"}`);
       const be = await GpuBackend.load(b.handle, bundle);
       be.write("x", x);
       be.write("a", a);

@@ -74,7 +74,8 @@ export const firstStep: Workload = {
           const res = await child(peer, 240_000);
           t.ms.get(peer)!.push(res.ms);
           extra.set(peer, [...(extra.get(peer) ?? []), res]);
-          b.log(`  ${peer}: first step after ${(res.ms / 1000).toFixed(1)} s (${Object.entries(res.parts).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`).join(", ")}); loss ${res.loss.toFixed(5)}`);
+          const parts = Object.entries(res.parts).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)} s`);
+          b.log(`  ${peer}: first step after ${(res.ms / 1000).toFixed(1)} s${parts.length ? ` (${parts.join(", ")})` : ""}; loss ${res.loss.toFixed(5)}`);
         } catch (e) {
           t.errors.set(peer, errorText(e));
           b.log(`  ${peer}: failed: ${errorText(e)}`);

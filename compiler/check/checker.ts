@@ -471,12 +471,14 @@ export class Checker {
   }
 
   private checkInit(init: Expr, f: Frame): void {
+    // A number fills the parameter with that value: `param alpha: f32 = 0.5`.
+    if (init.kind === "number" || (init.kind === "unary" && init.op === "-" && init.operand.kind === "number")) return;
     const name = init.kind === "ident" ? init : init.kind === "call" && init.callee.kind === "ident" ? init.callee : undefined;
     const spec = name ? INITS.get(name.name) : undefined;
     const all = [...INITS.keys()].join(", ");
     if (!name || !spec) {
       this.err(f, Code.BadInit, init.span, `unknown initialiser ${name ? `\`${name.name}\`` : `\`${this.text(init.span)}\``}`, {
-        hint: (name && hintFor(name.name, INITS.keys())) ?? `the initialisers are ${all}`,
+        hint: (name && hintFor(name.name, INITS.keys())) ?? `the initialisers are a number, ${all}`,
       });
       return;
     }

@@ -29,6 +29,9 @@ interface BuiltinDef {
   doc: string;
 }
 
+/** The graph input holding the training step, which keys random numbers. */
+export const RNG_STEP = "rng.step";
+
 const T = (l: Lowering, id: number, labels: Label[]): TensorValue => ({ kind: "tensor", id, labels });
 
 function argSpan(c: Call, i: number): Span {
@@ -270,6 +273,19 @@ def("full", 2, 3, "full([dims], value, dtype=f32): a tensor filled with one valu
   const value = numberArg(c, c.args[1], argSpan(c, 1));
   return T(c.l, c.l.g.add("const", [], { value, shape, dtype: dtypeArg(c, 2, "f32") }), labels);
 }, ["dtype"]);
+
+def("dropout", 2, 2, "dropout(x, p): while training, zero each element with probability p and scale the rest by 1/(1−p); the identity otherwise", (c) => {
+  const x = floatArg(c, 0);
+  const p = numberArg(c, c.args[1], argSpan(c, 1));
+  if (!(p >= 0 && p < 1)) c.l.fail(argSpan(c, 1), `dropout probability must be in [0, 1), found ${p}`, Code.TypeMismatch);
+  if (!c.l.opts.training || p === 0) return x;
+  // A fresh mask every step: the numbers are keyed by (seed, call site, step).
+  const shape = [...c.l.g.type(x.id).shape];
+  const step = c.l.g.source("input", RNG_STEP, { shape: [], dtype: "i32" });
+  const u = T(c.l, c.l.g.add("random_uniform", [step], { shape, seed: c.l.opts.seed ?? 0, stream: c.l.nextStream() }, c.expr.span), x.labels);
+  const kept = bin(c, "ge", u, num(c, p, u));
+  return c.l.nary("where", [kept, bin(c, "mul", x, num(c, 1 / (1 - p), x)), num(c, 0, x)], c.expr.span);
+});
 
 for (const [name, base] of [["iota", 0], ["positions", 1]] as const) {
   def(name, 1, 1, `${name}(T): f32[T] holding ${base}, ${base + 1}, …`, (c) => {

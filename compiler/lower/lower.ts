@@ -19,6 +19,8 @@ export interface LowerOptions {
   dims?: Record<string, number>;
   /** the `training` flag seen by the program */
   training?: boolean;
+  /** seed of the program's random numbers (dropout) */
+  seed?: number;
 }
 
 export interface ParamInfo {
@@ -47,6 +49,7 @@ export class Lowering {
   private readonly dimValues = new Map<string, number>();
   private readonly dimPending = new Set<string>();
   private depth = 0;
+  private streams = 0;
 
   constructor(
     readonly modules: ReadonlyMap<string, Module>,
@@ -54,6 +57,11 @@ export class Lowering {
     readonly opts: LowerOptions = {},
   ) {
     for (const [k, v] of Object.entries(opts.dims ?? {})) this.dimValues.set(k, v);
+  }
+
+  /** A distinct random stream for each random call site. */
+  nextStream(): number {
+    return this.streams++;
   }
 
   // ------------------------------------------------------------ errors

@@ -54,7 +54,10 @@ export function normalAt(i: number, seed: number, stream: number): number {
 }
 
 function randomRule(op: string) {
-  return (_inputs: readonly TensorType[], attrs: Attrs): TensorType => {
+  return (inputs: readonly TensorType[], attrs: Attrs): TensorType => {
+    if (inputs.length > 1 || (inputs.length === 1 && (inputs[0].dtype !== "i32" || inputs[0].shape.length !== 0))) {
+      throw new OpTypeError(`${op}: takes no input, or one i32 scalar counter (e.g. the training step)`);
+    }
     const shape = attrs.shape;
     if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
       throw new OpTypeError(`${op}: 'shape' must be a list of sizes ≥ 0, got ${JSON.stringify(shape)}`);
@@ -112,11 +115,26 @@ fn weft_cos_turns(k: u32) -> f32 {
 }
 `;
 
-function randomKernel(body: (seed: number, stream: number) => string[], fns: string) {
-  return ({ name, node, out }: KernelArgs): KernelSpec => {
+/**
+ * With a counter input (the training step), each key is mixed with it at run time:
+ * key' = pcg(key ^ counter), so every step draws new numbers from one compiled kernel.
+ */
+export function countedKey(key: number, counter: number | undefined): number {
+  return counter === undefined ? key : pcgHash((key ^ counter) >>> 0);
+}
+
+function randomKernel(body: (key: (lane: number) => string) => string[], fns: string) {
+  return ({ name, node, inputs, out }: KernelArgs): KernelSpec => {
     const seed = node.attrs.seed as number;
     const stream = node.attrs.stream as number;
-    const spec = kernel(name, new Bindings(), "f32", out, Math.max(1, numel(node.type.shape)), body(seed, stream));
+    const b = new Bindings();
+    const lines: string[] = [];
+    if (inputs.length) {
+      const c = inputs[0];
+      lines.push(`  let counter = bitcast<u32>(${b.bind(c.buffer, "i32")}[${u(c.view.offset)}]);`);
+    }
+    const key = (lane: number) => (inputs.length ? `weft_pcg(${u(randomKey(seed, stream, lane))} ^ counter)` : u(randomKey(seed, stream, lane)));
+    const spec = kernel(name, b, "f32", out, Math.max(1, numel(node.type.shape)), [...lines, ...body(key)]);
     // module-scope declarations may follow their use in WGSL
     return { ...spec, wgsl: spec.wgsl + fns };
   };
@@ -124,31 +142,31 @@ function randomKernel(body: (seed: number, stream: number) => string[], fns: str
 
 defineOp({
   name: "random_uniform",
-  arity: 0,
+  arity: -1,
   doc: "random_uniform(; shape, seed, stream): uniform numbers in [0, 1), multiples of 2^-24, a pure function of (seed, stream, index)",
   infer: randomRule("random_uniform"),
-  evaluate: (_inputs, attrs, out) => {
+  evaluate: (inputs, attrs, out) => {
     const t = refTensor(out.shape);
-    const key = randomKey(attrs.seed as number, attrs.stream as number, 0);
+    const key = countedKey(randomKey(attrs.seed as number, attrs.stream as number, 0), inputs[0]?.data[0]);
     for (let i = 0; i < t.data.length; i++) t.data[i] = (randomBits(i, key) >>> 8) * TWO_M24;
     return t;
   },
-  vjp: () => [],
+  vjp: ({ node }) => node.inputs.map(() => null),
   lower: {
     kind: "kernel",
-    emit: randomKernel((seed, stream) => [`  out[i] = f32(weft_bits(i, ${u(randomKey(seed, stream, 0))}) >> 8u) * 5.9604644775390625e-8;`], PCG_WGSL),
+    emit: randomKernel((key) => [`  out[i] = f32(weft_bits(i, ${key(0)}) >> 8u) * 5.9604644775390625e-8;`], PCG_WGSL),
   },
 });
 
 defineOp({
   name: "random_normal",
-  arity: 0,
+  arity: -1,
   doc: "random_normal(; shape, seed, stream): standard normal numbers (Box–Muller), a pure function of (seed, stream, index)",
   infer: randomRule("random_normal"),
-  evaluate: (_inputs, attrs, out) => {
+  evaluate: (inputs, attrs, out) => {
     const t = refTensor(out.shape);
-    const k1 = randomKey(attrs.seed as number, attrs.stream as number, 1);
-    const k2 = randomKey(attrs.seed as number, attrs.stream as number, 2);
+    const k1 = countedKey(randomKey(attrs.seed as number, attrs.stream as number, 1), inputs[0]?.data[0]);
+    const k2 = countedKey(randomKey(attrs.seed as number, attrs.stream as number, 2), inputs[0]?.data[0]);
     for (let i = 0; i < t.data.length; i++) {
       const u1 = ((randomBits(i, k1) >>> 8) + 1) * TWO_M24;
       const u2 = (randomBits(i, k2) >>> 8) * TWO_M24;
@@ -156,13 +174,13 @@ defineOp({
     }
     return t;
   },
-  vjp: () => [],
+  vjp: ({ node }) => node.inputs.map(() => null),
   lower: {
     kind: "kernel",
     emit: randomKernel(
-      (seed, stream) => [
-        `  let u1 = f32((weft_bits(i, ${u(randomKey(seed, stream, 1))}) >> 8u) + 1u) * 5.9604644775390625e-8;`,
-        `  let k2 = weft_bits(i, ${u(randomKey(seed, stream, 2))}) >> 8u;`,
+      (key) => [
+        `  let u1 = f32((weft_bits(i, ${key(1)}) >> 8u) + 1u) * 5.9604644775390625e-8;`,
+        `  let k2 = weft_bits(i, ${key(2)}) >> 8u;`,
         "  out[i] = sqrt(-2.0 * weft_ln(u1)) * weft_cos_turns(k2);",
       ],
       PCG_WGSL + NORMAL_WGSL,

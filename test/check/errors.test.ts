@@ -167,7 +167,7 @@ block M(D) { lin = Linear(D) }`,
     src: `block M(D) {
   param w: f32[D] = xavier
 }`,
-    code: "W0209", at: "2:21", says: ["unknown initialiser `xavier`"], hint: "the initialisers are zeros, ones, glorot, normal, uniform",
+    code: "W0209", at: "2:21", says: ["unknown initialiser `xavier`"], hint: "the initialisers are a number, zeros, ones, glorot, normal, uniform",
   },
   {
     what: "the return annotation disagrees with the body",

@@ -120,3 +120,9 @@ forwardCases.push(
   { op: "reduce_min", inputs: [{ shape: [40, 50], dtype: "f32" }], attrs: { axes: [0, 1] } },
   { op: "sum", inputs: [{ shape: [1100], dtype: "i32" }], attrs: { axes: [0] }, range: [[-9, 9]] },
 );
+
+// Random numbers keyed by a run-time counter (the training step): the same kernel draws anew each step.
+forwardCases.push(
+  { op: "random_uniform", inputs: [{ shape: [], dtype: "i32" }], attrs: { shape: [300], seed: 1, stream: 4 }, range: [[0, 1000]] },
+  { op: "random_normal", inputs: [{ shape: [], dtype: "i32" }], attrs: { shape: [7, 9], seed: 2, stream: 0 }, range: [[0, 1000]] },
+);

@@ -236,3 +236,32 @@ describe("optimizers on WebGPU (f32)", () => {
     }
   });
 });
+
+describe("what has optimizer state", () => {
+  it("trainable = [...] and frozen instances decide it", () => {
+    const src = (extra: string, ref = "") => `import "std/nn"
+dim I = 3, H = 4, O = 2
+block Two(I, H, O) {
+  a = Linear(I, H)
+  b = Linear(H, O)
+  fn (x: f32[.., I]) -> f32[.., O] = b(tanh(a(x)))
+}
+train t {
+  model = Two(I, H, O)
+  ${ref}
+  loss = mean((model(batch.x) - batch.y) ** 2)
+  data = jsonl("linreg.jsonl")
+  batch = 4
+  steps = 1
+  optimizer = adam(lr = 0.01)
+  ${extra}
+}
+`;
+    const state = (s: string) => lowerFile(writeJob(s, { "linreg.jsonl": LINREG })).lowered.job.spec.state.map((x) => x.name);
+    expect(state(src("trainable = [model.b]"))).toEqual(["opt.m.model.b.w", "opt.v.model.b.w", "opt.m.model.b.b", "opt.v.model.b.b"]);
+    // a frozen extra instance has params but no state
+    const j = lowerFile(writeJob(src("", "other = frozen Linear(I, O)").replace("mean((model(batch.x)", "mean((model(batch.x) + other(batch.x)"), { "linreg.jsonl": LINREG }));
+    expect(j.lowered.job.spec.params.filter((p) => !p.trainable).map((p) => p.path)).toEqual(["other.w", "other.b"]);
+    expect(j.lowered.job.spec.state.some((s) => s.name.includes("other."))).toBe(false);
+  });
+});

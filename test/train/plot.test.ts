@@ -85,3 +85,21 @@ describe("progress lines", () => {
     expect(formatDuration(65)).toBe("1:05");
   });
 });
+
+describe("the terminal progress bar", () => {
+  it("redraws one line in place and keeps messages above it", async () => {
+    const { ttyProgress } = await import("../../runtime/progress.ts");
+    let out = "";
+    const stream = { columns: 100, write: (s: string) => ((out += s), true) } as unknown as NodeJS.WriteStream;
+    const p = ttyProgress(stream);
+    p.update({ step: 0, total: 10, loss: 2.5, lr: 1e-3, stepsPerSec: 4, tokensPerSec: 1000, etaSec: 9 });
+    p.line("eval at step 1: loss 2.4000");
+    p.update({ step: 9, total: 10, loss: 1.5, lr: 1e-3, stepsPerSec: 5, etaSec: 0 });
+    p.done();
+    expect(out).toContain("\r\x1b[K 1/10");
+    expect(out).toContain("loss 2.5000");
+    expect(out).toContain("1000 tok/s");
+    expect(out).toContain("\r\x1b[Keval at step 1: loss 2.4000\n");
+    expect(out).toMatch(/10\/10 .*100%.*ETA 0:00\n$/);
+  });
+});

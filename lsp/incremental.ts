@@ -1,0 +1,241 @@
+// Incremental parsing for the editor. A keystroke changes one item of a file; re-parsing a
+// 1,000-line file for it costs most of the time from edit to diagnostics. So the text is cut
+// into chunks at top-level item boundaries, each chunk is parsed on its own (with the text
+// before it blanked out, so offsets, lines and columns come out right), and a chunk whose
+// text did not change is reused, its spans shifted to where it now starts.
+//
+// A chunk ends where a top-level item begins at column 0 outside any bracket, comment or
+// string, so the parser, reading the whole file, would start a new item there too. Two
+// things make a chunk's parse depend on what follows it: an item cut short ("expected an
+// expression, found 'fn'") and the parser's end-of-file messages. So each chunk is parsed
+// with the first token of the next chunk after it, and what that token starts is dropped.
+// test/lsp/incremental.test.ts checks the result against a whole-file `parse` on every
+// `.weft` file of the repository and on random edits of them.
+import type { Item, Program, Span } from "../grammar/ast.ts";
+import { parse } from "../grammar/index.ts";
+import type { Diagnostic } from "../compiler/diagnostics.ts";
+
+export interface Parsed {
+  program: Program;
+  diagnostics: Diagnostic[];
+}
+
+interface Chunk {
+  start: number;
+  end: number;
+  /** the end of the next chunk's first token (after any comments), or `end` at the end of the file */
+  lookahead: number;
+}
+
+const SYNTAX = new Set(["W0001", "W0003"]);
+const ITEM_START = /^(import|dim|block|fn|train)\b/;
+
+/** Where top-level items begin (at column 0, outside brackets, comments and strings). */
+export function chunksOf(text: string): Chunk[] {
+  const starts: number[] = [0];
+  let depth = 0;
+  // a doc comment belongs to what follows it: cut before a run of them, never after one
+  let docPending = false;
+  const lineStart = (k: number) => {
+    const rest = text.slice(k, k + 8);
+    const doc = rest.startsWith("///") && !rest.startsWith("////");
+    if (k > 0 && depth === 0 && !docPending && (doc || ITEM_START.test(rest))) starts.push(k);
+  };
+  lineStart(0);
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i];
+    if (c === "\n") {
+      lineStart(++i);
+    } else if (c === " " || c === "\t" || c === "\r") {
+      i++;
+    } else if (c === "/" && text[i + 1] === "/") {
+      docPending = text.startsWith("///", i) && !text.startsWith("////", i);
+      const nl = text.indexOf("\n", i);
+      i = nl < 0 ? text.length : nl;
+    } else if (c === "/" && text[i + 1] === "*") {
+      const end = text.indexOf("*/", i + 2);
+      i = end < 0 ? text.length : end + 2;
+      docPending = false;
+    } else if (c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"' && text[j] !== "\n") j += text[j] === "\\" ? 2 : 1;
+      i = j < text.length && text[j] === '"' ? j + 1 : j;
+      docPending = false;
+    } else {
+      if (c === "(" || c === "[" || c === "{") depth++;
+      else if ((c === ")" || c === "]" || c === "}") && depth > 0) depth--;
+      docPending = false;
+      i++;
+    }
+  }
+  // a cut is clean only where an item keyword follows (a doc comment may be followed by anything)
+  const clean = starts.filter((s, k) => k === 0 || ITEM_START.test(text.slice(firstTokenStart(text, s), firstTokenStart(text, s) + 8)));
+  return clean.map((s, k) => {
+    const end = clean[k + 1] ?? text.length;
+    return { start: s, end, lookahead: end === text.length ? end : firstTokenEnd(text, end) };
+  });
+}
+
+/** The start of the first token at or after `from`, skipping whitespace and comments. */
+function firstTokenStart(text: string, from: number): number {
+  const re = /\s+|\/\/[^\n]*|\/\*[\s\S]*?\*\//y;
+  let k = from;
+  for (;;) {
+    re.lastIndex = k;
+    const m = re.exec(text);
+    if (!m || m[0].length === 0) return k;
+    k += m[0].length;
+  }
+}
+
+/** The end of the first token at or after `from`. */
+function firstTokenEnd(text: string, from: number): number {
+  const k = firstTokenStart(text, from);
+  const word = /[A-Za-z_]\w*|\S/y;
+  word.lastIndex = k;
+  const m = word.exec(text);
+  return m ? k + m[0].length : text.length;
+}
+
+interface Cached {
+  /** where the chunk was when parsed or last shifted */
+  start: number;
+  line: number;
+  items: Item[];
+  diagnostics: Diagnostic[];
+}
+
+/** Parses of one file's chunks, reused across versions of its text. */
+export class IncrementalParser {
+  private cache = new Map<string, Cached>();
+  /** how many chunks the last parse re-parsed, and how many it had */
+  stats = { parsed: 0, chunks: 0 };
+
+  constructor(readonly file: string) {}
+
+  parse(text: string): Parsed {
+    const chunks = chunksOf(text);
+    const lineAt = lineCounter(text);
+    const next = new Map<string, Cached>();
+    const items: Item[] = [];
+    const diagnostics: Diagnostic[] = [];
+    let parsed = 0;
+    this.stats = { parsed: 0, chunks: chunks.length };
+    let lastSyntax: Diagnostic | undefined;
+    for (const c of chunks) {
+      const key = `${text.slice(c.start, c.end)}\u0000${text.slice(c.end, c.lookahead)}`;
+      const line = lineAt(c.start);
+      let hit = this.cache.get(key);
+      this.cache.delete(key);
+      if (hit && next.has(key)) hit = undefined; // the same text twice in one file: parse the second
+      if (hit && (hit.start !== c.start || hit.line !== line)) {
+        shift(hit, c.start - hit.start, line - hit.line);
+        hit.start = c.start;
+        hit.line = line;
+      }
+      if (!hit) {
+        hit = this.parseChunk(text, c, line);
+        parsed++;
+        // a part the parser had to invent is placed after the last real token before it, which
+        // can be in an earlier chunk: then only the whole file gives the same tree
+        if (reachesBack(hit, c.start)) return this.whole(text);
+      }
+      // diagnostics may name positions in their text: a chunk with any is never reused
+      if (!hit.diagnostics.length) next.set(key, hit);
+      items.push(...hit.items);
+      // the parser's cascade rule, across the cut: after a syntax error, none more on its line
+      const before = lastSyntax;
+      for (const d of hit.diagnostics) {
+        if (!SYNTAX.has(d.code)) diagnostics.push(d);
+        else if (!(before && d.span.start >= c.start && d.span.line === before.span.line && d.span.start < text.length)) {
+          diagnostics.push(d);
+          lastSyntax = d;
+        }
+      }
+    }
+    diagnostics.sort((x, y) => x.span.start - y.span.start);
+    this.cache = next;
+    this.stats = { parsed, chunks: chunks.length };
+    const span: Span = { file: this.file, start: 0, end: text.length, line: 1, col: 1, ...endOf(text) };
+    return { program: { kind: "program", file: this.file, items, span }, diagnostics };
+  }
+
+  private whole(text: string): Parsed {
+    this.cache = new Map();
+    const chunks = this.stats.chunks;
+    this.stats = { parsed: chunks, chunks };
+    return parse(text, this.file);
+  }
+
+  private parseChunk(text: string, c: Chunk, line: number): Cached {
+    const blank = text.slice(0, c.start).replace(/[^\n]/g, " ");
+    const r = parse(blank + text.slice(c.start, c.lookahead), this.file);
+    // what the next chunk's first token starts is that chunk's; an error *at* that token (an item
+    // cut short) is this chunk's, as in a whole-file parse
+    const items = r.program.items.filter((it) => it.span.start < c.end);
+    const diagnostics = c.lookahead === c.end ? r.diagnostics : r.diagnostics.filter((d) => d.span.start < c.lookahead);
+    return { start: c.start, line, items, diagnostics };
+  }
+}
+
+function endOf(text: string): { endLine: number; endCol: number } {
+  const lines = text.split("\n");
+  return { endLine: lines.length, endCol: lines[lines.length - 1].length + 1 };
+}
+
+function lineCounter(text: string): (offset: number) => number {
+  const starts = [0];
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) starts.push(i + 1);
+  return (offset) => {
+    let lo = 0;
+    let hi = starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (starts[mid] <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  };
+}
+
+/** Does any span of a freshly parsed chunk lie before the chunk? */
+function reachesBack(c: Cached, start: number): boolean {
+  let found = false;
+  const visit = (v: unknown): void => {
+    if (found || typeof v !== "object" || v === null) return;
+    if (Array.isArray(v)) v.forEach(visit);
+    else if (isSpan(v)) found = v.start < start;
+    else Object.values(v).forEach(visit);
+  };
+  visit(c.items);
+  visit(c.diagnostics);
+  return found;
+}
+
+function isSpan(v: object): v is Span {
+  return "start" in v && "end" in v && "line" in v && "col" in v && "endLine" in v && "file" in v;
+}
+
+/** Move every span of a cached chunk (shared span objects once). Columns do not change: chunks start lines. */
+function shift(c: Cached, dOffset: number, dLine: number): void {
+  const seen = new Set<object>();
+  const visit = (v: unknown): void => {
+    if (typeof v !== "object" || v === null || seen.has(v)) return;
+    seen.add(v);
+    if (Array.isArray(v)) {
+      for (const x of v) visit(x);
+      return;
+    }
+    if (isSpan(v)) {
+      v.start += dOffset;
+      v.end += dOffset;
+      v.line += dLine;
+      v.endLine += dLine;
+      return;
+    }
+    for (const x of Object.values(v)) visit(x);
+  };
+  visit(c.items);
+  visit(c.diagnostics);
+}
