@@ -260,7 +260,7 @@ train t {
     const state = (s: string) => lowerFile(writeJob(s, { "linreg.jsonl": LINREG })).lowered.job.spec.state.map((x) => x.name);
     expect(state(src("trainable = [model.b]"))).toEqual(["opt.m.model.b.w", "opt.v.model.b.w", "opt.m.model.b.b", "opt.v.model.b.b"]);
     // a frozen extra instance has params but no state
-    const j = lowerFile(writeJob(src("", "other = frozen Linear(I, O)").replace("mean((model(batch.x)", "mean((model(batch.x) + other(batch.x)"), { "linreg.jsonl": LINREG }));
+    const j = lowerFile(writeJob(src("", "other = frozen Linear(I, O)").replace("loss = mean(", "loss = mean(other(batch.x)) + mean("), { "linreg.jsonl": LINREG }));
     expect(j.lowered.job.spec.params.filter((p) => !p.trainable).map((p) => p.path)).toEqual(["other.w", "other.b"]);
     expect(j.lowered.job.spec.state.some((s) => s.name.includes("other."))).toBe(false);
   });
