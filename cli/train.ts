@@ -163,19 +163,20 @@ function diagnoser(graph: Graph, updates: Map<string, number>) {
 
 export async function trainCmd(file: string, v: Values): Promise<number> {
   const p = load(file, v);
+  const resumeDir = v.resume as string | undefined;
+  const ck: Checkpoint | undefined = resumeDir ? loadCheckpoint(resolve(resumeDir)) : undefined;
+  const given = intOption(v, "seed");
+  if (ck && given !== undefined && given !== ck.trainer.seed) throw new UsageError(`--seed ${given}, but the run in ${resumeDir} has seed ${ck.trainer.seed}; a resumed run keeps its seed`);
+  const seed = ck?.trainer.seed ?? given ?? 0;
+
   const data = dataReader();
-  const lowered = lowerJob(p, v.entry as string | undefined, data.read, { dims: dims(v) });
+  // the seed keys the initial weights, the shuffle and the program's random numbers (dropout)
+  const lowered = lowerJob(p, v.entry as string | undefined, data.read, { dims: dims(v), seed });
   if (!lowered.ok) throw new UserFailure(lowered.diagnostics, p);
   const { graph, job, item, lowering } = lowered.value;
   const dataset = data.get(job.data.file, job.data.options);
   const evalSet = job.eval ? data.get(job.eval.data.file, { ...job.eval.data.options, evalOf: job.data.file }) : undefined;
-
-  const resumeDir = v.resume as string | undefined;
-  const ck: Checkpoint | undefined = resumeDir ? loadCheckpoint(resolve(resumeDir)) : undefined;
   const dir = resolve((v.out as string | undefined) ?? resumeDir ?? join("runs", item.name.name));
-  const given = intOption(v, "seed");
-  if (ck && given !== undefined && given !== ck.trainer.seed) throw new UsageError(`--seed ${given}, but the run in ${resumeDir} has seed ${ck.trainer.seed}; a resumed run keeps its seed`);
-  const seed = ck?.trainer.seed ?? given ?? 0;
   const steps = intOption(v, "steps") ?? job.spec.steps;
   if (!ck && !v.overwrite && listCheckpoints(dir).length) {
     const last = listCheckpoints(dir).pop();

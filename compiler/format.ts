@@ -37,7 +37,7 @@
 import { error, hasErrors, noSpan, type Diagnostic } from "./diagnostics.ts";
 import { parse } from "../grammar/index.ts";
 import type { Program } from "../grammar/ast.ts";
-import { type Doc, hardline, render } from "./format/doc.ts";
+import { alignComments, type Doc, hardline, render } from "./format/doc.ts";
 import { commentsOf, ScanError, scanTokens } from "./format/comments.ts";
 import { Cursor, PrintError, Printer, WIDTH } from "./format/print.ts";
 
@@ -81,31 +81,37 @@ export function astKey(program: Program): string {
   return JSON.stringify(program, (k, v: unknown) => (positions.has(k) ? undefined : v));
 }
 
+const MARK = "\u0001";
+
 function printProgram(program: Program, source: string): string {
   const { toks, comments } = scanTokens(source);
+  // marks where end-of-line comments start, for aligning them (not when the file holds it)
+  const mark = source.includes(MARK) ? undefined : MARK;
   const cur = new Cursor(toks);
   const printer = new Printer(source, cur, comments.map((c) => c.start));
   const out: string[] = [];
   let prevMultiline = false;
   program.items.forEach((item, k) => {
+    cur.lineBreak();
     const blank = cur.blankBefore();
     const lead = cur.leading();
     const head = lead.comments.length ? renderLines(lead.comments, lead.blankAfter) : "";
     const doc = printer.item(item);
     cur.endUnit();
-    const code = render(doc, WIDTH);
+    const code = render(doc, WIDTH, mark);
     const multiline = code.includes("\n");
     if (k > 0) out.push(blank || multiline || prevMultiline ? "\n\n" : "\n");
     out.push(head, code);
     prevMultiline = multiline;
   });
+  cur.lineBreak();
   if (!cur.atEnd()) throw new PrintError(`'${cur.peek().image}' at offset ${cur.peek().start} was not printed`);
   const tail = cur.leading();
   if (tail.comments.length) {
     if (out.length) out.push(tail.comments[0].blankBefore ? "\n\n" : "\n");
     out.push(renderLines(tail.comments, false).replace(/\n$/, ""));
   }
-  const text = out.join("");
+  const text = mark === undefined ? out.join("") : alignComments(out.join(""), mark);
   return text === "" ? "" : text + "\n";
 }
 

@@ -33,6 +33,7 @@ const ITEM_START = /^(import|dim|block|fn|train)\b/;
 /** Where top-level items begin (at column 0, outside brackets, comments and strings). */
 export function chunksOf(text: string): Chunk[] {
   const starts: number[] = [0];
+  const open: string[] = [];
   let depth = 0;
   // a doc comment belongs to what follows it: cut before a run of them, never after one
   let docPending = false;
@@ -57,14 +58,25 @@ export function chunksOf(text: string): Chunk[] {
       const end = text.indexOf("*/", i + 2);
       i = end < 0 ? text.length : end + 2;
       docPending = false;
-    } else if (c === '"') {
+    } else if (c === "#") {
+      // the lexer's "comments start with //" slip: the rest of the line is a comment
+      const nl = text.indexOf("\n", i);
+      i = nl < 0 ? text.length : nl;
+      docPending = false;
+    } else if (c === '"' || c === "'") {
       let j = i + 1;
-      while (j < text.length && text[j] !== '"' && text[j] !== "\n") j += text[j] === "\\" ? 2 : 1;
-      i = j < text.length && text[j] === '"' ? j + 1 : j;
+      while (j < text.length && text[j] !== c && text[j] !== "\n") j += text[j] === "\\" ? 2 : 1;
+      // a single-quoted string only when closed on its line (else the quote is a stray character)
+      i = j < text.length && text[j] === c ? j + 1 : c === '"' ? j : i + 1;
       docPending = false;
     } else {
-      if (c === "(" || c === "[" || c === "{") depth++;
-      else if ((c === ")" || c === "]" || c === "}") && depth > 0) depth--;
+      // as the lexer pairs brackets: a closer pops to its own opener, a stray one is ignored
+      if (c === "(" || c === "[" || c === "{") open.push(c);
+      else if (c === ")" || c === "]" || c === "}") {
+        const at = open.lastIndexOf(c === ")" ? "(" : c === "]" ? "[" : "{");
+        if (at >= 0) open.length = at;
+      }
+      depth = open.length;
       docPending = false;
       i++;
     }
@@ -104,6 +116,8 @@ interface Cached {
   line: number;
   items: Item[];
   diagnostics: Diagnostic[];
+  /** the parse ended at the top level, where the next chunk begins */
+  clean: boolean;
 }
 
 /** Parses of one file's chunks, reused across versions of its text. */
@@ -138,8 +152,9 @@ export class IncrementalParser {
         hit = this.parseChunk(text, c, line);
         parsed++;
         // a part the parser had to invent is placed after the last real token before it, which
-        // can be in an earlier chunk: then only the whole file gives the same tree
-        if (reachesBack(hit, c.start)) return this.whole(text);
+        // can be in an earlier chunk; an item cut short may swallow the next (`= block @ b`
+        // before `fn g`): then only the whole file gives the same tree
+        if (!hit.clean || reachesBack(hit, c.start)) return this.whole(text);
       }
       // diagnostics may name positions in their text: a chunk with any is never reused
       if (!hit.diagnostics.length) next.set(key, hit);
@@ -175,7 +190,11 @@ export class IncrementalParser {
     // cut short) is this chunk's, as in a whole-file parse
     const items = r.program.items.filter((it) => it.span.start < c.end);
     const diagnostics = c.lookahead === c.end ? r.diagnostics : r.diagnostics.filter((d) => d.span.start < c.lookahead);
-    return { start: c.start, line, items, diagnostics };
+    // the parser must be back at the top level at the next chunk's first token: an item starts
+    // there, and none of this chunk's runs into it
+    const next = firstTokenStart(text, c.end);
+    const clean = c.lookahead === c.end || (r.program.items.some((it) => it.span.start === next) && items.every((it) => it.span.end <= c.end));
+    return { start: c.start, line, items, diagnostics, clean };
   }
 }
 

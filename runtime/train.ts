@@ -85,7 +85,7 @@ export interface TrainSpec {
   params: ParamSpec[];
   state: { name: string; shape: number[] }[];
   /** scalar inputs the host writes every step */
-  scalars: { lr: string; c1?: string; c2?: string; apply?: string };
+  scalars: { lr: string; c1?: string; c2?: string; apply?: string; rngStep?: string };
   eval?: EvalSpec;
 }
 
@@ -331,12 +331,15 @@ export async function train(backend: Backend, spec: TrainSpec, data: Dataset, op
         if (countTokens) tokens += countTokens(batch);
         for (const f of spec.fields) backend.write(f.input, toStorage(batch.get(f.field)!, f.dtype));
         if (spec.scalars.apply) backend.write(spec.scalars.apply, Float32Array.of(k === K - 1 ? 1 : 0));
+        // the random numbers (dropout) of micro-batch k of step t: a function of t·K + k, so resumable
+        if (spec.scalars.rngStep) backend.write(spec.scalars.rngStep, Int32Array.of(step * K + k));
         if (opts.debug) {
           // --debug: no pipelining; snapshot what this run reads, check its loss at once
           const snap = await sources();
           for (const f of spec.fields) snap.set(f.input, toStorage(batch.get(f.field)!, f.dtype));
           const scalars = [[spec.scalars.lr, lr], [spec.scalars.c1, 1 / (1 - b1 ** (step + 1))], [spec.scalars.c2, 1 / Math.sqrt(1 - b2 ** (step + 1))], [spec.scalars.apply, k === K - 1 ? 1 : 0]] as const;
           for (const [name, v] of scalars) if (name) snap.set(name, Float32Array.of(v));
+          if (spec.scalars.rngStep) snap.set(spec.scalars.rngStep, Int32Array.of(step * K + k));
           const out = await backend.run(read);
           const v = out.get(spec.loss)![0];
           if (!Number.isFinite(v)) {

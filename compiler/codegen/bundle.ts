@@ -14,8 +14,8 @@ import { numel } from "../ir/graph.ts";
 import { contiguous, type View } from "../kernel/view.ts";
 import { getOp, type BufferOperand } from "../ops/registry.ts";
 import { InternalError } from "../diagnostics.ts";
-import { elementwiseKernel, reduceKernel } from "./wgsl.ts";
-import type { Operand } from "./render.ts";
+import { elementwiseKernel, matmulKernel, reduceKernel } from "./wgsl.ts";
+import { isIdentity, type Operand, type PendingMatmul, type RawOperand, type Renderable } from "./render.ts";
 import { planMemory } from "../opt/memory.ts";
 
 export interface CompileOptions {
@@ -65,11 +65,42 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
   };
   const constBuffers = new Map<string, number>();
   const treeSize = new Map<number, number>();
+  const holdsMatmul = new Set<number>();
+
+  /** A pending matmul computed on its own (its reader could not take it as an epilogue). */
+  const computed = new Map<number, BufferOperand>();
+  const compute = (m: PendingMatmul): BufferOperand => {
+    let b = computed.get(m.node.id);
+    if (!b) {
+      const node = m.node;
+      b = newKernel(node, (out) => matmulKernel({ name: `${node.op}_${node.id}`, node, inputs: [m.a, m.b], out }));
+      computed.set(node.id, b);
+    }
+    return { ...b, view: m.view };
+  };
+  /** The tree with every pending matmul computed into a buffer. */
+  const resolve = <T extends Renderable>(op: T): T | BufferOperand => {
+    if (op.kind === "matmul") return compute(op);
+    if (op.kind === "fused") return { ...op, inputs: op.inputs.map(resolve) };
+    return op;
+  };
 
   /** Computes `op` (an operand of `node`'s shape) into a buffer of its own. */
   const materialise = (node: Node, op: Operand, name = `${node.op}_${node.id}`): BufferOperand => {
     const out = newBuffer({ length: Math.max(1, numel(node.type.shape)), type: storageOf(node.type.dtype), role: "temp" });
-    kernels.push(elementwiseKernel(name, node.type.shape, node.type.dtype, op, out));
+    const m = epilogueMatmul(op, node.type.shape);
+    if (m) {
+      // The whole elementwise tree becomes the matmul's epilogue: one kernel, no round trip.
+      const tree = substitute(op, m, "acc");
+      kernels.push(
+        matmulKernel(
+          { name: `${name}_matmul_${m.node.id}`, node: m.node, inputs: [m.a, m.b], out },
+          { dtype: node.type.dtype, render: (r, idx, acc) => r.value(substitute(resolve(tree), { kind: "raw", name: "acc", dtype: "f32" }, acc), idx) },
+        ),
+      );
+    } else {
+      kernels.push(elementwiseKernel(name, node.type.shape, node.type.dtype, resolve(op), out));
+    }
     return { kind: "buffer", buffer: out, view: contiguous(node.type.shape), dtype: node.type.dtype };
   };
   const newKernel = (node: Node, kernel: (out: number) => KernelSpec): BufferOperand => {
@@ -83,6 +114,7 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
     const o = operands.get(id)!;
     if (o.kind === "buffer") return o;
     if (o.kind === "fused") return materialise(g.node(id), o, `${g.node(id).op}_${id}`);
+    if (o.kind === "matmul") return compute(o);
     const key = `${o.dtype}:${o.value}`;
     let b = constBuffers.get(key);
     if (b === undefined) {
@@ -110,6 +142,7 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
       case "view": {
         const src = operands.get(node.inputs[0])!;
         if (src.kind === "fused") treeSize.set(node.id, treeSize.get(node.inputs[0]) ?? 0);
+        if (holdsMatmul.has(node.inputs[0])) holdsMatmul.add(node.id);
         if (src.kind === "const") {
           operand = { kind: "const", value: src.value, shape: node.type.shape, dtype: src.dtype };
           break;
@@ -140,7 +173,10 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
         // in each (shared within a kernel), which is cheaper than a store and a load
         // while the tree is small.
         const size = 1 + node.inputs.reduce((n, i) => n + (treeSize.get(i) ?? 0), 0);
-        const inline = fuse && (readers[node.id] <= 1 || size <= MAX_SHARED_TREE);
+        // A tree holding a pending matmul is never recomputed: the matmul would run twice.
+        const heavy = node.inputs.some((i) => holdsMatmul.has(i) || operands.get(i)?.kind === "matmul");
+        if (heavy) holdsMatmul.add(node.id);
+        const inline = fuse && (readers[node.id] <= 1 || (size <= MAX_SHARED_TREE && !heavy));
         if (inline) treeSize.set(node.id, size);
         operand = inline ? fused : materialise(node, fused, name);
         break;
@@ -148,13 +184,20 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
       case "reduce": {
         const input = operands.get(node.inputs[0])!;
         const out = newBuffer({ length: Math.max(1, numel(node.type.shape)), type: storageOf(node.type.dtype), role: "temp" });
-        kernels.push(reduceKernel(name, node, fuse || input.kind !== "fused" ? input : asBuffer(node.inputs[0]), lower, out));
+        const prologue = fuse || input.kind !== "fused" ? resolve(input) : asBuffer(node.inputs[0]);
+        kernels.push(reduceKernel(name, node, prologue as Operand, lower, out));
         operand = { kind: "buffer", buffer: out, view: contiguous(node.type.shape), dtype: node.type.dtype };
         break;
       }
-      case "kernel":
-        operand = newKernel(node, (out) => lower.emit({ name, node, inputs: node.inputs.map(asBuffer), out }));
+      case "kernel": {
+        const inputs = node.inputs.map(asBuffer);
+        // A matmul read by one consumer waits: that consumer may take it as an epilogue.
+        operand =
+          node.op === "matmul" && fuse && readers[node.id] <= 1
+            ? { kind: "matmul", node, a: inputs[0], b: inputs[1], view: contiguous(node.type.shape), dtype: "f32" }
+            : newKernel(node, (out) => lower.emit({ name, node, inputs, out }));
         break;
+      }
     }
     operands.set(node.id, operand);
   }
@@ -194,4 +237,30 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
 function isOwnContiguous(v: View, node: Node): boolean {
   const c = contiguous(node.type.shape);
   return v.offset === 0 && v.strides.every((s, i) => s === c.strides[i] || node.type.shape[i] === 1);
+}
+
+/**
+ * The one pending matmul of an elementwise tree that every path reaches at the tree's own
+ * index (no broadcast, transpose or reshape on the way) — it can run the tree as its
+ * epilogue. Undefined when there is none or more than one.
+ */
+function epilogueMatmul(op: Operand, shape: readonly number[]): PendingMatmul | undefined {
+  const found: { m: PendingMatmul; aligned: boolean }[] = [];
+  const same = (s: readonly number[]) => s.length === shape.length && s.every((d, i) => d === shape[i]);
+  const walk = (x: Renderable, aligned: boolean) => {
+    if (x.kind === "matmul") found.push({ m: x, aligned: aligned && same(x.node.type.shape) && isIdentity(x.view, x.node.type.shape) });
+    else if (x.kind === "fused") {
+      const here = aligned && same(x.node.type.shape) && isIdentity(x.view, x.node.type.shape);
+      for (const i of x.inputs) walk(i, here);
+    }
+  };
+  walk(op, true);
+  return found.length === 1 && found[0].aligned ? found[0].m : undefined;
+}
+
+/** `op` with `target` replaced by a value held in the variable `name`. */
+function substitute<T extends Renderable>(op: T, target: Renderable, name: string): T | RawOperand {
+  if (op === target || (op.kind === "raw" && target.kind === "raw" && op.name === target.name)) return { kind: "raw", name, dtype: "f32" };
+  if (op.kind === "fused") return { ...op, inputs: op.inputs.map((i) => substitute(i, target, name)) };
+  return op;
 }

@@ -8,6 +8,7 @@ import { stridesOf } from "../ir/graph.ts";
 import type { View } from "../kernel/view.ts";
 import type { BufferOperand, ExprContext } from "../ops/registry.ts";
 import type { Bindings } from "./wgsl.ts";
+import { InternalError } from "../diagnostics.ts";
 import { literal, load, offsetExpr, u } from "./wgsl.ts";
 
 export interface ConstOperand {
@@ -21,16 +22,35 @@ export interface ConstOperand {
 export interface FusedOperand {
   kind: "fused";
   node: Node;
-  inputs: Operand[];
+  inputs: Renderable[];
   expr: (args: readonly string[], ctx: ExprContext) => string;
   /** how the reader's index maps into the node's row-major index space */
   view: View;
   dtype: DType;
 }
 
-export type Operand = BufferOperand | ConstOperand | FusedOperand;
+/** A matmul not yet computed: its single reader may take it as an epilogue (bundle.ts). */
+export interface PendingMatmul {
+  kind: "matmul";
+  node: Node;
+  a: BufferOperand;
+  b: BufferOperand;
+  view: View;
+  dtype: DType;
+}
 
-function isIdentity(view: View, shape: Shape): boolean {
+/** A value already in a WGSL variable (a matmul accumulator inside its epilogue). */
+export interface RawOperand {
+  kind: "raw";
+  name: string;
+  dtype: DType;
+}
+
+export type Operand = BufferOperand | ConstOperand | FusedOperand | PendingMatmul;
+/** What the renderer evaluates: an operand, or a value already in a variable. */
+export type Renderable = Operand | RawOperand;
+
+export function isIdentity(view: View, shape: Shape): boolean {
   if (view.offset !== 0 || view.shape.length !== shape.length) return false;
   const s = stridesOf(shape);
   return view.shape.every((d, i) => d === shape[i] && (s[i] === view.strides[i] || d === 1));
@@ -62,7 +82,9 @@ export class Renderer {
     return `${prefix}${this.count.n++}`;
   }
 
-  value(op: Operand, idx: readonly string[]): string {
+  value(op: Renderable, idx: readonly string[]): string {
+    if (op.kind === "raw") return op.name;
+    if (op.kind === "matmul") throw new InternalError("a pending matmul must be computed before it is rendered");
     const key = `${op.kind === "fused" ? `f${op.node.id}` : op.kind === "buffer" ? `b${op.buffer}` : `c${op.value}`}:${op.kind === "const" ? "" : JSON.stringify([op.view.strides, op.view.offset, idx])}`;
     const hit = this.memo.get(key);
     if (hit) return hit;

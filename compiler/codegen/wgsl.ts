@@ -43,7 +43,9 @@ export function store(expr: string, dtype: DType): string {
 export function offsetExpr(view: View, idx: readonly string[]): string {
   const terms = [view.offset ? u(view.offset) : ""];
   view.strides.forEach((s, k) => {
-    if (s !== 0 && view.shape[k] !== 1) terms.push(s === 1 ? idx[k] : `${idx[k]} * ${u(s)}`);
+    // an index may be an expression (`m0 + 1u`): parenthesise it before scaling
+    const i = /^[A-Za-z0-9_]+$/.test(idx[k]) ? idx[k] : `(${idx[k]})`;
+    if (s !== 0 && view.shape[k] !== 1) terms.push(s === 1 ? i : `${i} * ${u(s)}`);
   });
   const t = terms.filter(Boolean);
   return t.length ? t.join(" + ") : "0u";
@@ -195,7 +197,13 @@ export function reduceKernel(name: string, node: Node, input: Operand, lower: Lo
  * blocks clamp their loads and guard their stores, so any M, N, K works.
  * (DEVICE-NOTES: on lavapipe, register blocking from global memory beats shared-memory tiles.)
  */
-export function matmulKernel({ name, node, inputs: [a, bOp], out }: KernelArgs): KernelSpec {
+export interface Epilogue {
+  /** the value stored for the output element at `idx`, given the accumulator's variable */
+  render(r: Renderer, idx: readonly string[], acc: string): string;
+  dtype: DType;
+}
+
+export function matmulKernel({ name, node, inputs: [a, bOp], out }: KernelArgs, epilogue?: Epilogue): KernelSpec {
   const shape = node.type.shape;
   const r = shape.length;
   const M = shape[r - 2];
@@ -230,12 +238,22 @@ export function matmulKernel({ name, node, inputs: [a, bOp], out }: KernelArgs):
   for (let x = 0; x < TM; x++) for (let y = 0; y < TN; y++) body.push(`    c${x}_${y} = fma(a${x}, b${y}, c${x}_${y});`);
   body.push("  }");
   body.push(`  let obase = p * ${u(M * N)};`);
+  const shared = epilogue ? new Renderer(b, body) : undefined;
   for (let x = 0; x < TM; x++) {
     for (let y = 0; y < TN; y++) {
       const guard = [M % TM ? `m0 + ${u(x)} < ${u(M)}` : "", N % TN ? `n0 + ${u(y)} < ${u(N)}` : ""].filter(Boolean);
-      const st = `out[obase + (m0 + ${u(x)}) * ${u(N)} + n0 + ${u(y)}] = c${x}_${y};`;
-      body.push(guard.length ? `  if (${guard.join(" && ")}) { ${st} }` : `  ${st}`);
+      const at = `obase + (m0 + ${u(x)}) * ${u(N)} + n0 + ${u(y)}`;
+      if (!epilogue || !shared) {
+        const st = `out[${at}] = c${x}_${y};`;
+        body.push(guard.length ? `  if (${guard.join(" && ")}) { ${st} }` : `  ${st}`);
+        continue;
+      }
+      // The fused epilogue (bias, activation, residual…) per output element, inside the guard.
+      const lines: string[] = [];
+      const r = shared.child(lines, "    ");
+      const v = epilogue.render(r, [...batch, `m0 + ${u(x)}`, `n0 + ${u(y)}`], `c${x}_${y}`);
+      body.push(`  ${guard.length ? `if (${guard.join(" && ")})` : "if (true)"} {`, ...lines, `    out[${at}] = ${store(v, epilogue.dtype)};`, "  }");
     }
   }
-  return kernel(name, b, "f32", out, Math.max(1, batches * MB * NB), body);
+  return kernel(name, b, epilogue?.dtype ?? "f32", out, Math.max(1, batches * MB * NB), body);
 }

@@ -177,8 +177,12 @@ function fits(next: Cmd[], rest: Cmd[], width: number, pendingLineComment: boole
   return false;
 }
 
-/** Lays `doc` out within `width` columns. Lines carry no trailing whitespace. */
-export function render(doc: Doc, width: number): string {
+/**
+ * Lays `doc` out within `width` columns. Lines carry no trailing whitespace. With `mark`,
+ * the space before the first end-of-line comment of a line is written as `mark`, for
+ * `alignComments`.
+ */
+export function render(doc: Doc, width: number, mark?: string): string {
   propagate(doc);
   const out: string[] = [];
   let pos = 0;
@@ -206,7 +210,9 @@ export function render(doc: Doc, width: number): string {
       if (i > 0 && pending[i - 1].line) {
         trimTrailing();
         write("\n" + " ".repeat(ind));
-      } else if (out.length && !/[\s]$/.test(out[out.length - 1])) write(" ");
+      } else if (out.length && !/\s$/.test(out[out.length - 1])) {
+        write(i === 0 && mark !== undefined ? mark : " ");
+      }
       write(c.text);
     });
     pending = [];
@@ -241,34 +247,26 @@ export function render(doc: Doc, width: number): string {
         stack.push({ ind, mode, doc: mode === "break" ? d.broken : d.flat });
         break;
       case "fill": {
+        // Parts alternate content, separator, content... A content prints flat if it fits;
+        // a separator is decided once the content before it is printed: flat when the next
+        // content fits after it on the same line (the rest of the line too, for the last one).
         const from = cmd.from ?? 0;
         const parts = d.parts;
-        const left = parts.length - from;
-        if (left <= 0) break;
-        const rem = width - pos;
-        const content = parts[from];
-        const contentFlat: Cmd = { ind, mode: "flat", doc: content };
-        const contentBreak: Cmd = { ind, mode: "break", doc: content };
-        const contentFits = fits([contentFlat], left === 1 ? stack : [], rem, lineComment, true);
-        if (left === 1) {
-          stack.push(contentFits ? contentFlat : contentBreak);
-          break;
-        }
-        const sep = parts[from + 1];
-        if (left === 2) {
-          stack.push({ ind, mode: contentFits ? "flat" : "break", doc: sep });
-          stack.push(contentFits ? contentFlat : contentBreak);
-          break;
-        }
-        const pair: Cmd = { ind, mode: "flat", doc: [content, sep, parts[from + 2]] };
-        const pairFits = fits([pair], left === 3 ? stack : [], rem, lineComment, true);
-        stack.push({ ind, mode, doc: d, from: from + 2 });
-        if (pairFits) {
-          stack.push({ ind, mode: "flat", doc: sep });
-          stack.push(contentFlat);
+        if (from >= parts.length) break;
+        const isLast = from + 1 >= parts.length;
+        if (from % 2 === 0) {
+          const content = parts[from];
+          const flat: Cmd = { ind, mode: "flat", doc: content };
+          const contentFits = fits([flat], isLast ? stack : [], width - pos, lineComment, true);
+          if (!isLast) stack.push({ ind, mode, doc: d, from: from + 1 });
+          stack.push(contentFits ? flat : { ind, mode: "break", doc: content });
         } else {
-          stack.push({ ind, mode: "break", doc: sep });
-          stack.push(contentFits ? contentFlat : contentBreak);
+          const sep = parts[from];
+          const nextIsLast = from + 2 >= parts.length;
+          const pair: Cmd = { ind, mode: "flat", doc: [sep, parts[from + 1]] };
+          const pairFits = fits([pair], nextIsLast ? stack : [], width - pos, lineComment, true);
+          stack.push({ ind, mode, doc: d, from: from + 1 });
+          stack.push({ ind, mode: pairFits ? "flat" : "break", doc: sep });
         }
         break;
       }
@@ -291,4 +289,28 @@ export function render(doc: Doc, width: number): string {
   flush(0);
   trimTrailing();
   return out.join("");
+}
+
+/**
+ * Aligns end-of-line comments, as gofmt does: in each run of consecutive lines that end with
+ * one (lines marked by `render` with `mark`), the comments start one column after the
+ * longest code.
+ */
+export function alignComments(text: string, mark: string): string {
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; ) {
+    if (!lines[i].includes(mark)) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < lines.length && lines[j].includes(mark)) j++;
+    const column = Math.max(...lines.slice(i, j).map((l) => l.indexOf(mark))) + 1;
+    for (let k = i; k < j; k++) {
+      const at = lines[k].indexOf(mark);
+      lines[k] = lines[k].slice(0, at) + " ".repeat(column - at) + lines[k].slice(at + mark.length);
+    }
+    i = j;
+  }
+  return lines.join("\n");
 }

@@ -44,6 +44,8 @@ interface Leading {
 export class Cursor {
   private i = 0;
   private lastSlot: Slot | undefined;
+  /** whether the printer placed a possible line break since the last token */
+  private broke = true;
 
   constructor(private readonly toks: Tok[]) {}
 
@@ -63,21 +65,33 @@ export class Cursor {
     }
     this.i++;
     const parts: Doc[] = [];
-    // own-line comments left here stand where no line may break: they move to the end of the line
-    if (t.own.length) parts.push(slot(t.own.map((c) => ({ text: c.text, line: c.line }))));
     for (const c of t.inline) parts.push(c.text, " ");
     parts.push(t.image);
-    const s = slot(t.trailing.map((c) => ({ text: c.text, line: c.line })));
+    // Nothing can break the line between the previous token and this one, so the previous
+    // one's end-of-line comments end up after this one: attach them here. Own-line comments
+    // left here (where no line may break) move to the end of the line too.
+    const carried = !this.broke && this.lastSlot ? this.lastSlot.comments.splice(0) : [];
+    const s = slot([...carried, ...[...t.own, ...t.trailing].map((c) => ({ text: c.text, line: c.line }))]);
     parts.push(s);
     this.lastSlot = s;
+    this.broke = false;
     return parts;
   }
 
-  /** Takes the own-line comments before the next token, for the caller to print on lines of their own. */
-  leading(): Leading {
+  /** The printer placed a line (or a possible line break) before the next token. */
+  lineBreak(): void {
+    this.broke = true;
+  }
+
+  /**
+   * Takes the own-line comments before the next token, for the caller to print on lines of
+   * their own (and its inline ones too when `inline`: before a `}` on a line of its own).
+   */
+  leading(inline = false): Leading {
     const t = this.peek();
-    const comments = t.own;
+    const comments = inline ? [...t.own, ...t.inline] : t.own;
     t.own = [];
+    if (inline) t.inline = [];
     return { comments, blankAfter: comments.length > 0 && t.blankBefore };
   }
 
@@ -138,6 +152,12 @@ export class Printer {
     return this.cur.take(image);
   }
 
+  /** A line break (or a place where one may go) before the next token. */
+  private br<D extends Doc>(d: D): D {
+    this.cur.lineBreak();
+    return d;
+  }
+
   private hasComments(from: number, to: number): boolean {
     const cs = this.commentStarts;
     let lo = 0;
@@ -163,8 +183,8 @@ export class Printer {
       const lead = this.cur.leading();
       const own = lead.comments.length > 0;
       const content: Doc[] = [];
-      if (k > 0) parts.push(own ? hardline : line);
-      else if (own || breakFirst) content.push(hardline);
+      if (k > 0) parts.push(this.br(own ? hardline : line));
+      else if (own || breakFirst) content.push(this.br(hardline));
       content.push(leadingLines(lead), each(item));
       if (k < items.length - 1) content.push(this.t(","));
       parts.push(content);
@@ -182,13 +202,13 @@ export class Printer {
     this.cur.dropSeparators(commas);
     items.forEach((item, k) => {
       const blank = k > 0 && this.cur.blankBefore();
-      inner.push(hardline);
+      inner.push(this.br(hardline));
       if (blank) inner.push(hardline);
       inner.push(leadingLines(this.cur.leading()), each(item));
       this.cur.endUnit();
       this.cur.dropSeparators(commas);
     });
-    const tail = this.cur.leading();
+    const tail = this.cur.leading(true);
     if (tail.comments.length) {
       inner.push(hardline);
       if (items.length > 0 && tail.comments[0].blankBefore) inner.push(hardline);
@@ -197,9 +217,9 @@ export class Printer {
         inner.push(c.text);
       });
     }
-    const close = this.t("}");
-    if (!inner.length) return [open, close];
-    return [open, indent(BODY, inner), hardline, close];
+    if (!inner.length) return [open, this.t("}")];
+    const br = this.br(hardline);
+    return [open, indent(BODY, inner), br, this.t("}")];
   }
 
   /**
@@ -211,8 +231,8 @@ export class Printer {
     const eq = this.t("=");
     const lead = this.cur.leading();
     const forced = commentAfter || lead.comments.length > 0;
-    if (fnBody) return group([" ", eq, indent(BODY, [forced ? hardline : line, leadingLines(lead), value()])]);
-    if (forced) return [" ", eq, indent(CONT, [hardline, leadingLines(lead), value()])];
+    if (fnBody) return group([" ", eq, indent(BODY, [this.br(forced ? hardline : line), leadingLines(lead), value()])]);
+    if (forced) return [" ", eq, indent(CONT, [this.br(hardline), leadingLines(lead), value()])];
     return [" ", eq, " ", value()];
   }
 
@@ -225,8 +245,11 @@ export class Printer {
         if (it.alias) parts.push(" ", this.t("as"), " ", this.t(it.alias.name));
         return parts;
       }
-      case "dim":
-        return [this.t("dim"), " ", this.fillDecls(it.decls)];
+      case "dim": {
+        const breakFirst = this.cur.hasTrailing();
+        const dim = this.t("dim");
+        return [dim, " ", this.fillDecls(it.decls, breakFirst)];
+      }
       case "block": {
         const parts: Doc[] = [this.t("block"), " ", this.t(it.name.name)];
         if (this.cur.peek().image === "(") parts.push(this.commaList("(", it.dims, (d) => this.t(d.name), ")"));
@@ -241,12 +264,15 @@ export class Printer {
   }
 
   /** `dim B, T = 64, D`: a fill after `dim `, like a comma list without brackets. */
-  private fillDecls(decls: A.DimDecl[]): Doc {
+  private fillDecls(decls: A.DimDecl[], breakFirst: boolean): Doc {
     const parts: Doc[] = [];
     decls.forEach((d, k) => {
       const lead = this.cur.leading();
-      if (k > 0) parts.push(lead.comments.length ? hardline : line);
-      const content: Doc[] = [leadingLines(lead), this.t(d.name.name)];
+      const own = lead.comments.length > 0;
+      const content: Doc[] = [];
+      if (k > 0) parts.push(this.br(own ? hardline : line));
+      else if (own || breakFirst) content.push(this.br(hardline));
+      content.push(leadingLines(lead), this.t(d.name.name));
       if (d.default) {
         const def = d.default;
         content.push(this.assign(() => this.expr(def)));
@@ -338,9 +364,11 @@ export class Printer {
     const open = this.t("{");
     this.cur.dropSeparators(false);
     if (!b.stmts.length) return [open, this.t("}")];
+    const first = this.br(line);
     const body = this.stmt(b.stmts[0]);
     this.cur.dropSeparators(false);
-    return [open, indent(BODY, [line, body]), line, this.t("}")];
+    const last = this.br(line);
+    return [open, indent(BODY, [first, body]), last, this.t("}")];
   }
 
   private stmt(s: A.Stmt): Doc {
@@ -445,7 +473,7 @@ export class Printer {
     const parts: Doc[] = [];
     operands.forEach((operand, k) => {
       const lead = k > 0 ? this.cur.leading() : { comments: [], blankAfter: false };
-      if (k > 0) parts.push(lead.comments.length ? hardline : line);
+      if (k > 0) parts.push(this.br(lead.comments.length ? hardline : line));
       const content: Doc[] = [leadingLines(lead), this.expr(operand)];
       if (k < operands.length - 1) {
         content.push(" ", this.t(ops[k]));
@@ -498,9 +526,10 @@ export class Printer {
     const inner: Doc[] = [];
     r.fields.forEach((f, k) => {
       if (k > 0) inner.push(ifBreak("", ","));
-      inner.push(line, this.field(f));
+      inner.push(this.br(line), this.field(f));
       this.cur.dropSeparators(true);
     });
-    return group([open, indent(BODY, inner), line, this.t("}")]);
+    const last = this.br(line);
+    return group([open, indent(BODY, inner), last, this.t("}")]);
   }
 }

@@ -14,6 +14,7 @@ import { TOKENIZERS, type TokenizerKind } from "../../runtime/tokenize.ts";
 import { vjp, NotDifferentiableError } from "../autodiff/vjp.ts";
 import type { Graph } from "../ir/graph.ts";
 import { add, constant, div, fill, mul, nary, reduce, sub } from "../ops/build.ts";
+import { RNG_STEP } from "./builtins.ts";
 import { Lowering, didYouMean } from "./lower.ts";
 import { Scope, type Module } from "./scope.ts";
 import { describe, type Instance, type Value } from "./values.ts";
@@ -120,6 +121,8 @@ export function lowerTrain(l: Lowering, job: TrainItem, module: Module, readFiel
     state,
     scalars,
   };
+  // dropout draws new numbers every micro-batch: the loop feeds it a step counter
+  if (l.g.sources.has(RNG_STEP)) spec.scalars.rngStep = RNG_STEP;
   const out: TrainJob = { spec, updates, data: data.ref, from };
 
   const evalField = fields.get("eval");

@@ -26,6 +26,9 @@ fn gelu_affine(x: f32[N], a: f32[N], b: f32[N], c: f32[N]) -> f32[N] = gelu(x * 
 fn rows(x: f32[R, C]) -> f32[R, C] = softmax(x, C)
 fn norm(x: f32[R, C]) -> f32[R, C] = layer_norm(x, C) * 2.0 + 1.0
 fn broadcasted(x: f32[R, C], v: f32[C]) -> f32 = sum(tanh(x + v) * exp(v))
+dim K = 21
+fn dense(x: f32[R, C], w: f32[C, K], b: f32[K], y: f32[R, K]) -> f32[R, K] = tanh(x @ w + b) * y
+fn dense_t(x: f32[C, R], w: f32[C, K], y: f32[K, R]) -> f32[K, R] = transpose(transpose(x, [R, C]) @ w, [K, R]) - y
 `;
 
 async function check(entry: string, shapes: Record<string, number[]>, maxKernels: number) {
@@ -50,6 +53,10 @@ describe("fusion", () => {
   it("softmax over an axis: max, sum of exp, and the normalised values — 3 kernels", () => check("rows", { x: [37, 129] }, 3));
   it("layer_norm with an affine epilogue: mean, variance and the output — 3 kernels", () => check("norm", { x: [37, 129] }, 3));
   it("a reduction absorbs its elementwise prologue through a broadcast", () => check("broadcasted", { x: [37, 129], v: [129] }, 1));
+  it("a matmul runs its elementwise epilogue (bias, activation, another tensor): one kernel", () =>
+    check("dense", { x: [37, 129], w: [129, 21], b: [21], y: [37, 21] }, 1));
+  it("a matmul read through a transpose is computed on its own, then the epilogue reads it", () =>
+    check("dense_t", { x: [129, 37], w: [129, 21], y: [21, 37] }, 2));
   it("without fusion every op is its own kernel", () => {
     const g = lower(SRC, "gelu_affine", { x: [4096], a: [4096], b: [4096], c: [4096] });
     expect(compileBundle(g, { fuse: false }).kernels.length).toBeGreaterThan(8);

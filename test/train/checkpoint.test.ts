@@ -20,14 +20,15 @@ const SPIRALS = readFileSync(join(ROOT, "examples/mlp/train.jsonl"), "utf8");
 const VALID = SPIRALS.split("\n").filter((l, i) => l.trim() && i % 12 === 5).join("\n") + "\n";
 
 // Everything that carries state across steps: AdamW moments, accumulation buffers,
-// clipping, a warm-up + cosine schedule, an epoch boundary (600 records, 64 per step:
-// epoch 2 starts inside step 10), and an evaluation every 3 steps.
+// clipping, a warm-up + cosine schedule, dropout (new masks every micro-batch), an epoch
+// boundary (600 records, 64 per step: epoch 2 starts inside step 10), and an evaluation
+// every 3 steps (without dropout: its graph is lowered with training = false).
 const JOB = `import "std/nn"
 dim B, D = 2, H = 16, C = 3
 block Mlp(D, H, C) {
   hidden = Linear(D, H)
   out = Linear(H, C)
-  fn (x: f32[B, D]) -> f32[B, C] = out(tanh(hidden(x)))
+  fn (x: f32[B, D]) -> f32[B, C] = out(dropout(tanh(hidden(x)), 0.1))
 }
 train spirals {
   model = Mlp(D, H, C)
@@ -130,6 +131,7 @@ describe("checkpoint files", () => {
   it("params.safetensors is named by parameter path; optimizer state, step, data position beside it; old ones pruned", async () => {
     const j = lowerFile(writeJob(JOB, { "train.jsonl": SPIRALS, "valid.jsonl": VALID }));
     const dir = tempDir();
+    expect(j.lowered.job.spec.scalars.rngStep).toBe("rng.step"); // dropout's step counter
     await run(reference(j), j, { seed: 1, steps: 7, dir, saveEvery: 2, keep: 2, metadata: { job: "spirals" } });
     expect(listCheckpoints(dir)).toEqual([6, 7]);
     expect(latestCheckpoint(dir)).toBe(join(dir, "checkpoints", "step-000007"));
