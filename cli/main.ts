@@ -25,6 +25,7 @@ import { CheckpointError } from "../runtime/checkpoint.ts";
 import { InitError } from "../runtime/init.ts";
 import { TokenizerError } from "../runtime/tokenize.ts";
 import { InputError, readInputs, resultsJson, UsageError, writeResults, type NamedResult } from "./io.ts";
+import { FMT_HELP, fmtCmd } from "../compiler/format/cli.ts";
 
 const HELP: Record<string, string> = {
   main: `weft — compile and run Weft models on WebGPU
@@ -40,6 +41,8 @@ commands:
   sample FILE --from DIR   generate text from a trained language model
   compile FILE --entry FN|JOB --emit ast|ir|wgsl
                            print a stage of the compiler
+  fmt FILE... [--check|--write]
+                           format files in the canonical style
 
 Run 'weft <command> --help' for a command's options.`,
   check: `usage: weft check FILE... [--json] [--dim NAME=N]...
@@ -62,6 +65,7 @@ them to a .json or .safetensors file instead.`,
 Gradients of the scalar fn FN with respect to inputs or parameter paths, as JSON.`,
   train: TRAIN_HELP,
   sample: SAMPLE_HELP,
+  fmt: FMT_HELP,
   compile: `usage: weft compile FILE --entry FN|JOB (--emit ast|ir|wgsl|kernels|memory | -o DIR)
                     [run's --inputs, --dim]
 
@@ -86,6 +90,7 @@ const options: Record<string, ParseArgsConfig["options"]> = {
   sample: SAMPLE_OPTIONS,
   compile: { entry: { type: "string" }, emit: { type: "string" }, inputs: { type: "string" }, out: { type: "string", short: "o" } },
   lsp: { stdio: { type: "boolean" } },
+  fmt: { check: { type: "boolean" }, write: { type: "boolean" } },
 };
 
 export type Values = Record<string, string | boolean | string[] | undefined>;
@@ -306,6 +311,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     const files = parsed.positionals;
     if (cmd === "check") return await checkCmd(files, v);
+    if (cmd === "fmt") return fmtCmd(files, { check: v.check === true, write: v.write === true });
     if (files.length !== 1) throw new UsageError(`weft ${cmd} takes one FILE, got ${files.length}`);
     if (cmd === "run" || cmd === "grad") return await evaluate(cmd, files[0], v);
     if (cmd === "train") return await trainCmd(files[0], v);

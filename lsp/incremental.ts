@@ -35,6 +35,7 @@ export function chunksOf(text: string): Chunk[] {
   const starts: number[] = [0];
   const open: string[] = [];
   let depth = 0;
+  let unpaired = false;
   // a doc comment belongs to what follows it: cut before a run of them, never after one
   let docPending = false;
   const lineStart = (k: number) => {
@@ -74,13 +75,19 @@ export function chunksOf(text: string): Chunk[] {
       if (c === "(" || c === "[" || c === "{") open.push(c);
       else if (c === ")" || c === "]" || c === "}") {
         const at = open.lastIndexOf(c === ")" ? "(" : c === "]" ? "[" : "{");
-        if (at >= 0) open.length = at;
+        if (at >= 0) {
+          if (at < open.length - 1) unpaired = true;
+          open.length = at;
+        }
       }
       depth = open.length;
       docPending = false;
       i++;
     }
   }
+  // an opener that is never closed makes the parser drop every later error (grammar/index.ts,
+  // `consequential`), wherever it is: then the file is one chunk
+  if (unpaired || open.length) return [{ start: 0, end: text.length, lookahead: text.length }];
   // a cut is clean only where an item keyword follows (a doc comment may be followed by anything)
   const clean = starts.filter((s, k) => k === 0 || ITEM_START.test(text.slice(firstTokenStart(text, s), firstTokenStart(text, s) + 8)));
   return clean.map((s, k) => {

@@ -25,6 +25,11 @@ export interface CompileOptions {
   fuse?: boolean;
   /** share buffers between temporaries whose lifetimes don't overlap (default true) */
   plan?: boolean;
+  /**
+   * Storage buffers one kernel may bind (WebGPU's maxStorageBuffersPerShaderStage).
+   * The default, 8, is what every WebGPU device offers, so bundles run anywhere.
+   */
+  maxStorageBuffers?: number;
 }
 
 /** Largest fused expression (in ops) that is recomputed by each of several readers. */
@@ -33,6 +38,7 @@ const MAX_SHARED_TREE = 12;
 export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
   const updates = opts.updates ?? new Map<string, number>();
   const fuse = opts.fuse ?? true;
+  const maxBound = (opts.maxStorageBuffers ?? 8) - 1; // one binding is the output
   const roots = [...g.outputs.values(), ...updates.values()];
   const needed = new Uint8Array(g.nodes.length);
   const stack = [...roots];
@@ -161,10 +167,18 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
         break;
       }
       case "elementwise": {
+        // A kernel may bind only so many buffers: past the limit, fused inputs are
+        // computed into buffers of their own (each is within the limit, so this ends).
+        let inputs = node.inputs.map((i) => operands.get(i)!);
+        while (bindingsOf(inputs).size > maxBound) {
+          const k = largestFused(inputs);
+          if (k < 0) break;
+          inputs = inputs.map((x, j) => (j === k ? asBuffer(node.inputs[k]) : x));
+        }
         const fused: Operand = {
           kind: "fused",
           node,
-          inputs: node.inputs.map((i) => operands.get(i)!),
+          inputs,
           expr: lower.expr,
           view: contiguous(node.type.shape),
           dtype: node.type.dtype,
@@ -263,4 +277,29 @@ function substitute<T extends Renderable>(op: T, target: Renderable, name: strin
   if (op === target || (op.kind === "raw" && target.kind === "raw" && op.name === target.name)) return { kind: "raw", name, dtype: "f32" };
   if (op.kind === "fused") return { ...op, inputs: op.inputs.map((i) => substitute(i, target, name)) };
   return op;
+}
+
+/** The buffers a kernel reading these operands would bind. */
+function bindingsOf(ops: readonly Renderable[], into = new Set<number>()): Set<number> {
+  for (const op of ops) {
+    if (op.kind === "buffer") into.add(op.buffer);
+    else if (op.kind === "matmul") into.add(op.a.buffer).add(op.b.buffer);
+    else if (op.kind === "fused") bindingsOf(op.inputs, into);
+  }
+  return into;
+}
+
+/** The fused (or pending matmul) operand binding the most buffers, or -1. */
+function largestFused(ops: readonly Operand[]): number {
+  let best = -1;
+  let most = 0;
+  ops.forEach((op, k) => {
+    if (op.kind !== "fused" && op.kind !== "matmul") return;
+    const n = bindingsOf([op]).size;
+    if (n > most) {
+      most = n;
+      best = k;
+    }
+  });
+  return best;
 }

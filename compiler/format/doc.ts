@@ -109,7 +109,7 @@ export function propagate(doc: Doc): boolean {
     case "breakParent":
       return true;
     case "slot":
-      return !doc.unitEnd && doc.comments.length > 0;
+      return !doc.unitEnd && doc.comments.some((c) => c.line);
   }
 }
 

@@ -38,8 +38,6 @@ export interface TrainJob {
   eval?: { graph: Graph; data: DataRef };
 }
 
-// see optimizerStep: partial sums of the squared gradient norm that are outputs of their own
-const CHUNK = 2;
 const FIELDS = ["model", "loss", "data", "batch", "steps", "optimizer", "schedule", "trainable", "eval", "clip", "accumulate", "decay"];
 
 interface Setting {
@@ -237,14 +235,9 @@ export function optimizerStep(g: Graph, trainable: string[], grads: number[], o:
   // Global-norm clipping, as torch.nn.utils.clip_grad_norm_: g·min(1, clip/(‖g‖ + 1e-6)).
   let gradNorm: number | undefined;
   if (o.clip !== undefined) {
-    // The sum of squares runs over every parameter; a partial sum every CHUNK parameters is a
-    // graph output of its own, so that fusing the chain never makes one kernel bind more
-    // storage buffers than a device allows (16 is common).
+    // (Fusion keeps each kernel within the device's storage-buffer limit.)
     let sq = constant(g, 0, []);
-    gs.forEach((x, k) => {
-      sq = add(g, sq, reduce(g, "sum", mul(g, x, x), g.type(x).shape.map((_, i) => i)));
-      if (k % CHUNK === CHUNK - 1 && k + 1 < gs.length) g.output(`grad_norm.sq${k + 1}`, sq);
-    });
+    for (const x of gs) sq = add(g, sq, reduce(g, "sum", mul(g, x, x), g.type(x).shape.map((_, i) => i)));
     gradNorm = g.add("sqrt", [sq]);
     const coef = nary(g, "min", [constant(g, 1, []), div(g, constant(g, o.clip, []), add(g, gradNorm, constant(g, 1e-6, [])))]);
     gs = gs.map((x) => mul(g, x, coef));

@@ -57,6 +57,14 @@ describe("fusion", () => {
     check("dense", { x: [37, 129], w: [129, 21], b: [21], y: [37, 21] }, 1));
   it("a matmul read through a transpose is computed on its own, then the epilogue reads it", () =>
     check("dense_t", { x: [129, 37], w: [129, 21], y: [21, 37] }, 2));
+  it("no fused kernel binds more storage buffers than a device must offer (8)", () => {
+    const names = "abcdefghijkl".split("");
+    const src = `dim N = 5\nfn many(${names.map((n) => `${n}: f32[N]`).join(", ")}) -> f32[N] = ${names.join(" * ")}`;
+    const g = lower(src, "many", Object.fromEntries(names.map((n) => [n, [5]])));
+    const bundle = compileBundle(g);
+    for (const k of bundle.kernels) expect(k.bindings.length).toBeLessThanOrEqual(8);
+    expect(bundle.kernels.length).toBeLessThanOrEqual(3);
+  });
   it("without fusion every op is its own kernel", () => {
     const g = lower(SRC, "gelu_affine", { x: [4096], a: [4096], b: [4096], c: [4096] });
     expect(compileBundle(g, { fuse: false }).kernels.length).toBeGreaterThan(8);
