@@ -5,6 +5,7 @@ import { resolve } from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { compileBundle } from "../compiler/codegen/bundle.ts";
 import { planMemory } from "../compiler/opt/memory.ts";
+import { gradcheckCmd } from "./gradcheck.ts";
 import { writeBundle } from "../runtime/bundle-io.ts";
 import { formatDiagnostic, hasErrors, type Diagnostic } from "../compiler/diagnostics.ts";
 import { loadProgram, lowerFunction, lowerJob, type InputType, type LoadedProgram } from "../compiler/index.ts";
@@ -35,6 +36,7 @@ usage: weft <command> [options]
 commands:
   check FILE...            check programs; print diagnostics (file:line:col)
   run FILE --entry FN      evaluate a fn on inputs, print its outputs as JSON
+  gradcheck FILE --entry FN  check a fn's gradients against finite differences
   grad FILE --entry FN --wrt NAME[,NAME]
                            gradients of a scalar fn, printed as JSON
   train FILE [--entry JOB] train a model; write params as safetensors
@@ -60,6 +62,11 @@ Evaluates fn FN. IN is JSON text or a file: {"x": [[1,2],[3,4]]} (nested arrays)
 parameters are built with fresh weights (seeded by --seed) or read from --params
 (tensor names = parameter paths, e.g. m.l1.w). Prints outputs as JSON; --out writes
 them to a .json or .safetensors file instead.`,
+  gradcheck: `usage: weft gradcheck FILE --entry FN [--inputs IN] [--params P.safetensors] [--dim N=V]... [--seed S]
+
+Checks the gradients Weft derives for the scalar fn FN against float64 central
+differences (on the reference back end), for every f32 input and parameter, and prints
+the worst relative error of each. Exit 1 if any exceeds 1e-4.`,
   grad: `usage: weft grad FILE --entry FN --wrt NAME[,NAME] [run's options]
 
 Gradients of the scalar fn FN with respect to inputs or parameter paths, as JSON.`,
@@ -86,10 +93,11 @@ const options: Record<string, ParseArgsConfig["options"]> = {
   check: { json: { type: "boolean" } },
   run: { entry: { type: "string" }, inputs: { type: "string" }, params: { type: "string" }, out: { type: "string" } },
   grad: { entry: { type: "string" }, inputs: { type: "string" }, params: { type: "string" }, out: { type: "string" }, wrt: { type: "string" } },
+  gradcheck: { entry: { type: "string" }, inputs: { type: "string" }, params: { type: "string" } },
   train: TRAIN_OPTIONS,
   sample: SAMPLE_OPTIONS,
   compile: { entry: { type: "string" }, emit: { type: "string" }, inputs: { type: "string" }, out: { type: "string", short: "o" } },
-  lsp: { stdio: { type: "boolean" } },
+  lsp: { stdio: { type: "boolean" }, clientProcessId: { type: "string" } },
   fmt: { check: { type: "boolean" }, write: { type: "boolean" } },
 };
 
@@ -304,7 +312,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const parsed = parseArgs({ args: rest, options: { ...common, ...options[cmd] }, allowPositionals: true, strict: true });
     const v = parsed.values as Values;
-    if (cmd === "lsp") return v.help ? (process.stdout.write("usage: weft lsp [--stdio]\n\nServes the Weft language server (LSP) over stdin/stdout.\n"), 0) : await (await import("../lsp/server.ts")).startServer();
+    if (cmd === "lsp") return v.help ? (process.stdout.write("usage: weft lsp [--stdio] [--clientProcessId=PID]\n\nServes the Weft language server (LSP) over stdin/stdout.\n"), 0) : await (await import("../lsp/server.ts")).startServer();
     if (v.help) {
       process.stdout.write(HELP[cmd] + "\n");
       return 0;
@@ -314,6 +322,7 @@ export async function main(argv: string[]): Promise<number> {
     if (cmd === "fmt") return fmtCmd(files, { check: v.check === true, write: v.write === true });
     if (files.length !== 1) throw new UsageError(`weft ${cmd} takes one FILE, got ${files.length}`);
     if (cmd === "run" || cmd === "grad") return await evaluate(cmd, files[0], v);
+    if (cmd === "gradcheck") return await gradcheckCmd(files[0], v);
     if (cmd === "train") return await trainCmd(files[0], v);
     if (cmd === "sample") return await sampleCmd(files[0], v);
     return await compileCmd(files[0], v);
