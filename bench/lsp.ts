@@ -7,15 +7,17 @@
 //   the diagnostics for that version arrive; includes the server's debounce (default 15 ms,
 //   the VS Code extension's default).
 // - hover, completion: request → response on an unchanged document.
-// - completion after an edit: an edit immediately followed by a completion request (the
+// - hover / completion right after an edit: an edit immediately followed by the request (the
 //   server must re-analyse first), as when typing `m.` and the list opens.
-// It also times the two stages of one analysis in this process (parse + check) for reference.
+// It also times, in this process, a whole analysis (parse + check) and the incremental
+// re-analysis after a one-character edit: the server's work per keystroke.
 import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LspClient, positionOf, type Doc } from "../test/lsp/client.ts";
 import { analyse } from "../lsp/analysis.ts";
 import { MODELS_DIR } from "../lsp/server.ts";
+import { ModuleLoader } from "../lsp/modules.ts";
 import { parse } from "../grammar/index.ts";
 import { fileHost } from "../compiler/index.ts";
 
@@ -92,6 +94,19 @@ export async function main(argv: string[]): Promise<number> {
     stage.analyse.push(performance.now() - t);
   }
 
+  // what the server computes per keystroke: incremental parse + check, in this process
+  const loader = new ModuleLoader();
+  const editAt0 = src.indexOf("0.5 * k1", src.length / 2) + 2;
+  let edited = src;
+  const reanalyse: number[] = [];
+  for (let i = 0; i < 40; i++) {
+    edited = i % 2 ? edited.slice(0, editAt0) + edited.slice(editAt0 + 1) : edited.slice(0, editAt0) + "7" + edited.slice(editAt0);
+    const text = edited;
+    const t = performance.now();
+    analyse(file, i, text, { modelsDir: host.modelsDir, readFile: (p) => (p === file ? text : host.readFile(p)) }, {}, loader);
+    reanalyse.push(performance.now() - t);
+  }
+
   const lsp = await LspClient.start({ init: { debounceMs } });
   try {
     const doc: Doc = await lsp.open(file, src);
@@ -132,23 +147,30 @@ export async function main(argv: string[]): Promise<number> {
     const completeTimes: number[] = [];
     for (let i = 0; i < requests; i++) completeTimes.push(await timed(() => lsp.completion(doc, completeAt[i % completeAt.length])));
 
-    // typing then completing: the request waits for the new version's analysis
-    const afterEdit: number[] = [];
-    for (let i = 0; i < edits / 2; i++) {
-      for (const [text, end] of [["7", editAt], ["", { line: editAt.line, character: editAt.character + 1 }]] as const) {
-        await lsp.edit(doc, { start: editAt, end }, text);
-        afterEdit.push(await timed(() => lsp.completion(doc, completeAt[i % completeAt.length])));
-        await lsp.diagnostics(doc);
+    // typing then asking: the request waits for the new version's analysis
+    const afterEdit = async (ask: (i: number) => Promise<unknown>): Promise<number[]> => {
+      const out: number[] = [];
+      for (let i = 0; i < edits / 2; i++) {
+        for (const [text, end] of [["7", editAt], ["", { line: editAt.line, character: editAt.character + 1 }]] as const) {
+          await lsp.edit(doc, { start: editAt, end }, text);
+          out.push(await timed(() => ask(i)));
+          await lsp.diagnostics(doc);
+        }
       }
-    }
+      return out;
+    };
+    const completeAfterEdit = await afterEdit((i) => lsp.completion(doc, completeAt[i % completeAt.length]));
+    const hoverAfterEdit = await afterEdit((i) => lsp.hover(doc, hoverAt[i % hoverAt.length]));
 
     const rows = [
       row("edit → diagnostics", editTimes),
       row("hover", hoverTimes),
       row("completion", completeTimes),
-      row("completion right after an edit", afterEdit),
+      row("hover right after an edit", hoverAfterEdit),
+      row("completion right after an edit", completeAfterEdit),
       row("(in-process) parse", stage.parse.slice(2)),
       row("(in-process) parse + check", stage.analyse.slice(2)),
+      row("(in-process) re-analysis after a 1-char edit", reanalyse.slice(4)),
     ];
     const fmt = (x: number) => x.toFixed(1).padStart(7);
     process.stdout.write(`weft lsp on a ${lineCount}-line file (debounce ${debounceMs} ms), times in ms\n\n`);

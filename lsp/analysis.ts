@@ -5,6 +5,7 @@
 import type { Ident, Program, Span } from "../grammar/ast.ts";
 import { check, type CheckResult } from "../compiler/check/index.ts";
 import { loadModules, type LoadedModules, type ModuleHost } from "../compiler/modules.ts";
+import type { ModuleLoader } from "./modules.ts";
 import { type Declaration, declarations, isIdent, spanKey, walk } from "./syntax.ts";
 
 export interface Index {
@@ -14,8 +15,15 @@ export interface Index {
   uses: Map<Ident, Span | undefined>;
 }
 
+/** What one file declares, and the import aliases it qualifies types with (`L.Linear`). */
+interface FileIndex {
+  decls: Map<string, Declaration>;
+  qualifiers: Map<Ident, Span>;
+}
+
 export class Analysis {
   private built?: Index;
+  private readonly files = new Map<string, FileIndex>();
 
   constructor(
     readonly file: string,
@@ -30,14 +38,49 @@ export class Analysis {
     return this.modules.modules.get(this.modules.entry)?.program ?? { kind: "program", file: this.file, items: [], span: emptySpan(this.file) };
   }
 
+  /** Every declaration and every use, of every loaded module (for references, rename). */
   get index(): Index {
-    return (this.built ??= buildIndex(this.modules, this.checked));
+    if (!this.built) {
+      const decls = new Map<string, Declaration>();
+      const uses = new Map<Ident, Span | undefined>();
+      for (const mod of this.modules.modules.values()) {
+        for (const [k, d] of this.fileIndex(mod.file).decls) decls.set(k, d);
+        for (const n of walk(mod.program)) if (isIdent(n) && n.name !== "" && !decls.has(spanKey(n.span))) uses.set(n, this.targetOf(n));
+      }
+      this.built = { decls, uses };
+    }
+    return this.built;
+  }
+
+  private fileIndex(file: string): FileIndex {
+    let f = this.files.get(file);
+    if (!f) {
+      const program = this.modules.modules.get(file)?.program;
+      const decls = new Map<string, Declaration>();
+      const qualifiers = new Map<Ident, Span>();
+      if (program) {
+        for (const d of declarations(program)) decls.set(spanKey(d.name.span), d);
+        const aliases = this.checked.scopes.get(file)?.aliases;
+        for (const n of walk(program)) {
+          if (!("kind" in n) || n.kind !== "namedType" || !("qualifier" in n) || !isIdent(n.qualifier)) continue;
+          const alias = aliases?.get(n.qualifier.name);
+          if (alias) qualifiers.set(n.qualifier, alias.span);
+        }
+      }
+      this.files.set(file, (f = { decls, qualifiers }));
+    }
+    return f;
   }
 
   /** The declaration a name refers to; a declared name refers to itself. */
   targetOf(ident: Ident): Span | undefined {
-    const { decls, uses } = this.index;
-    return decls.has(spanKey(ident.span)) ? ident.span : uses.get(ident);
+    const d = this.checked.definitions.get(ident);
+    if (d) return d;
+    const f = this.fileIndex(ident.span.file);
+    if (f.decls.has(spanKey(ident.span))) return ident.span;
+    // the checker does not record uses of import aliases (`L.Linear`, `L.f(x)`): resolve them here
+    if (this.checked.types.get(ident)?.kind === "module") return this.checked.scopes.get(ident.span.file)?.aliases.get(ident.name)?.span;
+    return f.qualifiers.get(ident);
   }
 
   /** The source text of a span in any loaded module. */
@@ -46,34 +89,14 @@ export class Analysis {
   }
 
   declarationAt(span: Span): Declaration | undefined {
-    return this.index.decls.get(spanKey(span));
+    return this.fileIndex(span.file).decls.get(spanKey(span));
   }
 }
 
-export function analyse(file: string, version: number, text: string, host: ModuleHost, dims: Record<string, number>): Analysis {
-  const modules = loadModules(file, host);
+/** Load (through `loader`, which re-parses only what changed, or from scratch) and check. */
+export function analyse(file: string, version: number, text: string, host: ModuleHost, dims: Record<string, number>, loader?: ModuleLoader): Analysis {
+  const modules = loader ? loader.load(file, host) : loadModules(file, host);
   return new Analysis(file, version, text, modules, check(modules, { dims }));
-}
-
-function buildIndex(modules: LoadedModules, checked: CheckResult): Index {
-  const decls = new Map<string, Declaration>();
-  const uses = new Map<Ident, Span | undefined>();
-  for (const mod of modules.modules.values()) {
-    for (const d of declarations(mod.program)) decls.set(spanKey(d.name.span), d);
-    const aliases = checked.scopes.get(mod.file)?.aliases;
-    for (const n of walk(mod.program)) {
-      // the checker does not record uses of import aliases (`L.Linear`, `L.f(x)`): resolve them here
-      if ("kind" in n && n.kind === "namedType" && "qualifier" in n && isIdent(n.qualifier)) {
-        const alias = aliases?.get(n.qualifier.name);
-        if (alias) uses.set(n.qualifier, alias.span);
-      }
-      if (!isIdent(n) || n.name === "" || uses.has(n)) continue;
-      let target = checked.definitions.get(n);
-      if (!target && checked.types.get(n)?.kind === "module") target = aliases?.get(n.name)?.span;
-      uses.set(n, target);
-    }
-  }
-  return { decls, uses };
 }
 
 export function emptySpan(file: string): Span {

@@ -13,20 +13,6 @@ export function toRange(s: Span): Range {
   return { start: { line: s.line - 1, character: s.col - 1 }, end: { line: s.endLine - 1, character: s.endCol - 1 } };
 }
 
-/** Offset of a position in `text` (clamped to the line's end). */
-export function offsetAt(text: string, p: Position): number {
-  let line = 0;
-  let i = 0;
-  while (line < p.line) {
-    const nl = text.indexOf("\n", i);
-    if (nl < 0) return text.length;
-    i = nl + 1;
-    line++;
-  }
-  const end = text.indexOf("\n", i);
-  const lineEnd = end < 0 ? text.length : end;
-  return Math.min(i + p.character, lineEnd);
-}
 
 export function positionAt(text: string, offset: number): Position {
   let line = 0;

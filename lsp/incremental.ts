@@ -25,6 +25,11 @@ interface Chunk {
   end: number;
   /** the end of the next chunk's first token (after any comments), or `end` at the end of the file */
   lookahead: number;
+  /**
+   * the end of its second token: the parser's recovery looks one token past the one it
+   * stumbles on (`block` `fn g` reads as a block named g), so a chunk is parsed up to here
+   */
+  parseTo: number;
 }
 
 const SYNTAX = new Set(["W0001", "W0003"]);
@@ -87,12 +92,14 @@ export function chunksOf(text: string): Chunk[] {
   }
   // an opener that is never closed makes the parser drop every later error (grammar/index.ts,
   // `consequential`), wherever it is: then the file is one chunk
-  if (unpaired || open.length) return [{ start: 0, end: text.length, lookahead: text.length }];
+  if (unpaired || open.length) return [{ start: 0, end: text.length, lookahead: text.length, parseTo: text.length }];
   // a cut is clean only where an item keyword follows (a doc comment may be followed by anything)
   const clean = starts.filter((s, k) => k === 0 || ITEM_START.test(text.slice(firstTokenStart(text, s), firstTokenStart(text, s) + 8)));
   return clean.map((s, k) => {
     const end = clean[k + 1] ?? text.length;
-    return { start: s, end, lookahead: end === text.length ? end : firstTokenEnd(text, end) };
+    if (end === text.length) return { start: s, end, lookahead: end, parseTo: end };
+    const lookahead = firstTokenEnd(text, end);
+    return { start: s, end, lookahead, parseTo: firstTokenEnd(text, lookahead) };
   });
 }
 
@@ -145,7 +152,7 @@ export class IncrementalParser {
     this.stats = { parsed: 0, chunks: chunks.length };
     let lastSyntax: Diagnostic | undefined;
     for (const c of chunks) {
-      const key = `${text.slice(c.start, c.end)}\u0000${text.slice(c.end, c.lookahead)}`;
+      const key = `${text.slice(c.start, c.end)}\u0000${text.slice(c.end, c.parseTo)}`;
       const line = lineAt(c.start);
       let hit = this.cache.get(key);
       this.cache.delete(key);
@@ -166,14 +173,14 @@ export class IncrementalParser {
       // diagnostics may name positions in their text: a chunk with any is never reused
       if (!hit.diagnostics.length) next.set(key, hit);
       items.push(...hit.items);
-      // the parser's cascade rule, across the cut: after a syntax error, none more on its line
-      const before = lastSyntax;
+      // the parser's cascade rules (grammar/index.ts, `syntaxErrors`: after a syntax error none
+      // more on its line; one report for a run of misplaced statements) would act across the cut
+      // here; they cannot be replayed exactly (the builder's own errors are exempt): parse whole
+      const first = hit.diagnostics.find((d) => SYNTAX.has(d.code));
+      if (first && lastSyntax && cascades(lastSyntax, first, text.length)) return this.whole(text);
       for (const d of hit.diagnostics) {
-        if (!SYNTAX.has(d.code)) diagnostics.push(d);
-        else if (!(before && d.span.start >= c.start && d.span.line === before.span.line && d.span.start < text.length)) {
-          diagnostics.push(d);
-          lastSyntax = d;
-        }
+        diagnostics.push(d);
+        if (SYNTAX.has(d.code)) lastSyntax = d;
       }
     }
     diagnostics.sort((x, y) => x.span.start - y.span.start);
@@ -192,7 +199,7 @@ export class IncrementalParser {
 
   private parseChunk(text: string, c: Chunk, line: number): Cached {
     const blank = text.slice(0, c.start).replace(/[^\n]/g, " ");
-    const r = parse(blank + text.slice(c.start, c.lookahead), this.file);
+    const r = parse(blank + text.slice(c.start, c.parseTo), this.file);
     // what the next chunk's first token starts is that chunk's; an error *at* that token (an item
     // cut short) is this chunk's, as in a whole-file parse
     const items = r.program.items.filter((it) => it.span.start < c.end);
@@ -203,6 +210,12 @@ export class IncrementalParser {
     const clean = c.lookahead === c.end || (r.program.items.some((it) => it.span.start === next) && items.every((it) => it.span.end <= c.end));
     return { start: c.start, line, items, diagnostics, clean };
   }
+}
+
+function cascades(prev: Diagnostic, d: Diagnostic, end: number): boolean {
+  if (d.span.line === prev.span.line && d.span.start < end) return true;
+  const gist = (m: string) => m.replace(/^'\w+'/, "");
+  return d.code === "W0003" && prev.code === "W0003" && gist(prev.message) === gist(d.message);
 }
 
 function endOf(text: string): { endLine: number; endCol: number } {

@@ -13,6 +13,7 @@ import { codeActions } from "./actions.ts";
 import { complete } from "./completion.ts";
 import { shownDiagnostics, toLspDiagnostic, uriToPath } from "./convert.ts";
 import { foldingRanges } from "./folding.ts";
+import { formatting } from "./formatting.ts";
 import { hover } from "./hover.ts";
 import { inlayHints } from "./inlay.ts";
 import { type Navigator, RenameRefused, definition, prepareRename, references, rename } from "./navigate.ts";
@@ -72,6 +73,7 @@ export function startServer(streams: ServerStreams = { input: process.stdin, out
         workspaceSymbolProvider: true,
         semanticTokensProvider: { legend, full: true },
         foldingRangeProvider: true,
+        documentFormattingProvider: true,
         inlayHintProvider: true,
         codeActionProvider: { codeActionKinds: [CodeActionKind.QuickFix, CodeActionKind.RefactorRewrite] },
       },
@@ -89,7 +91,13 @@ export function startServer(streams: ServerStreams = { input: process.stdin, out
     const diagnostics = shownDiagnostics(a?.checked.diagnostics ?? [], file).map((d) => toLspDiagnostic(d, (f) => ws.uriOf(f)));
     void connection.sendDiagnostics({ uri: doc.uri, version: doc.version, diagnostics });
   };
+  // Debounced on both edges: the first change after a quiet spell is checked at once, changes
+  // that follow it within `debounceMs` (a burst: paste, fast typing) wait for the burst to end.
+  const lastChange = new Map<string, number>();
   const schedule = (file: string) => {
+    const now = performance.now();
+    const quiet = now - (lastChange.get(file) ?? -Infinity) > debounceMs && !timers.has(file);
+    lastChange.set(file, now);
     clearTimeout(timers.get(file));
     timers.set(
       file,
@@ -100,7 +108,7 @@ export function startServer(streams: ServerStreams = { input: process.stdin, out
           // importers of the edited file were invalidated with it
           for (const other of ws.stale()) if (!timers.has(other)) publish(other);
         }, undefined);
-      }, debounceMs),
+      }, quiet ? 0 : debounceMs),
     );
   };
   documents.onDidChangeContent((e) => {
@@ -176,6 +184,10 @@ export function startServer(streams: ServerStreams = { input: process.stdin, out
   connection.onFoldingRanges((p) => guard(connection, () => {
     const c = at(p.textDocument.uri);
     return c ? foldingRanges(c.a.program, c.a.text) : [];
+  }, []));
+  connection.onDocumentFormatting((p) => guard(connection, () => {
+    const doc = documents.get(p.textDocument.uri);
+    return doc ? formatting(doc.getText(), uriToPath(doc.uri)) : [];
   }, []));
   connection.languages.inlayHint.on((p) => guard(connection, () => {
     const doc = documents.get(p.textDocument.uri);

@@ -24,12 +24,6 @@ export function shapeNote(t: Type, checked: CheckResult): string {
   return `[${t.rest ? ".., " : ""}${vals.map((v) => (v === undefined ? "?" : String(v))).join(", ")}]`;
 }
 
-/** `f32[B, T, D]` plus its numeric shape when the dims have values. */
-export function typeWithShape(t: Type, checked: CheckResult): string {
-  const note = shapeNote(t, checked);
-  return note ? `${printType(t)}  // ${note}` : printType(t);
-}
-
 /** An annotation a user can write for `t`, when the language has one (tensors and tuples of them). */
 export function annotationText(t: Type): string | undefined {
   if (t.kind === "tensor") {

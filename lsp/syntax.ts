@@ -24,6 +24,7 @@ export function isIdent(v: unknown): v is Ident {
   return isNode(v) && "kind" in v && v.kind === "ident";
 }
 
+/** A node's children, in property order (not always source order: sort where it matters). */
 export function children(n: object): Node[] {
   const out: Node[] = [];
   for (const [key, v] of Object.entries(n)) {
@@ -32,7 +33,7 @@ export function children(n: object): Node[] {
       for (const x of v) if (isNode(x)) out.push(x);
     } else if (isNode(v)) out.push(v);
   }
-  return out.sort((a, b) => a.span.start - b.span.start || b.span.end - a.span.end);
+  return out;
 }
 
 /** Every node under `root` (itself included), parents before children. */
@@ -60,7 +61,9 @@ export function pathAt(program: Program, offset: number): Node[] {
   const path: Node[] = [program];
   let n: Node = program;
   for (;;) {
-    const hits = children(n).filter((c) => contains(c.span, offset) && !(c.span.start === c.span.end && isIdent(c) && c.name !== ""));
+    const hits = children(n)
+      .filter((c) => contains(c.span, offset) && !(c.span.start === c.span.end && isIdent(c) && c.name !== ""))
+      .sort((a, b) => a.span.start - b.span.start || b.span.end - a.span.end);
     if (!hits.length) return path;
     const named = hits.filter(isIdent);
     n = named.length ? named[named.length - 1] : hits.find((h) => h.span.start < offset && offset < h.span.end) ?? hits[hits.length - 1];

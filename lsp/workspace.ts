@@ -7,6 +7,7 @@ import type { TextDocument } from "vscode-languageserver-textdocument";
 import type { ModuleHost } from "../compiler/modules.ts";
 import { Analysis, analyse } from "./analysis.ts";
 import { pathToUri, uriToPath } from "./convert.ts";
+import { ModuleLoader } from "./modules.ts";
 
 export interface WorkspaceOptions {
   modelsDir: string;
@@ -23,6 +24,7 @@ export class Workspace {
   private readonly docs = new Map<string, TextDocument>();
   private readonly analyses = new Map<string, Analysis>();
   private files?: string[];
+  private readonly loader = new ModuleLoader();
   readonly host: ModuleHost;
 
   constructor(readonly options: WorkspaceOptions) {
@@ -52,6 +54,7 @@ export class Workspace {
   close(uri: string): void {
     const p = uriToPath(uri);
     this.docs.delete(p);
+    this.loader.forget(p);
     this.changed(p);
   }
 
@@ -98,7 +101,7 @@ export class Workspace {
     if (text === undefined) return undefined;
     // a file that is not open is re-read: it may have changed on disk unannounced
     if (!doc && cached?.version === -1 && cached.text === text) return cached;
-    const a = analyse(file, version, text, this.host, this.options.dims);
+    const a = analyse(file, version, text, this.host, this.options.dims, this.loader);
     this.analyses.set(file, a);
     return a;
   }

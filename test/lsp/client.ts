@@ -5,7 +5,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from "vscode-jsonrpc/node";
 import {
-  CodeActionRequest, CompletionRequest, DefinitionRequest, DidChangeTextDocumentNotification, DidCloseTextDocumentNotification,
+  CodeActionRequest, CompletionRequest, DocumentFormattingRequest, DefinitionRequest, DidChangeTextDocumentNotification, DidCloseTextDocumentNotification,
   DidOpenTextDocumentNotification, DocumentSymbolRequest, ExitNotification, FoldingRangeRequest, HoverRequest, InitializedNotification,
   InitializeRequest, InlayHintRequest, PrepareRenameRequest, PublishDiagnosticsNotification, ReferencesRequest, RenameRequest,
   SemanticTokensRequest, ShutdownRequest, SignatureHelpRequest, WorkspaceSymbolRequest,
@@ -90,7 +90,8 @@ export class LspClient {
   }
 
   static async start(opts: { root?: string; init?: object } = {}): Promise<LspClient> {
-    const proc = spawn(process.execPath, [resolve(ROOT, "bin/weft.mjs"), "lsp", "--stdio"], { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"] });
+    // the arguments VS Code's client passes
+    const proc = spawn(process.execPath, [resolve(ROOT, "bin/weft.mjs"), "lsp", "--stdio", `--clientProcessId=${process.pid}`], { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"] });
     const conn = createMessageConnection(new StreamMessageReader(proc.stdout!), new StreamMessageWriter(proc.stdin!));
     const client = new LspClient(proc, conn);
     proc.stderr!.on("data", (d: Buffer) => client.stderr.push(d.toString()));
@@ -225,6 +226,10 @@ export class LspClient {
 
   async folding(doc: Doc): Promise<FoldingRange[]> {
     return (await this.conn.sendRequest(FoldingRangeRequest.type, { textDocument: { uri: doc.uri } })) ?? [];
+  }
+
+  async formatting(doc: Doc): Promise<TextEdit[]> {
+    return (await this.conn.sendRequest(DocumentFormattingRequest.type, { textDocument: { uri: doc.uri }, options: { tabSize: 2, insertSpaces: true } })) ?? [];
   }
 
   async inlayHints(doc: Doc): Promise<InlayHint[]> {

@@ -6,7 +6,9 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parse } from "../../grammar/index.ts";
+import { loadModules } from "../../compiler/modules.ts";
 import { IncrementalParser, chunksOf } from "../../lsp/incremental.ts";
+import { ModuleLoader } from "../../lsp/modules.ts";
 import { ROOT } from "./client.ts";
 
 function weftFiles(dir: string): string[] {
@@ -45,8 +47,23 @@ describe("incremental parse", () => {
           expect(show(got)).toBe(show(parse(text, file.name)));
         }
       }),
-      { numRuns: 400, seed: 7 },
+      { numRuns: 300, seed: 7 },
     );
     expect(reused).toBeGreaterThan(100);
   });
 });
+
+describe("the server's module loader", () => {
+  it.each(files.map((f) => [f.name]))("loads %s as compiler/modules.ts does", (name) => {
+    const host = { modelsDir: join(ROOT, "models"), readFile: (p: string) => { try { return readFileSync(p, "utf8"); } catch { return undefined; } } };
+    const entry = join(ROOT, name);
+    const loader = new ModuleLoader();
+    loader.load(entry, host); // a second load reuses every chunk
+    expect(JSON.stringify(loader.load(entry, host), replacer)).toBe(JSON.stringify(loadModules(entry, host), replacer));
+  });
+});
+
+/** Maps as arrays, for comparing loaded modules. */
+function replacer(_: string, v: unknown): unknown {
+  return v instanceof Map ? [...v.entries()] : v;
+}
