@@ -8,32 +8,39 @@
 // fail (a formatter bug) it returns the file unchanged with an internal diagnostic (W0999).
 //
 // The style:
-// - 2-space indentation inside `{ }`; lines of at most 100 columns where the code allows it
-//   (comments, strings and long names are never split).
-// - Top-level items are separated by one blank line; consecutive one-line items written
-//   without a blank line between them (a run of short fns) stay together. Between
-//   statements, members and fields, the author's blank lines are kept, at most one.
-// - One statement, member, train field per line; `;` separators are dropped.
-// - Spaces around every binary operator, `**` included (`a ** 2`, `2 * D`, `f32[B, S * S]`),
-//   none after a unary `-` or `!`, none around `.`, `..` (`0..L`) or a slice's `:` (`x[:, 1:T + 1]`),
-//   none inside brackets; `, ` between items; `name: type`; ` = ` in every binding,
-//   default, field and named argument (`adamw(lr = 3e-4)`); ` -> ` before a return type.
-// - Parentheses are the author's, exactly: the tree keeps them (ParenExpr), and none are
+// - 2-space indentation inside `{ }`; lines of at most 100 columns wherever the code can
+//   break (comments, strings and names are never split); LF line ends, one final newline.
+// - Top-level items are separated by one blank line, except that consecutive one-line
+//   items written without a blank line between them (a run of short fns) stay together.
+//   Between statements, members and fields the author's blank lines are kept, at most one.
+// - One statement, member or train field per line; `;` separators (and `,` between train
+//   or record fields) are dropped.
+// - Spaces around every binary operator, `**` included (`a ** 2`, `2 * D`, `f32[B, S * S]`);
+//   none after a unary `-` or `!` (but `- -x`), none around `.`, `..` (`0..L`) or a slice's
+//   `:` (`x[:, 1:T + 1]`), none inside brackets; `, ` between items; `name: type`; ` = ` in
+//   every binding, default, field and named argument (`adamw(lr = 3e-4)`); ` -> `.
+// - Parentheses are the author's, exactly: the tree keeps them (ParenExpr) and none are
 //   added or removed. Numbers and strings are printed as written.
 // - A record stays on one line (`{ every = 100, data = jsonl("v.jsonl") }`) if it was written
-//   on one line and fits; else one field per line. A `{ }` body with one statement (an `if`
-//   branch, a `for` body) likewise; an `if` chain breaks all its branches or none.
-// - A fn's expression body follows ` = ` on the same line when it fits, else goes on the
-//   next line, 2 columns in (`fn f(...) -> T =` / `  body`).
+//   with its first field on the `{` line, has no comments and fits; else one field per line.
+//   A `{ }` body with at most one statement (an `if` branch, a `for` body) stays `{ stmt }`
+//   if it was written on one line, has no comments and fits; an `if` chain breaks all its
+//   branches or none.
+// - A fn's expression body follows ` = ` when it fits, else goes on the next line, 2 columns
+//   in (`fn f(...) -> T =` / `  body`); a body that spans lines anyway (a block, an `if`
+//   written over lines) stays on the `=` line.
 // - A long line breaks inside `( )` or `[ ]` (argument, parameter, index, dim and list
-//   items fill the line, and continue 4 columns in) or after a binary operator (loosest
+//   items fill the line and continue 4 columns in) or after a binary operator (loosest
 //   first, continuing 4 columns in). It never breaks before `(`, `[` or `-`, where a new
 //   line would start a new statement.
-// - Comments: an end-of-line comment stays at the end of its token's line; comments on
-//   lines of their own stay on lines of their own before the token that follows them,
-//   with the blank lines around them (at most one). Where a line cannot break (inside a
-//   name.member, between a callee and its `(`), an own-line comment moves to the end of
-//   the line. `///` doc comments stay attached to what they document.
+// - Comments: every comment is kept, in order, with its text (trailing spaces aside). An
+//   end-of-line comment stays at the end of its token's line (if the code joins lines, the
+//   end of the joined line); runs of consecutive lines ending in comments have them aligned
+//   one column after the longest code, as gofmt does. Comments on lines of their own stay
+//   on lines of their own, before the token that follows them, with the blank lines around
+//   them (at most one); where no line may break there (between `name` and `.field`, a callee
+//   and its `(`, a `:` and its type), they move to the end of the line. `/* */` comments
+//   within a line stay there. `///` doc comments stay attached to what they document.
 import { error, hasErrors, noSpan, type Diagnostic } from "./diagnostics.ts";
 import { parse } from "../grammar/index.ts";
 import type { Program } from "../grammar/ast.ts";

@@ -9,12 +9,12 @@
 
 export type Doc = string | Doc[] | DocNode;
 
-export type DocNode = Group | Indent | Line | Fill | IfBreak | BreakParent | Slot;
+export type DocNode = Group | Indent | Line | Fill | IfBreak | Slot | Space | InlineComment;
 
 export interface Group {
   kind: "group";
   contents: Doc;
-  /** forced broken: set by `propagate` when it contains a hard line or a breakParent */
+  /** forced broken: set by `propagate` when it contains a hard line or a `//` comment slot */
   broken: boolean;
 }
 export interface Indent {
@@ -39,8 +39,17 @@ export interface IfBreak {
   broken: Doc;
   flat: Doc;
 }
-export interface BreakParent {
-  kind: "breakParent";
+/**
+ * A block comment before a token on the same line. When end-of-line comments are pending
+ * on the line already, it joins them, so that comments never change order.
+ */
+export interface InlineComment {
+  kind: "inlineComment";
+  text: string;
+}
+/** A space, unless the line is empty so far or already ends with one. */
+export interface Space {
+  kind: "space";
 }
 export interface SlotComment {
   text: string;
@@ -62,7 +71,7 @@ export interface Slot {
 export const line: Line = { kind: "line", soft: false, hard: false };
 export const softline: Line = { kind: "line", soft: true, hard: false };
 export const hardline: Line = { kind: "line", soft: false, hard: true };
-export const breakParent: BreakParent = { kind: "breakParent" };
+export const space: Space = { kind: "space" };
 
 export function group(contents: Doc): Group {
   return { kind: "group", contents, broken: false };
@@ -80,7 +89,10 @@ export function slot(comments: SlotComment[]): Slot {
   return { kind: "slot", comments, unitEnd: false };
 }
 
-/** Marks every group that contains a hard line or a breakParent (at any depth) as broken. */
+/**
+ * Marks every group that contains (at any depth) a hard line, or a `//` comment that does
+ * not end its statement (the line must break after it), as broken.
+ */
 export function propagate(doc: Doc): boolean {
   if (typeof doc === "string") return false;
   if (Array.isArray(doc)) {
@@ -106,8 +118,9 @@ export function propagate(doc: Doc): boolean {
     }
     case "line":
       return doc.hard;
-    case "breakParent":
-      return true;
+    case "space":
+    case "inlineComment":
+      return false;
     case "slot":
       return !doc.unitEnd && doc.comments.some((c) => c.line);
   }
@@ -170,8 +183,15 @@ function fits(next: Cmd[], rest: Cmd[], width: number, pendingLineComment: boole
       case "slot":
         if (doc.comments.some((c) => c.line)) lineComment = true;
         break;
-      case "breakParent":
+      case "space":
+        rem -= 1;
         break;
+      case "inlineComment": {
+        const nl = doc.text.indexOf("\n");
+        if (nl >= 0) return rem - nl >= 0;
+        rem -= doc.text.length;
+        break;
+      }
     }
   }
   return false;
@@ -186,6 +206,8 @@ export function render(doc: Doc, width: number, mark?: string): string {
   propagate(doc);
   const out: string[] = [];
   let pos = 0;
+  /** the indentation the current line started with */
+  let lineIndent = 0;
   let pending: SlotComment[] = [];
   const trimTrailing = () => {
     while (out.length) {
@@ -204,12 +226,15 @@ export function render(doc: Doc, width: number, mark?: string): string {
     const nl = s.lastIndexOf("\n");
     pos = nl >= 0 ? s.length - nl - 1 : pos + s.length;
   };
-  /** Writes the pending end-of-line comments; a `//` one ends its line, so any after it go on lines of their own. */
-  const flush = (ind: number) => {
+  /**
+   * Writes the pending end-of-line comments; a `//` one ends its line, so any after it go on
+   * lines of their own (indented as the line they come from).
+   */
+  const flush = () => {
     pending.forEach((c, i) => {
       if (i > 0 && pending[i - 1].line) {
         trimTrailing();
-        write("\n" + " ".repeat(ind));
+        write("\n" + " ".repeat(lineIndent));
       } else if (out.length && !/\s$/.test(out[out.length - 1])) {
         write(i === 0 && mark !== undefined ? mark : " ");
       }
@@ -275,18 +300,24 @@ export function render(doc: Doc, width: number, mark?: string): string {
           if (!d.soft) write(" ");
           break;
         }
-        flush(ind);
+        flush();
         trimTrailing();
         write("\n" + " ".repeat(ind));
+        lineIndent = ind;
         break;
       case "slot":
         pending.push(...d.comments);
         break;
-      case "breakParent":
+      case "space":
+        if (out.length && !/\s$/.test(out[out.length - 1])) write(" ");
+        break;
+      case "inlineComment":
+        if (pending.length) pending.push({ text: d.text, line: false });
+        else write(d.text);
         break;
     }
   }
-  flush(0);
+  flush();
   trimTrailing();
   return out.join("");
 }

@@ -12,7 +12,7 @@
 //   would cross the width, continuing 4 columns in;
 // - a chain of binary operators of one precedence does the same, breaking after an operator.
 import type * as A from "../../grammar/ast.ts";
-import { type Doc, fill, group, hardline, ifBreak, indent, line, type Slot, slot } from "./doc.ts";
+import { type Doc, fill, group, hardline, ifBreak, indent, line, type Slot, slot, space } from "./doc.ts";
 import type { Comment, Tok } from "./comments.ts";
 
 export const WIDTH = 100;
@@ -65,17 +65,42 @@ export class Cursor {
     }
     this.i++;
     const parts: Doc[] = [];
-    for (const c of t.inline) parts.push(c.text, " ");
-    parts.push(t.image);
     // Nothing can break the line between the previous token and this one, so the previous
     // one's end-of-line comments end up after this one: attach them here. Own-line comments
-    // left here (where no line may break) move to the end of the line too.
+    // left here (where no line may break) move to the end of the line too, and so do
+    // inline ones after carried comments (comments never change order).
     const carried = !this.broke && this.lastSlot ? this.lastSlot.comments.splice(0) : [];
-    const s = slot([...carried, ...[...t.own, ...t.trailing].map((c) => ({ text: c.text, line: c.line }))]);
+    const deferred = carried.length ? t.inline : [];
+    if (!deferred.length) {
+      // `f(a, /* b */ c)`, `(/* x */ a)`, `[a /* last */]`
+      const prev = this.toks[this.i - 2];
+      t.inline.forEach((c, k) => {
+        if (k > 0 || (prev && prev.image !== "(" && prev.image !== "[")) parts.push(space);
+        parts.push({ kind: "inlineComment", text: c.text });
+      });
+      if (t.inline.length && t.image !== ")" && t.image !== "]" && t.image !== ",") parts.push(space);
+    }
+    parts.push(t.image);
+    const s = slot([...carried, ...[...deferred, ...t.own, ...t.trailing].map((c) => ({ text: c.text, line: c.line }))]);
     parts.push(s);
     this.lastSlot = s;
     this.broke = false;
+    this.spill(s);
     return parts;
+  }
+
+  /**
+   * A `//` comment ends its line, so end-of-line comments after the first `//` one cannot
+   * stay on that line: they become own-line comments before the next token, printed where
+   * that token's are (as they would be when the output is formatted again).
+   */
+  private spill(s: Slot): void {
+    const first = s.comments.findIndex((c) => c.line);
+    if (first < 0 || first === s.comments.length - 1) return;
+    const extra = s.comments.splice(first + 1);
+    const next = this.toks[this.i];
+    const own: Comment[] = extra.map((c) => ({ text: c.text, line: c.line, start: -1, end: -1, nlBefore: true, nlAfter: true, blankBefore: false }));
+    next.own = [...own, ...next.own];
   }
 
   /** The printer placed a line (or a possible line break) before the next token. */
@@ -105,6 +130,11 @@ export class Cursor {
     return this.peek().trailing.length > 0;
   }
 
+  /** Whether the last token printed is followed by a `//` comment (which ends its line). */
+  lineCommentAfterLast(): boolean {
+    return this.lastSlot?.comments.some((c) => c.line) ?? false;
+  }
+
   /** Drops `;` (and `,` where `commas`) separators, moving their comments to their neighbours. */
   dropSeparators(commas: boolean): void {
     for (;;) {
@@ -117,6 +147,7 @@ export class Cursor {
       if (after.length) {
         if (!this.lastSlot) throw new PrintError("a separator with nothing before it");
         this.lastSlot.comments.push(...after);
+        this.spill(this.lastSlot);
       }
     }
   }
@@ -136,6 +167,11 @@ function leadingLines(l: Leading): Doc {
   });
   if (l.blankAfter) parts.push(hardline);
   return parts;
+}
+
+/** Comments before a closing bracket, on lines of their own (the closer's line break is the caller's). */
+function closingLines(comments: Comment[]): Doc {
+  return comments.map((c, k) => (k === 0 ? c.text : [c.blankBefore ? [hardline, hardline] : comments[k - 1].nlAfter ? hardline : " ", c.text]));
 }
 
 export class Printer {
@@ -189,7 +225,14 @@ export class Printer {
       if (k < items.length - 1) content.push(this.t(","));
       parts.push(content);
     });
-    return [o, indent(CONT, fill(parts)), this.t(close)];
+    // Comments after the last item keep the closer off their line: `b // why` / `)`.
+    const tail = this.cur.leading();
+    const inner: Doc[] = [fill(parts)];
+    if (tail.comments.length) inner.push(this.br(hardline), closingLines(tail.comments));
+    if (tail.comments.length || (items.length > 0 && this.cur.lineCommentAfterLast())) {
+      return [o, indent(CONT, inner), this.br(hardline), this.t(close)];
+    }
+    return [o, indent(CONT, inner), this.t(close)];
   }
 
   /**
@@ -212,10 +255,7 @@ export class Printer {
     if (tail.comments.length) {
       inner.push(hardline);
       if (items.length > 0 && tail.comments[0].blankBefore) inner.push(hardline);
-      tail.comments.forEach((c, k) => {
-        if (k > 0) inner.push(c.blankBefore ? [hardline, hardline] : tail.comments[k - 1].nlAfter ? hardline : " ");
-        inner.push(c.text);
-      });
+      inner.push(closingLines(tail.comments));
     }
     if (!inner.length) return [open, this.t("}")];
     const br = this.br(hardline);
@@ -224,15 +264,17 @@ export class Printer {
 
   /**
    * ` = value`. A comment after the `=`, or on lines before the value, puts the value on the
-   * next line (`fnBody`: always allowed to go there, at 2 columns in, when it does not fit).
+   * next line, 4 columns in. A fn's expression body (`fnBody`) goes there, 2 columns in,
+   * whenever it does not fit on the `=` line, unless it `hugs` the `=`.
    */
-  private assign(value: () => Doc, fnBody = false): Doc {
+  private assign(value: () => Doc, fnBody: "next line" | "hug" | undefined = undefined): Doc {
     const commentAfter = this.cur.hasTrailing();
     const eq = this.t("=");
     const lead = this.cur.leading();
     const forced = commentAfter || lead.comments.length > 0;
-    if (fnBody) return group([" ", eq, indent(BODY, [this.br(forced ? hardline : line), leadingLines(lead), value()])]);
-    if (forced) return [" ", eq, indent(CONT, [this.br(hardline), leadingLines(lead), value()])];
+    const n = fnBody ? BODY : CONT;
+    if (fnBody === "next line") return group([" ", eq, indent(n, [this.br(forced ? hardline : line), leadingLines(lead), value()])]);
+    if (forced) return [" ", eq, indent(n, [this.br(hardline), leadingLines(lead), value()])];
     return [" ", eq, " ", value()];
   }
 
@@ -307,8 +349,22 @@ export class Printer {
     if (f.ret) parts.push(" ", this.t("->"), " ", this.type(f.ret));
     const body = f.body;
     if (body?.kind === "block") parts.push(" ", group(this.block(body)));
-    else if (body) parts.push(this.assign(() => this.expr(body), true));
+    else if (body) parts.push(this.assign(() => this.expr(body), this.hugs(body) ? "hug" : "next line"));
     return parts;
+  }
+
+  /**
+   * A fn body that will be laid out over lines anyway (a block, an `if` written over lines)
+   * starts on the `=` line: `fn f() -> T = if c {` rather than `=` / `  if c {`.
+   */
+  private hugs(e: A.Expr): boolean {
+    const expanded = (b: A.BlockStmt) => b.stmts.length > 1 || this.multiline(b.span.start, b.span.end) || this.hasComments(b.span.start, b.span.end);
+    if (e.kind === "blockExpr") return expanded(e.block);
+    if (e.kind !== "if") return false;
+    for (let x: A.IfExpr | A.BlockStmt | undefined = e; x; x = x.kind === "if" ? x.else : undefined) {
+      if (expanded(x.kind === "if" ? x.then : x)) return true;
+    }
+    return false;
   }
 
   private param(p: A.Param): Doc {
@@ -417,8 +473,11 @@ export class Printer {
         return this.t(e.name);
       case "binary":
         return e.op === "**" ? [this.expr(e.left), " ", this.t("**"), " ", this.expr(e.right)] : this.chain(e);
-      case "unary":
-        return [this.t(e.op), this.expr(e.operand)];
+      case "unary": {
+        // `- -x`, not `--x`
+        const op = this.t(e.op);
+        return [op, e.operand.kind === "unary" && e.operand.op === "-" ? " " : "", this.expr(e.operand)];
+      }
       case "call": {
         const callee = this.expr(e.callee);
         return [callee, this.commaList("(", e.args, (a) => this.arg(a), ")")];
