@@ -20,6 +20,8 @@ export interface ModuleHost {
   readFile(path: string): string | undefined;
   /** the folder `import "std/nn"` is looked up in first */
   modelsDir: string;
+  /** how to parse a file (default: grammar/ `parse`; the language server parses incrementally) */
+  parse?: (source: string, file: string) => { program: Program; diagnostics: Diagnostic[] };
 }
 
 export interface LoadedModules {
@@ -65,7 +67,7 @@ export function loadModules(entryFile: string, host: ModuleHost): LoadedModules 
   // depth-first, so that the path of files being loaded shows an import cycle
   const loading: string[] = [];
   const load = (file: string, text: string) => {
-    const parsed = parse(text, file);
+    const parsed = (host.parse ?? parse)(text, file);
     const mod: Module = { file, source: text, program: parsed.program, imports: [] };
     modules.set(file, mod);
     diagnostics.push(...parsed.diagnostics);
