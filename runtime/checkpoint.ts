@@ -15,7 +15,7 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, existsSync } 
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import type { HostArray } from "./backend.ts";
-import { decodeSafetensors, encodeSafetensors, safetensorsMetadata, SafetensorsError, writeFileAtomic, type WritableTensor } from "./safetensors.ts";
+import { decodeSafetensors, encodeSafetensors, safetensorsMetadata, SafetensorsError, syncDir, writeFileAtomic, writeSynced, type WritableTensor } from "./safetensors.ts";
 
 export class CheckpointError extends Error {
   override name = "CheckpointError";
@@ -70,28 +70,6 @@ function toWritable(name: string, t: NamedTensor): WritableTensor {
   throw new CheckpointError(`tensor ${name}: cannot save this array type`);
 }
 
-async function writeSynced(path: string, bytes: Uint8Array): Promise<void> {
-  const fh = await open(path, "w", 0o644);
-  try {
-    for (let at = 0; at < bytes.length; ) at += (await fh.write(bytes, at, Math.min(1 << 24, bytes.length - at))).bytesWritten;
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  try {
-    const d = await open(dir, "r");
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
-  } catch {
-    /* some platforms cannot fsync a folder */
-  }
-}
 
 export function encodeTensors(tensors: Map<string, NamedTensor>, metadata?: Record<string, string>): Uint8Array {
   const m = new Map<string, WritableTensor>();

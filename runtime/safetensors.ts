@@ -185,22 +185,31 @@ function swapped(bytes: Uint8Array, size: number): Uint8Array {
 export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
-  const fh = await open(tmp, "wx", 0o644);
   try {
-    const CHUNK = 1 << 24;
-    for (let at = 0; at < bytes.length; ) {
-      const { bytesWritten } = await fh.write(bytes, at, Math.min(CHUNK, bytes.length - at));
-      at += bytesWritten;
-    }
-    await fh.sync();
-    await fh.close();
+    await writeSynced(tmp, bytes, "wx");
     await rename(tmp, path);
   } catch (e) {
-    await fh.close().catch(() => undefined);
     await unlink(tmp).catch(() => undefined);
     throw e;
   }
-  // Make the rename itself durable. Some platforms cannot fsync a folder: not fatal.
+  // Make the rename itself durable.
+  await syncDir(dir);
+}
+
+/** Write `bytes` to `path` and fsync the file before returning. */
+export async function writeSynced(path: string, bytes: Uint8Array, flags = "w"): Promise<void> {
+  const fh = await open(path, flags, 0o644);
+  try {
+    const CHUNK = 1 << 24;
+    for (let at = 0; at < bytes.length; ) at += (await fh.write(bytes, at, Math.min(CHUNK, bytes.length - at))).bytesWritten;
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** fsync a folder, so renames inside it are durable. Some platforms cannot: not fatal. */
+export async function syncDir(dir: string): Promise<void> {
   try {
     const d = await open(dir, "r");
     try {
