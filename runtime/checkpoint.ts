@@ -12,7 +12,6 @@
 // checkpoint. Tensors keep the back end's precision: f32 on WebGPU; f64 on the float64
 // reference, so that a resumed reference run is bit-identical too.
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, existsSync } from "node:fs";
-import { open } from "node:fs/promises";
 import { join } from "node:path";
 import type { HostArray } from "./backend.ts";
 import { decodeSafetensors, encodeSafetensors, safetensorsMetadata, SafetensorsError, syncDir, writeFileAtomic, writeSynced, type WritableTensor } from "./safetensors.ts";
