@@ -1,6 +1,6 @@
 // Questions the editor asks of a (possibly partial) AST: which node is under the cursor,
 // which names a position can see, where every name is declared. The AST has no parent
-// links and no visitor, so nodes are walked generically: any object with a `span` is a
+// links and no visitor, so nodes are walked generically: every object with a `span` is a
 // node, and its children are the node-valued properties. That keeps this file correct as
 // the grammar grows.
 import type {

@@ -2,14 +2,12 @@
 // not multiples of the 4×4 block), batched, with transposed operands read through views.
 // Reference: the float64 interpreter; tolerance 1e-5·Σ|a||b| per element (f32 accumulation).
 import { beforeAll, describe, expect, it } from "vitest";
-import { compileBundle } from "../../compiler/codegen/bundle.ts";
 import { Graph } from "../../compiler/ir/graph.ts";
 import { mT } from "../../compiler/ops/build.ts";
-import { toStorage, type HostArray } from "../../runtime/backend.ts";
+import type { HostArray } from "../../runtime/backend.ts";
 import type { RefTensor } from "../../runtime/reference/tensor.ts";
-import { GpuBackend } from "../../runtime/webgpu/backend.ts";
-import { gpu } from "../gpu.ts";
-import { randomTensor, rng, run } from "../util/graphs.ts";
+import { runBoth } from "../util/both.ts";
+import { randomTensor, rng } from "../util/graphs.ts";
 
 const sizes = [1, 3, 4, 5, 17, 64];
 const g = new Graph();
@@ -45,11 +43,7 @@ describe("matmul on the GPU", () => {
   let got: Map<string, HostArray>;
   let want: Map<string, RefTensor>;
   beforeAll(async () => {
-    const backend = await GpuBackend.load(await gpu(), compileBundle(g));
-    for (const [name, v] of Object.entries(feeds)) backend.write(name, toStorage(v.data, "f32"));
-    got = await backend.run(cases.map((c) => c.out));
-    want = run(g, feeds);
-    backend.destroy();
+    ({ got, want } = await runBoth(g, feeds, cases.map((c) => c.out)));
   });
   for (const c of cases) {
     it(c.name, () => {

@@ -3,15 +3,13 @@
 // every pipeline. Tolerance: |gpu − ref| ≤ 2e-5·|ref| + 2e-6 for f32 (float32 rounding
 // of the inputs and of the transcendental functions); integer and bool results exact.
 import { beforeAll, describe, expect, it } from "vitest";
-import { compileBundle } from "../../compiler/codegen/bundle.ts";
 import { Graph, type TensorType } from "../../compiler/ir/graph.ts";
 import { allOps } from "../../compiler/ops/index.ts";
 import { mT, reshape, transpose } from "../../compiler/ops/build.ts";
-import { toStorage, type HostArray } from "../../runtime/backend.ts";
+import type { HostArray } from "../../runtime/backend.ts";
 import type { RefTensor } from "../../runtime/reference/tensor.ts";
-import { GpuBackend } from "../../runtime/webgpu/backend.ts";
-import { gpu } from "../gpu.ts";
-import { randomTensor, rng, run } from "../util/graphs.ts";
+import { runBoth } from "../util/both.ts";
+import { randomTensor, rng } from "../util/graphs.ts";
 import { forwardCases, gradCases, type Case } from "./cases.ts";
 
 const r = rng(7);
@@ -64,12 +62,7 @@ describe("WGSL lowering matches the reference interpreter", () => {
   let got: Map<string, HostArray>;
   let want: Map<string, RefTensor>;
   beforeAll(async () => {
-    const handle = await gpu();
-    const backend = await GpuBackend.load(handle, compileBundle(g));
-    for (const [name, v] of Object.entries(feeds)) backend.write(name, toStorage(v.data, g.type(g.sources.get(name)!).dtype));
-    got = await backend.run(built.map((b) => b.out));
-    want = run(g, feeds);
-    backend.destroy();
+    ({ got, want } = await runBoth(g, feeds, built.map((b) => b.out)));
   });
 
   for (const b of built) {

@@ -3,17 +3,15 @@
 // errors, operands read through views (transposed, broadcast, offset), the random
 // generator's agreement and statistics, erf's accuracy, and second derivatives.
 import { beforeAll, describe, expect, it } from "vitest";
-import { compileBundle } from "../../compiler/codegen/bundle.ts";
 import { Graph, type TensorType } from "../../compiler/ir/graph.ts";
 import { OpTypeError } from "../../compiler/ops/index.ts";
 import { broadcastTo, constant, mT, reduce, transpose } from "../../compiler/ops/build.ts";
 import { erf } from "../../compiler/ops/special.ts";
 import { normalAt, uniformAt } from "../../compiler/ops/random.ts";
 import { vjp } from "../../compiler/autodiff/vjp.ts";
-import { toStorage, type HostArray } from "../../runtime/backend.ts";
+import type { HostArray } from "../../runtime/backend.ts";
 import { refTensor, type RefTensor } from "../../runtime/reference/tensor.ts";
-import { GpuBackend } from "../../runtime/webgpu/backend.ts";
-import { gpu } from "../gpu.ts";
+import { runBoth } from "../util/both.ts";
 import { gradCheck, randomTensor, rng, run } from "../util/graphs.ts";
 
 const f = (...shape: number[]): TensorType => ({ shape, dtype: "f32" });
@@ -134,12 +132,7 @@ describe("indexing, scans, random numbers and erf on both back ends", () => {
   let got: Map<string, HostArray>;
   let want: Map<string, RefTensor>;
   beforeAll(async () => {
-    const handle = await gpu();
-    const backend = await GpuBackend.load(handle, compileBundle(g));
-    for (const [name, v] of Object.entries(feeds)) backend.write(name, toStorage(v.data, g.type(g.sources.get(name)!).dtype));
-    got = await backend.run(expects.map((e) => e.out));
-    want = run(g, feeds);
-    backend.destroy();
+    ({ got, want } = await runBoth(g, feeds, expects.map((e) => e.out)));
   });
 
   for (const e of expects) {
