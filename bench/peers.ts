@@ -47,6 +47,8 @@ function cjs<T>(m: T & { default?: T }): T {
 
 /** The installed version of a package (found from its entry point: not every package exports package.json). */
 async function versionOf(pkg: string): Promise<string> {
+  const packed = (globalThis as { __weftPeerVersions?: Record<string, string> }).__weftPeerVersions?.[pkg];
+  if (packed) return packed; // bench/pack.mjs wrote it in
   const { createRequire } = await import("node:module");
   const { readFileSync } = await import("node:fs");
   const { dirname, join } = await import("node:path");

@@ -19,7 +19,8 @@ import { compileJob } from "../weft.ts";
 
 const { B, T, D } = TB;
 const LR = 0.01; // the job's sgd(lr = 0.01)
-const RUNNER = fileURLToPath(new URL("../run.mjs", import.meta.url));
+// WEFT_BENCH_RUNNER: the script a child runs (bench/pack.mjs sets it to the packed bench).
+const RUNNER = process.env.WEFT_BENCH_RUNNER ?? fileURLToPath(new URL("../run.mjs", import.meta.url));
 
 interface ChildResult {
   peer: PeerName;
@@ -34,7 +35,8 @@ interface ChildResult {
 function child(peer: PeerName, timeoutMs: number): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [RUNNER, "--child", "ttfs", peer], {
-      env: { ...process.env, MESA_SHADER_CACHE_DISABLE: "true" },
+      // Cold shader caches: Mesa (lavapipe) and the NVIDIA driver each keep one on disk.
+      env: { ...process.env, MESA_SHADER_CACHE_DISABLE: "true", __GL_SHADER_DISK_CACHE: "0" },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";
