@@ -66,12 +66,14 @@ xz(process.execPath, join(PACK, "node.xz"));
 const wg = join(ROOT, "node_modules/webgpu");
 for (const f of ["package.json", "index.js"]) copyFileSync(join(wg, f), join(PACK, "webgpu", f));
 xz(join(wg, "dist/linux-x64/dawn.node"), join(PACK, "webgpu/dist/linux-x64/dawn.node.xz"));
-if (!readdirSync(PACK).some((f) => f.startsWith("libvulkan1"))) {
+// The Vulkan loader, and libglvnd that NVIDIA's Vulkan driver (libGLX_nvidia) links to.
+const DEBS = ["libvulkan1", "libglvnd0", "libgl1", "libglx0", "libegl1", "libopengl0", "libgles2"];
+if (!DEBS.every((d) => readdirSync(PACK).some((f) => f.startsWith(`${d}_`)))) {
   try {
     const o = "-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/weft-apt-lists";
-    execSync(`mkdir -p /tmp/weft-apt-lists/partial && apt-get ${o} update -qq && cd "${PACK}" && apt-get ${o} download libvulkan1`, { stdio: "ignore" });
+    execSync(`mkdir -p /tmp/weft-apt-lists/partial && apt-get ${o} update -qq && cd "${PACK}" && apt-get ${o} download ${DEBS.join(" ")}`, { stdio: "ignore" });
   } catch {
-    console.warn("pack: could not download libvulkan1; the target must have a Vulkan loader");
+    console.warn("pack: could not download the Vulkan loader's packages; the target must have them");
   }
 }
 writeFileSync(
@@ -88,9 +90,15 @@ xz -dc "$P/node.xz" > "$W/bin/node" && chmod +x "$W/bin/node"
 mkdir -p "$W/src/node_modules/webgpu/dist/linux-x64"
 cp "$P/webgpu/package.json" "$P/webgpu/index.js" "$W/src/node_modules/webgpu/"
 xz -dc "$P/webgpu/dist/linux-x64/dawn.node.xz" > "$W/src/node_modules/webgpu/dist/linux-x64/dawn.node"
-if ! ldconfig -p | grep -q 'libvulkan.so.1'; then
-  for f in "$P"/*.deb; do dpkg -x "$f" "$W/root"; done
-  export LD_LIBRARY_PATH="$W/root/usr/lib/x86_64-linux-gnu\${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# A bare image (the lent GPU machines) lacks the Vulkan loader and libglvnd: unpack them
+# into / (as that machine's notes advise) when running as root, else beside the bench.
+if ! ldconfig -p | grep -q 'libGLdispatch.so.0' || ! ldconfig -p | grep -q 'libvulkan.so.1'; then
+  if [ "$(id -u)" = 0 ]; then
+    for f in "$P"/*.deb; do dpkg -x "$f" /; done; ldconfig
+  else
+    for f in "$P"/*.deb; do dpkg -x "$f" "$W/root"; done
+    export LD_LIBRARY_PATH="$W/root/usr/lib/x86_64-linux-gnu\${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  fi
 fi
 for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json; do
   if [ -f "$icd" ] && [ -z "$VK_DRIVER_FILES" ]; then export VK_DRIVER_FILES="$icd"; fi
