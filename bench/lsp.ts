@@ -4,13 +4,20 @@
 //   npx tsx bench/lsp.ts [--edits N] [--requests N] [--debounce MS] [--json FILE]
 //
 // - edit → diagnostics: a one-character edit (typing a character, then deleting it) until
-//   the diagnostics for that version arrive; includes the server's debounce (default 15 ms,
-//   the VS Code extension's default).
+//   the diagnostics for that version arrive. The server's debounce (`--debounce`, default 15
+//   ms, the VS Code extension's default) delays only an edit that comes while another still
+//   waits, and then by no more than its last check took: an edit sent after the previous
+//   one's diagnostics, as here, is checked at once.
+// - a burst: two edits sent back to back (typing two characters), timed from the second to
+//   its diagnostics: this one waits out the debounce. Run with `--debounce 0` for the time
+//   without it.
 // - hover, completion: request → response on an unchanged document.
-// - hover / completion right after an edit: an edit immediately followed by the request (the
-//   server must re-analyse first), as when typing `m.` and the list opens.
-// It also times, in this process, a whole analysis (parse + check) and the incremental
-// re-analysis after a one-character edit: the server's work per keystroke.
+// - hover / completion / semantic tokens / inlay hints right after an edit: an edit
+//   immediately followed by the request (the server must re-analyse first), as when typing
+//   `m.` and the list opens, or as an editor refreshes its highlighting and hints.
+// It also times, in this process, a whole analysis (parse + check) and the re-analysis after a
+// one-character edit: with the incremental parse and a check from scratch, and with the
+// incremental parse and the incremental check (the server's work per keystroke).
 import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,6 +25,7 @@ import { LspClient, positionOf, type Doc } from "../test/lsp/client.ts";
 import { analyse } from "../lsp/analysis.ts";
 import { MODELS_DIR } from "../lsp/server.ts";
 import { ModuleLoader } from "../lsp/modules.ts";
+import { IncrementalChecker } from "../compiler/check/incremental.ts";
 import { parse } from "../grammar/index.ts";
 import { fileHost } from "../compiler/index.ts";
 
@@ -94,18 +102,24 @@ export async function main(argv: string[]): Promise<number> {
     stage.analyse.push(performance.now() - t);
   }
 
-  // what the server computes per keystroke: incremental parse + check, in this process
-  const loader = new ModuleLoader();
-  const editAt0 = src.indexOf("0.5 * k1", src.length / 2) + 2;
-  let edited = src;
-  const reanalyse: number[] = [];
-  for (let i = 0; i < 40; i++) {
-    edited = i % 2 ? edited.slice(0, editAt0) + edited.slice(editAt0 + 1) : edited.slice(0, editAt0) + "7" + edited.slice(editAt0);
-    const text = edited;
-    const t = performance.now();
-    analyse(file, i, text, { modelsDir: host.modelsDir, readFile: (p) => (p === file ? text : host.readFile(p)) }, {}, loader);
-    reanalyse.push(performance.now() - t);
-  }
+  // what the server computes per keystroke: incremental parse, and a check from scratch or an
+  // incremental one (what the server does), in this process
+  const reanalyse = async (checker?: IncrementalChecker): Promise<number[]> => {
+    const loader = new ModuleLoader();
+    const editAt0 = src.indexOf("0.5 * k1", src.length / 2) + 2;
+    let edited = src;
+    const out: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      edited = i % 2 ? edited.slice(0, editAt0) + edited.slice(editAt0 + 1) : edited.slice(0, editAt0) + "7" + edited.slice(editAt0);
+      const text = edited;
+      const t = performance.now();
+      analyse(file, i, text, { modelsDir: host.modelsDir, readFile: (p) => (p === file ? text : host.readFile(p)) }, {}, loader, checker);
+      out.push(performance.now() - t);
+    }
+    return out;
+  };
+  const reanalyseFull = await reanalyse();
+  const reanalyseInc = await reanalyse(new IncrementalChecker());
 
   const lsp = await LspClient.start({ init: { debounceMs } });
   try {
@@ -161,16 +175,35 @@ export async function main(argv: string[]): Promise<number> {
     };
     const completeAfterEdit = await afterEdit((i) => lsp.completion(doc, completeAt[i % completeAt.length]));
     const hoverAfterEdit = await afterEdit((i) => lsp.hover(doc, hoverAt[i % hoverAt.length]));
+    const tokensAfterEdit = await afterEdit(() => lsp.semanticTokens(doc));
+    const hintsAfterEdit = await afterEdit(() => lsp.inlayHints(doc));
+
+    // a burst: two characters typed back to back; from the second to its diagnostics (then
+    // both deleted, untimed)
+    const burst: number[] = [];
+    for (let i = 0; i < edits / 2; i++) {
+      await lsp.edit(doc, { start: editAt, end: editAt }, "7");
+      const t = performance.now();
+      await lsp.edit(doc, { start: { line: editAt.line, character: editAt.character + 1 }, end: { line: editAt.line, character: editAt.character + 1 } }, "8");
+      await lsp.diagnostics(doc);
+      burst.push(performance.now() - t);
+      await lsp.edit(doc, { start: editAt, end: { line: editAt.line, character: editAt.character + 2 } }, "");
+      await lsp.diagnostics(doc);
+    }
 
     const rows = [
       row("edit → diagnostics", editTimes),
+      row("edit → diagnostics, the second of two characters typed together", burst),
       row("hover", hoverTimes),
       row("completion", completeTimes),
       row("hover right after an edit", hoverAfterEdit),
       row("completion right after an edit", completeAfterEdit),
+      row("semantic tokens (whole file) right after an edit", tokensAfterEdit),
+      row("inlay hints (whole file) right after an edit", hintsAfterEdit),
       row("(in-process) parse", stage.parse.slice(2)),
       row("(in-process) parse + check", stage.analyse.slice(2)),
-      row("(in-process) re-analysis after a 1-char edit", reanalyse.slice(4)),
+      row("(in-process) re-analysis after a 1-char edit: incremental parse + check", reanalyseFull.slice(4)),
+      row("(in-process) re-analysis after a 1-char edit: incremental parse + incremental check", reanalyseInc.slice(4)),
     ];
     const fmt = (x: number) => x.toFixed(1).padStart(7);
     process.stdout.write(`weft lsp on a ${lineCount}-line file (debounce ${debounceMs} ms), times in ms\n\n`);

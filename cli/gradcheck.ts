@@ -3,7 +3,8 @@
 import { readInputs, InputError } from "./io.ts";
 import { evaluators } from "../compiler/ops/index.ts";
 import { lowerFunction } from "../compiler/index.ts";
-import { initialValues } from "../runtime/init.ts";
+import { paramValues } from "../runtime/init.ts";
+import { fileTensors } from "../runtime/stacked.ts";
 import { interpret } from "../runtime/reference/interpret.ts";
 import type { RefTensor } from "../runtime/reference/tensor.ts";
 import { loadSafetensors } from "../runtime/safetensors.ts";
@@ -51,9 +52,9 @@ export async function gradcheckCmd(file: string, v: Values): Promise<number> {
   const ckpt = v.params ? await loadSafetensors(v.params as string) : undefined;
   const sources = new Map<string, RefTensor>();
   for (const q of params) {
-    const t = ckpt?.get(q.path);
-    const data = t ? Float64Array.from(t.data as ArrayLike<number>) : Float64Array.from(initialValues(q.init, q.shape, seed, q.path));
-    sources.set(q.path, { shape: q.shape, data });
+    // a stacked param (a repeat's) is read slice by slice, by each layer's own name
+    const given = ckpt && new Map(fileTensors(q).flatMap((f) => (ckpt.has(f.name) ? [[f.name, Float64Array.from(ckpt.get(f.name)!.data as ArrayLike<number>)] as const] : [])));
+    sources.set(q.path, { shape: q.shape, data: Float64Array.from(paramValues(q, seed, given)) });
   }
   for (const [k, t] of given) sources.set(k, { shape: t.shape, data: Float64Array.from(t.data) });
 

@@ -15,10 +15,12 @@ import type { Backend, HostArray } from "../runtime/backend.ts";
 import { toStorage } from "../runtime/backend.ts";
 import type { DType } from "../runtime/bundle.ts";
 import { DataError } from "../runtime/data.ts";
-import { initialValues } from "../runtime/init.ts";
+import { paramValues as initialParamValues, type InitSpec } from "../runtime/init.ts";
+import { joinValues, type FileTensor, type MaybeStacked } from "../runtime/stacked.ts";
 import { ReferenceBackend } from "../runtime/reference/backend.ts";
 import { loadSafetensors, SafetensorsError } from "../runtime/safetensors.ts";
 import { NonFiniteLossError } from "../runtime/train.ts";
+import { DeviceLimitError, requirements } from "../runtime/limits.ts";
 import { acquireDevice } from "../runtime/webgpu/device.ts";
 import { GpuBackend } from "../runtime/webgpu/backend.ts";
 import { dataReader, SAMPLE_HELP, SAMPLE_OPTIONS, sampleCmd, TRAIN_HELP, TRAIN_OPTIONS, trainCmd } from "./train.ts";
@@ -152,28 +154,33 @@ export async function backendFor(v: Values, graph: Graph, updates?: Map<string, 
     } catch (e) {
       throw new InputError((e as Error).message);
     }
-    if (handle) return GpuBackend.load(handle, compileBundle(graph, { updates }));
+    // compiled for this device: its limits are checked now (DeviceLimitError), not at dispatch
+    if (handle) return GpuBackend.load(handle, compileBundle(graph, { updates, device: handle.profile }));
     process.stderr.write("weft: no WebGPU adapter found (run `npm run setup` to install Mesa lavapipe); using the reference back end (CPU, float64)\n");
   }
   return new ReferenceBackend(graph, evaluators(), updates);
 }
 
 /** Initial parameter values: from --params, else seeded fresh ones. */
-async function paramValues(v: Values, params: { path: string; shape: number[]; init: Parameters<typeof initialValues>[0] }[], seed: number): Promise<Map<string, Float32Array>> {
-  const out = new Map<string, Float32Array>();
+async function paramValues(v: Values, params: (MaybeStacked & { init: InitSpec })[], seed: number): Promise<Map<string, ArrayLike<number>>> {
+  const out = new Map<string, ArrayLike<number>>();
   const file = v.params as string | undefined;
   const loaded = file ? await loadSafetensors(file) : undefined;
   for (const p of params) {
-    const t = loaded?.get(p.path);
-    if (loaded && !t) throw new InputError(`${file}: no tensor '${p.path}' (it has: ${[...loaded.keys()].join(", ") || "none"})`);
-    if (t) {
-      if (t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
-        throw new InputError(`${file}: '${p.path}' has shape [${t.shape.join(", ")}], the model needs [${p.shape.join(", ")}]`);
-      }
-      out.set(p.path, Float32Array.from(t.data as ArrayLike<number>));
-    } else {
-      out.set(p.path, initialValues(p.init, p.shape, seed, p.path));
+    if (!loaded) {
+      out.set(p.path, initialParamValues(p, seed));
+      continue;
     }
+    // a stacked param (a repeat's) is read slice by slice, each by its layer's own name
+    const read = (f: FileTensor): ArrayLike<number> => {
+      const t = loaded.get(f.name);
+      if (!t) throw new InputError(`${file}: no tensor '${f.name}' (it has: ${[...loaded.keys()].join(", ") || "none"})`);
+      if (t.shape.length !== f.shape.length || t.shape.some((d, i) => d !== f.shape[i])) {
+        throw new InputError(`${file}: '${f.name}' has shape [${t.shape.join(", ")}], the model needs [${f.shape.join(", ")}]`);
+      }
+      return t.data as ArrayLike<number>;
+    };
+    out.set(p.path, joinValues(p, read, read));
   }
   return out;
 }
@@ -258,15 +265,23 @@ async function compileCmd(file: string, v: Values): Promise<number> {
   if (emit === "wgsl") for (const k of bundle.kernels) process.stdout.write(k.wgsl + "\n");
   if (emit === "kernels") {
     for (const k of bundle.kernels) process.stdout.write(`${k.name.padEnd(28)} groups [${k.workgroups.join(", ")}]  buffers ${k.bindings.join(", ")}\n`);
-    process.stdout.write(`${bundle.kernels.length} kernels\n`);
+    process.stdout.write(`${bundle.kernels.length} kernels, ${bundle.copies.length} copies after them\n`);
+    const need = requirements(bundle);
+    const l = need.limits;
+    process.stdout.write(
+      `needs: largest buffer ${l.maxBufferSize} bytes (binding ${l.maxStorageBufferBindingSize}), ${l.maxStorageBuffersPerShaderStage} storage buffers per kernel, ` +
+        `${l.maxComputeWorkgroupStorageSize} bytes of workgroup storage, ${l.maxComputeInvocationsPerWorkgroup} invocations per workgroup, ` +
+        `${l.maxComputeWorkgroupsPerDimension} workgroups per dimension; features: ${need.features.join(", ") || "none"}\n`,
+    );
   }
   if (emit === "memory") {
     const r = plan.report;
     const kb = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
-    process.stdout.write(`temporaries, planned:            ${kb(r.plannedBytes)}\n`);
+    process.stdout.write(`temporaries, planned:            ${kb(r.plannedBytes)}  (${r.strategy} assignment)\n`);
     process.stdout.write(`temporaries, one buffer each:    ${kb(r.unplannedBytes)}\n`);
-    process.stdout.write(`lower bound (largest live set):  ${kb(r.lowerBoundBytes)}  (plan = ${(r.plannedBytes / Math.max(1, r.lowerBoundBytes)).toFixed(2)}× the bound)\n`);
+    process.stdout.write(`lower bound (largest live set):  ${kb(r.lowerBoundBytes)}  (plan = ${(r.plannedBytes / Math.max(1, r.lowerBoundBytes)).toFixed(2)}× the bound, in this launch order)\n`);
     process.stdout.write(`inputs, params, state, constants: ${kb(r.fixedBytes)}\n`);
+    process.stdout.write(`peak device memory of a run:     ${kb(r.plannedBytes + r.fixedBytes)}  (${bundle.kernels.length} kernels, ${bundle.copies.length} copies)\n`);
   }
   return 0;
 }
@@ -340,7 +355,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`weft ${cmd}: error: ${e.message}\n`);
       return 1;
     }
-    if (e instanceof NonFiniteLossError) {
+    if (e instanceof NonFiniteLossError || e instanceof DeviceLimitError) {
       process.stderr.write(`weft ${cmd}: error: ${e.message}\n`);
       return 1;
     }

@@ -9,7 +9,8 @@ import { evaluators } from "../compiler/ops/index.ts";
 import type { Backend, HostArray } from "../runtime/backend.ts";
 import { listCheckpoints, loadCheckpoint, type Checkpoint } from "../runtime/checkpoint.ts";
 import { readJsonl, type DataOptions, type Dataset } from "../runtime/data.ts";
-import { uniformStream, valuesFrom } from "../runtime/init.ts";
+import { paramValues, uniformStream, valuesFrom } from "../runtime/init.ts";
+import { splitValues } from "../runtime/stacked.ts";
 import { writeCurves } from "../runtime/plot.ts";
 import { plainProgress, ttyProgress } from "../runtime/progress.ts";
 import { interpret, type RefNode } from "../runtime/reference/interpret.ts";
@@ -233,9 +234,11 @@ export async function trainCmd(file: string, v: Values): Promise<number> {
       debug: v.debug ? { diagnose: diagnoser(graph, job.updates) } : undefined,
     });
     const tensors = new Map<string, WritableTensor>();
+    // stacked params (a repeat's) are saved slice by slice, under each layer's own name
     for (const q of job.spec.params) {
-      const d = res.params.get(q.path)!;
-      tensors.set(q.path, q.dtype === "f32" ? { dtype: "F32", shape: q.shape, data: Float32Array.from(d) } : { dtype: "I32", shape: q.shape, data: Int32Array.from(d) });
+      for (const t of splitValues(q, res.params.get(q.path)!)) {
+        tensors.set(t.name, q.dtype === "f32" ? { dtype: "F32", shape: t.shape, data: Float32Array.from(t.data) } : { dtype: "I32", shape: t.shape, data: Int32Array.from(t.data) });
+      }
     }
     await saveSafetensors(join(dir, "params.safetensors"), tensors, { job: item.name.name, steps: String(res.step), seed: String(seed) });
     const losses = res.losses;
@@ -315,7 +318,8 @@ export async function sampleCmd(file: string, v: Values): Promise<number> {
   const { graph, params } = lowered.value;
   const backend: Backend = await backendFor(v, graph);
   try {
-    for (const [k, x] of valuesFrom(ck.dir, ck.params, params, blockParam.name.name)) backend.write(k, x);
+    const found = valuesFrom(ck.dir, ck.params, params, blockParam.name.name);
+    for (const q of params) backend.write(q.path, paramValues(q, 0, found));
     const outT = graph.type(graph.outputs.get("out")!);
     const V = outT.shape[outT.shape.length - 1];
     if (V !== tokenizer.vocabSize) throw new InputError(`fn ${entry} returns logits over ${V} ids, the tokenizer has ${tokenizer.vocabSize}`);

@@ -15,10 +15,14 @@
 //   Between statements, members and fields the author's blank lines are kept, at most one.
 // - One statement, member or train field per line; `;` separators (and `,` between train
 //   or record fields) are dropped.
-// - Spaces around every binary operator, `**` included (`a ** 2`, `2 * D`, `f32[B, S * S]`);
-//   none after a unary `-` or `!` (but `- -x`), none around `.`, `..` (`0..L`) or a slice's
-//   `:` (`x[:, 1:T + 1]`), none inside brackets; `, ` between items; `name: type`; ` = ` in
-//   every binding, default, field and named argument (`adamw(lr = 3e-4)`); ` -> `.
+// - Spaces around every binary operator, `**` included (`a ** 2`, `x * 2 + 1`), except in
+//   dim arithmetic where dims are written, which is tight as LANGUAGE.md writes it: a type's
+//   dims (`f32[B, S*S]`), slice and loop bounds (`x[:, 1:T+1]`, `0..L-1`) and a block's
+//   constructor arguments (`Linear(2*D, 1)`, `repeat(L-1)`), when the operands are names,
+//   numbers, calls, members or parentheses. None after a unary `-` or `!` (but `- -x`), none
+//   around `.`, `..` (`0..L`) or a slice's `:`, none inside brackets; `, ` between items;
+//   `name: type`; ` = ` in every binding, default, field and named argument
+//   (`adamw(lr = 3e-4)`); ` -> `.
 // - Parentheses are the author's, exactly: the tree keeps them (ParenExpr) and none are
 //   added or removed. Numbers and strings are printed as written.
 // - A record stays on one line (`{ every = 100, data = jsonl("v.jsonl") }`) if it was written
@@ -29,9 +33,10 @@
 // - A fn's expression body follows ` = ` when it fits, else goes on the next line, 2 columns
 //   in (`fn f(...) -> T =` / `  body`); a body that spans lines anyway (a block, an `if`
 //   written over lines) stays on the `=` line.
-// - A long line breaks inside `( )` or `[ ]` (argument, parameter, index, dim and list
-//   items fill the line and continue 4 columns in) or after a binary operator (loosest
-//   first, continuing 4 columns in). It never breaks before `(`, `[` or `-`, where a new
+// - A long line breaks inside `( )` or `[ ]` (argument, index, dim and list items fill the
+//   line and continue 4 columns in; a fn's parameters continue under its first parameter,
+//   and its defaulted parameters start a line of their own when the others fit on the first)
+//   or after a binary operator (loosest first, continuing 4 columns in). It never breaks before `(`, `[` or `-`, where a new
 //   line would start a new statement.
 // - Comments: every comment is kept, in order, with its text (trailing spaces aside). An
 //   end-of-line comment stays at the end of its token's line (if the code joins lines, the

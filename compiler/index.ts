@@ -12,7 +12,7 @@ import { Graph } from "./ir/graph.ts";
 import { loadModules, type LoadedModules, type Module } from "./modules.ts";
 import { Lowering, type LowerOptions, type ParamInfo } from "./lower/lower.ts";
 import { lowerTrain, type ReadFields, type TrainJob } from "./lower/train.ts";
-import { vjp, NotDifferentiableError } from "./autodiff/vjp.ts";
+import { NotDifferentiableError } from "./autodiff/vjp.ts";
 import type { Value } from "./lower/values.ts";
 import { Scope } from "./lower/scope.ts";
 
@@ -156,7 +156,8 @@ function addGradients(l: Lowering, outs: Map<string, number>, wrt: string[], fn:
     l.fail(span, `grad needs ${fn.name?.name} to return an f32 scalar`, Code.Grad, "reduce it: sum(...) or mean(...)");
   }
   const ids = wrt.map((w) => {
-    const id = l.g.sources.get(w);
+    // a layer's param in a repeat stack (`stack.layers[3].ff.w1`): its slice of the stacked param
+    const id = l.layerParams.get(w)?.view ?? l.g.sources.get(w);
     if (id === undefined) {
       const known = [...l.g.sources.keys()].filter((k) => !k.startsWith("opt."));
       return l.fail(span, `--wrt ${w}: no input or parameter of that name`, UNKNOWN_ENTRY, `known: ${known.join(", ")}`);
@@ -165,7 +166,7 @@ function addGradients(l: Lowering, outs: Map<string, number>, wrt: string[], fn:
     return id;
   });
   try {
-    vjp(l.g, y!, ids).forEach((gid, i) => l.g.output(`grad.${wrt[i]}`, gid));
+    l.gradients(y!, ids).forEach((gid, i) => l.g.output(`grad.${wrt[i]}`, gid));
   } catch (e) {
     if (e instanceof NotDifferentiableError) l.fail(e.span ?? span, `${e.message}; wrap it in stop(...)`, Code.Grad);
     throw e;

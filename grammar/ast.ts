@@ -130,7 +130,7 @@ export interface TensorTypeExpr {
   span: Span;
 }
 export type DimExpr = RestDim | InferDim | Expr;
-/** `..` — any number of leading dims */
+/** `..` — any number of leading dims; in an index (`x[.., 0]`), every axis the other items do not address */
 export interface RestDim {
   kind: "restDim";
   span: Span;
@@ -310,7 +310,7 @@ export interface MemberExpr {
   name: Ident;
   span: Span;
 }
-export type IndexItem = Expr | SliceItem;
+export type IndexItem = Expr | SliceItem | RestDim;
 /** `a:b:c` inside brackets; each part optional (`:`, `0:T-1`, `::2`) */
 export interface SliceItem {
   kind: "slice";
@@ -319,7 +319,7 @@ export interface SliceItem {
   step?: Expr;
   span: Span;
 }
-/** `x[i]`, `x[:, 0:T-1]`, `x[:, None]`, `layers[i]` */
+/** `x[i]`, `x[:, 0:T-1]`, `x[:, None]`, `x[.., 0]`, `layers[i]` */
 export interface IndexExpr {
   kind: "index";
   object: Expr;

@@ -393,6 +393,8 @@ export class AstBuilder {
   }
 
   private indexItem(n: CstNode): A.IndexItem {
+    const restSpan = this.tokenSpan(tok(n, "DotDot"));
+    if (restSpan) return { kind: "restDim", span: restSpan };
     const startNode = sub(n, "start");
     const start = startNode ? this.expr(startNode, n) : undefined;
     if (!tok(n, "Colon")) return start ?? { kind: "error", span: this.nodeSpan(n) };

@@ -516,9 +516,10 @@ export class WeftParser extends CstParser {
     this.CONSUME(T.RBracket);
   });
 
-  /** `e`, `a:b:c` with each part optional; `None` here is an ordinary expression. */
+  /** `e`, `a:b:c` with each part optional, `..` (the axes not indexed); `None` here is an ordinary expression. */
   indexItem = this.RULE("indexItem", () => {
     this.OR((this.alts.indexItem ??= [
+      { ALT: () => this.CONSUME(T.DotDot) },
       {
         ALT: () => {
           this.CONSUME(T.Colon);

@@ -1,8 +1,11 @@
 // Incremental parsing for the editor. A keystroke changes one item of a file; re-parsing a
 // 1,000-line file for it costs most of the time from edit to diagnostics. So the text is cut
-// into chunks at top-level item boundaries, each chunk is parsed on its own (with the text
-// before it blanked out, so offsets, lines and columns come out right), and a chunk whose
-// text did not change is reused, its spans shifted to where it now starts.
+// into chunks at top-level item boundaries, each chunk is parsed on its own, and a chunk whose
+// text did not change is reused, its spans shifted to where it now starts (the very same AST
+// nodes come back, which is how compiler/check/incremental.ts knows an item is unchanged).
+// A chunk is parsed alone and its spans moved into place; a chunk with syntax errors is
+// parsed again with the text before it blanked out, so that the positions its messages
+// name come out right too.
 //
 // A chunk ends where a top-level item begins at column 0 outside any bracket, comment or
 // string, so the parser, reading the whole file, would start a new item there too. Two
@@ -132,6 +135,8 @@ interface Cached {
   diagnostics: Diagnostic[];
   /** the parse ended at the top level, where the next chunk begins */
   clean: boolean;
+  /** every span object of its items and diagnostics, once each (what a move shifts) */
+  spans: Span[];
 }
 
 /** Parses of one file's chunks, reused across versions of its text. */
@@ -140,9 +145,22 @@ export class IncrementalParser {
   /** how many chunks the last parse re-parsed, and how many it had */
   stats = { parsed: 0, chunks: 0 };
 
+  private last?: { text: string; parsed: Parsed };
+
   constructor(readonly file: string) {}
 
   parse(text: string): Parsed {
+    // an import that did not change (the common case: only the edited file did)
+    if (this.last?.text === text) {
+      this.stats = { parsed: 0, chunks: this.stats.chunks };
+      return this.last.parsed;
+    }
+    const parsed = this.parseText(text);
+    this.last = { text, parsed };
+    return parsed;
+  }
+
+  private parseText(text: string): Parsed {
     const chunks = chunksOf(text);
     const lineAt = lineCounter(text);
     const next = new Map<string, Cached>();
@@ -157,11 +175,7 @@ export class IncrementalParser {
       let hit = this.cache.get(key);
       this.cache.delete(key);
       if (hit && next.has(key)) hit = undefined; // the same text twice in one file: parse the second
-      if (hit && (hit.start !== c.start || hit.line !== line)) {
-        shift(hit, c.start - hit.start, line - hit.line);
-        hit.start = c.start;
-        hit.line = line;
-      }
+      if (hit) moveTo(hit, c.start, line);
       if (!hit) {
         hit = this.parseChunk(text, c, line);
         parsed++;
@@ -198,17 +212,25 @@ export class IncrementalParser {
   }
 
   private parseChunk(text: string, c: Chunk, line: number): Cached {
-    const blank = text.slice(0, c.start).replace(/[^\n]/g, " ");
-    const r = parse(blank + text.slice(c.start, c.parseTo), this.file);
+    const alone = this.parseAt(text, c, line, false);
+    return alone.clean && !alone.diagnostics.length ? alone : this.parseAt(text, c, line, true);
+  }
+
+  /** Parse a chunk alone (its spans then moved into place), or after the text before it blanked out. */
+  private parseAt(text: string, c: Chunk, line: number, blanked: boolean): Cached {
+    const base = blanked ? 0 : c.start;
+    const r = parse((blanked ? text.slice(0, c.start).replace(/[^\n]/g, " ") : "") + text.slice(c.start, c.parseTo), this.file);
     // what the next chunk's first token starts is that chunk's; an error *at* that token (an item
     // cut short) is this chunk's, as in a whole-file parse
-    const items = r.program.items.filter((it) => it.span.start < c.end);
-    const diagnostics = c.lookahead === c.end ? r.diagnostics : r.diagnostics.filter((d) => d.span.start < c.lookahead);
+    const items = r.program.items.filter((it) => it.span.start < c.end - base);
+    const diagnostics = c.lookahead === c.end ? r.diagnostics : r.diagnostics.filter((d) => d.span.start < c.lookahead - base);
     // the parser must be back at the top level at the next chunk's first token: an item starts
     // there, and none of this chunk's runs into it
-    const next = firstTokenStart(text, c.end);
-    const clean = c.lookahead === c.end || (r.program.items.some((it) => it.span.start === next) && items.every((it) => it.span.end <= c.end));
-    return { start: c.start, line, items, diagnostics, clean };
+    const next = firstTokenStart(text, c.end) - base;
+    const clean = c.lookahead === c.end || (r.program.items.some((it) => it.span.start === next) && items.every((it) => it.span.end <= c.end - base));
+    const out: Cached = { start: blanked ? c.start : 0, line: blanked ? line : 0, items, diagnostics, clean, spans: spansOf(items, diagnostics) };
+    if (!blanked) moveTo(out, c.start, line);
+    return out;
   }
 }
 
@@ -219,13 +241,14 @@ function cascades(prev: Diagnostic, d: Diagnostic, end: number): boolean {
 }
 
 function endOf(text: string): { endLine: number; endCol: number } {
-  const lines = text.split("\n");
-  return { endLine: lines.length, endCol: lines[lines.length - 1].length + 1 };
+  let lines = 1;
+  for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) lines++;
+  return { endLine: lines, endCol: text.length - text.lastIndexOf("\n") };
 }
 
 function lineCounter(text: string): (offset: number) => number {
   const starts = [0];
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) starts.push(i + 1);
+  for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) starts.push(i + 1);
   return (offset) => {
     let lo = 0;
     let hi = starts.length - 1;
@@ -240,25 +263,17 @@ function lineCounter(text: string): (offset: number) => number {
 
 /** Does any span of a freshly parsed chunk lie before the chunk? */
 function reachesBack(c: Cached, start: number): boolean {
-  let found = false;
-  const visit = (v: unknown): void => {
-    if (found || typeof v !== "object" || v === null) return;
-    if (Array.isArray(v)) v.forEach(visit);
-    else if (isSpan(v)) found = v.start < start;
-    else Object.values(v).forEach(visit);
-  };
-  visit(c.items);
-  visit(c.diagnostics);
-  return found;
+  return c.spans.some((s) => s.start < start);
 }
 
 function isSpan(v: object): v is Span {
   return "start" in v && "end" in v && "line" in v && "col" in v && "endLine" in v && "file" in v;
 }
 
-/** Move every span of a cached chunk (shared span objects once). Columns do not change: chunks start lines. */
-function shift(c: Cached, dOffset: number, dLine: number): void {
+/** Every span object under the items and diagnostics (shared ones once). */
+function spansOf(items: Item[], diagnostics: Diagnostic[]): Span[] {
   const seen = new Set<object>();
+  const out: Span[] = [];
   const visit = (v: unknown): void => {
     if (typeof v !== "object" || v === null || seen.has(v)) return;
     seen.add(v);
@@ -267,14 +282,27 @@ function shift(c: Cached, dOffset: number, dLine: number): void {
       return;
     }
     if (isSpan(v)) {
-      v.start += dOffset;
-      v.end += dOffset;
-      v.line += dLine;
-      v.endLine += dLine;
+      out.push(v);
       return;
     }
     for (const x of Object.values(v)) visit(x);
   };
-  visit(c.items);
-  visit(c.diagnostics);
+  visit(items);
+  visit(diagnostics);
+  return out;
+}
+
+/** Move a chunk's spans to where it starts now. Columns do not change: chunks start lines. */
+function moveTo(c: Cached, start: number, line: number): void {
+  const dOffset = start - c.start;
+  const dLine = line - c.line;
+  if (dOffset === 0 && dLine === 0) return;
+  for (const s of c.spans) {
+    s.start += dOffset;
+    s.end += dOffset;
+    s.line += dLine;
+    s.endLine += dLine;
+  }
+  c.start = start;
+  c.line = line;
 }

@@ -2,7 +2,7 @@
 // Each hint carries the edit that writes the annotation in (the same edit as the code action).
 import type { InlayHint, TextEdit } from "vscode-languageserver";
 import { InlayHintKind } from "vscode-languageserver";
-import type { Ident, LetStmt, Pattern, VarStmt } from "../grammar/ast.ts";
+import type { Ident, Item, LetStmt, Pattern, VarStmt } from "../grammar/ast.ts";
 import { printType } from "../compiler/check/types.ts";
 import type { Analysis } from "./analysis.ts";
 import { toRange } from "./convert.ts";
@@ -19,14 +19,27 @@ export interface Binding {
 export function unannotated(a: Analysis, from = 0, to = Infinity): Binding[] {
   const out: Binding[] = [];
   for (const item of a.program.items) {
-    if (item.span.end < from || item.span.start > to || (item.kind !== "fn" && item.kind !== "block")) continue;
+    if (item.span.end < from || item.span.start > to) continue;
+    for (const b of itemBindings(item)) if (!(b.stmt.span.end < from || b.stmt.span.start > to)) out.push(b);
+  }
+  return out;
+}
+
+/** Found once per item node (an unchanged item keeps its node from one version to the next). */
+const bindingsOf = new WeakMap<Item, Binding[]>();
+
+function itemBindings(item: Item): Binding[] {
+  let out = bindingsOf.get(item);
+  if (out) return out;
+  out = [];
+  if (item.kind === "fn" || item.kind === "block") {
     for (const n of walk(item)) {
       if (!("kind" in n) || (n.kind !== "let" && n.kind !== "var")) continue;
       const s = n as LetStmt | VarStmt;
-      if (s.type || s.span.end < from || s.span.start > to) continue;
-      out.push({ stmt: s, name: s.target.kind === "ident" ? s.target : undefined });
+      if (!s.type) out.push({ stmt: s, name: s.target.kind === "ident" ? s.target : undefined });
     }
   }
+  bindingsOf.set(item, out);
   return out;
 }
 

@@ -57,8 +57,9 @@ function occurrences(a: Analysis, t: Target): Ident[] {
   return out;
 }
 
+/** Where the target's occurrences can be: its fn for a local; every file for the rest (a fn's parameter is set by name at calls anywhere). */
 function scopeOf(a: Analysis, t: Target, nav: Navigator): Analysis[] {
-  return LOCAL_KINDS.has(t.decl.kind) ? [a] : [a, ...nav.allAnalyses().filter((x) => x.file !== a.file)];
+  return LOCAL_KINDS.has(t.decl.kind) && t.decl.kind !== "parameter" ? [a] : [a, ...nav.allAnalyses().filter((x) => x.file !== a.file)];
 }
 
 function collect(analyses: Analysis[], t: Target, withDecl: boolean): Map<string, Ident> {
@@ -118,10 +119,16 @@ export function rename(a: Analysis, offset: number, newName: string, nav: Naviga
     const g = globals(home, decl.name.span.file).find((v) => v.name === newName);
     if (g) clash(`\`${newName}\` is already defined${g.decl ? ` at ${where(g.decl.span)}` : ""}`);
   }
-  // 2. at each use, the new name must not already mean something else (it would be captured or shadow)
+  // 2. at each use, the new name must not already mean something else (it would be captured or
+  // shadow); a named argument is no use of a scope's name, but its call must not set the new one too
   for (const x of analyses) {
     for (const id of found.values()) {
       if (id.span.file !== x.file) continue;
+      const call = x.namedArgCall(id);
+      if (call) {
+        if (call.args.some((g) => g.name?.name === newName)) clash(`the call at ${where(call.span)} already sets \`${newName}\``);
+        continue;
+      }
       const other = visibleAt(x, id.span.start).find((v) => v.name === newName && !(v.decl && found.has(spanKey(v.decl.span))));
       if (other && (other.kind !== "dim" || decl.kind !== "dim")) clash(`\`${newName}\` already means ${other.detail ?? `a ${other.kind}`} at ${where(id.span)}`);
     }

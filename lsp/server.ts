@@ -28,7 +28,10 @@ export const MODELS_DIR = fileURLToPath(new URL("../models", import.meta.url));
 export interface InitOptions {
   /** dim values, as `weft check --dim D=256` */
   dims?: Record<string, number>;
-  /** quiet time after an edit before diagnostics are computed (ms) */
+  /**
+   * in a burst of edits, the most time to wait for it to end before diagnostics are computed
+   * (ms); an edit that finds nothing pending is checked at once
+   */
   debounceMs?: number;
 }
 
@@ -84,20 +87,24 @@ export function startServer(streams: ServerStreams = { input: process.stdin, out
   // ------------------------------------------------------------ diagnostics
 
   const timers = new Map<string, ReturnType<typeof setTimeout>>();
+  /** how long the last analysis and publication of each file took (ms) */
+  const cost = new Map<string, number>();
   const publish = (file: string) => {
     const doc = ws.document(ws.uriOf(file)) ?? documents.get(ws.uriOf(file));
     if (!doc) return;
+    const t0 = performance.now();
     const a = ws.analysis(file);
     const diagnostics = shownDiagnostics(a?.checked.diagnostics ?? [], file).map((d) => toLspDiagnostic(d, (f) => ws.uriOf(f)));
     void connection.sendDiagnostics({ uri: doc.uri, version: doc.version, diagnostics });
+    cost.set(file, performance.now() - t0);
   };
-  // Debounced on both edges: the first change after a quiet spell is checked at once, changes
-  // that follow it within `debounceMs` (a burst: paste, fast typing) wait for the burst to end.
-  const lastChange = new Map<string, number>();
+  // Debounced on both edges: a change that finds nothing pending (the previous one was checked
+  // and published) is checked at once; one that comes while another still waits (a burst:
+  // paste, fast typing, changes queued behind a long check) waits for the burst to end, but
+  // no longer than `debounceMs`, nor than the file's last check took (re-checks are
+  // incremental and mostly take a few ms: waiting longer would only add latency).
   const schedule = (file: string) => {
-    const now = performance.now();
-    const quiet = now - (lastChange.get(file) ?? -Infinity) > debounceMs && !timers.has(file);
-    lastChange.set(file, now);
+    const pending = timers.has(file);
     clearTimeout(timers.get(file));
     timers.set(
       file,
@@ -108,7 +115,7 @@ export function startServer(streams: ServerStreams = { input: process.stdin, out
           // importers of the edited file were invalidated with it
           for (const other of ws.stale()) if (!timers.has(other)) publish(other);
         }, undefined);
-      }, quiet ? 0 : debounceMs),
+      }, pending ? Math.min(debounceMs, Math.ceil(cost.get(file) ?? debounceMs)) : 0),
     );
   };
   documents.onDidChangeContent((e) => {

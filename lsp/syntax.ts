@@ -24,15 +24,25 @@ export function isIdent(v: unknown): v is Ident {
   return isNode(v) && "kind" in v && v.kind === "ident";
 }
 
-/** A node's children, in property order (not always source order: sort where it matters). */
+/**
+ * Each node's children, found once: a node of an unchanged item is the same object in the next
+ * version of the document (lsp/incremental.ts), so walking an edited file costs little.
+ */
+const childrenOf = new WeakMap<object, Node[]>();
+
+/** A node's children, in property order (not always source order: sort where it matters). Do not change the array. */
 export function children(n: object): Node[] {
-  const out: Node[] = [];
-  for (const [key, v] of Object.entries(n)) {
+  let out = childrenOf.get(n);
+  if (out) return out;
+  out = [];
+  for (const key in n) {
     if (SPAN_KEYS.has(key)) continue;
+    const v: unknown = (n as Record<string, unknown>)[key];
     if (Array.isArray(v)) {
       for (const x of v) if (isNode(x)) out.push(x);
     } else if (isNode(v)) out.push(v);
   }
+  childrenOf.set(n, out);
   return out;
 }
 
@@ -96,6 +106,16 @@ export interface Declaration {
 
 /** Every name a program declares, in source order. */
 export function declarations(program: Program): Declaration[] {
+  return program.items.flatMap(itemDeclarations);
+}
+
+/** What each item declares, found once per item node (an unchanged item keeps its node). */
+const declared = new WeakMap<Item, Declaration[]>();
+
+/** Every name an item declares, in source order. */
+export function itemDeclarations(item: Item): Declaration[] {
+  const known = declared.get(item);
+  if (known) return known;
   const out: Declaration[] = [];
   const add = (name: Ident | undefined, kind: DeclKind, node: Node, container?: Declaration["container"], doc?: string) => {
     if (name && name.name !== "") out.push({ name, kind, node, container, doc });
@@ -119,31 +139,30 @@ export function declarations(program: Program): Declaration[] {
     for (const p of f.params) add(p.name, "parameter", p, f);
     if (f.body) body(f.body, f);
   };
-  for (const item of program.items) {
-    switch (item.kind) {
-      case "import":
-        add(item.alias, "alias", item, undefined, item.doc);
-        break;
-      case "dim":
-        for (const d of item.decls) add(d.name, "dim", d, undefined, item.doc);
-        break;
-      case "block":
-        add(item.name, "block", item, undefined, item.doc);
-        for (const d of item.dims) add(d, "blockDim", item, item);
-        for (const m of item.members) {
-          if (m.kind === "fn") fn(m, item);
-          else add(m.name, m.kind === "param" ? "param" : "member", m, item, m.doc);
-        }
-        break;
-      case "fn":
-        fn(item);
-        break;
-      case "train":
-        add(item.name, "train", item, undefined, item.doc);
-        for (const f of item.fields) add(f.name, "field", f, item);
-        break;
-    }
+  switch (item.kind) {
+    case "import":
+      add(item.alias, "alias", item, undefined, item.doc);
+      break;
+    case "dim":
+      for (const d of item.decls) add(d.name, "dim", d, undefined, item.doc);
+      break;
+    case "block":
+      add(item.name, "block", item, undefined, item.doc);
+      for (const d of item.dims) add(d, "blockDim", item, item);
+      for (const m of item.members) {
+        if (m.kind === "fn") fn(m, item);
+        else add(m.name, m.kind === "param" ? "param" : "member", m, item, m.doc);
+      }
+      break;
+    case "fn":
+      fn(item);
+      break;
+    case "train":
+      add(item.name, "train", item, undefined, item.doc);
+      for (const f of item.fields) add(f.name, "field", f, item);
+      break;
   }
+  declared.set(item, out);
   return out;
 }
 

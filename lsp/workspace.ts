@@ -1,10 +1,12 @@
 // The server's view of the files: open documents (their in-memory text wins over the disk),
 // the workspace's other `.weft` files, and one Analysis per file and version. A change to a
-// file drops every analysis that loaded it, so importers are re-checked too.
+// file drops every analysis that loaded it, so importers are re-checked too. An open document
+// is re-checked incrementally (compiler/check/incremental.ts): only the items an edit affected.
 import { readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import type { TextDocument } from "vscode-languageserver-textdocument";
 import type { ModuleHost } from "../compiler/modules.ts";
+import { IncrementalChecker } from "../compiler/check/incremental.ts";
 import { Analysis, analyse } from "./analysis.ts";
 import { pathToUri, uriToPath } from "./convert.ts";
 import { ModuleLoader } from "./modules.ts";
@@ -25,6 +27,8 @@ export class Workspace {
   private readonly analyses = new Map<string, Analysis>();
   private files?: string[];
   private readonly loader = new ModuleLoader();
+  /** by open document: its checker, which keeps what it found for the next version */
+  private readonly checkers = new Map<string, IncrementalChecker>();
   readonly host: ModuleHost;
 
   constructor(readonly options: WorkspaceOptions) {
@@ -54,6 +58,7 @@ export class Workspace {
   close(uri: string): void {
     const p = uriToPath(uri);
     this.docs.delete(p);
+    this.checkers.delete(p);
     this.loader.forget(p);
     this.changed(p);
   }
@@ -101,7 +106,9 @@ export class Workspace {
     if (text === undefined) return undefined;
     // a file that is not open is re-read: it may have changed on disk unannounced
     if (!doc && cached?.version === -1 && cached.text === text) return cached;
-    const a = analyse(file, version, text, this.host, this.options.dims, this.loader);
+    let checker = this.checkers.get(file);
+    if (doc && !checker) this.checkers.set(file, (checker = new IncrementalChecker({ dims: this.options.dims })));
+    const a = analyse(file, version, text, this.host, this.options.dims, this.loader, checker);
     this.analyses.set(file, a);
     return a;
   }

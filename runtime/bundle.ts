@@ -41,6 +41,16 @@ export interface KernelSpec {
   /** how many of the leading bindings are read-only (the rest are read_write) */
   readOnly: number;
   workgroups: [number, number, number];
+  /** the graph ops this kernel computes (fused into it), for WEFT_DEBUG=2 */
+  fused?: FusedOp[];
+}
+
+/** One graph op computed by a kernel: its node id, op name and place in the Weft source. */
+export interface FusedOp {
+  node: number;
+  op: string;
+  /** file:line:col of the expression it came from */
+  at?: string;
 }
 
 /** After all kernels, copy `src` into `dst` (how a step writes new params and state back). */

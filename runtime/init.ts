@@ -1,5 +1,15 @@
 // Parameter initialisation on the host, deterministic in (seed, parameter path): the
 // same seed gives the same weights on every back end and every machine.
+//
+// A param of a `repeat` stack (one tensor, the repeat counts as leading dims; see
+// stacked.ts) is initialised slice by slice, each slice exactly as the layer's own param
+// would be: the initialiser sees the per-layer shape (glorot's fan-in and fan-out are
+// the layer's, not the stack's), and each slice draws from its own random stream, keyed
+// by the layer's path (`stack.layers[3].ff.w1`). So the numbers do not depend on whether
+// the layers are stacked, nor on how many there are: layer 3 of a 4-layer stack starts
+// where layer 3 of an 8-layer stack, or an instance declared on its own at that path, does.
+import type { HostArray } from "./backend.ts";
+import { fileTensors, joinValues, type MaybeStacked } from "./stacked.ts";
 export interface InitSpec {
   kind: "zeros" | "ones" | "glorot" | "normal" | "uniform" | "constant";
   /** std for normal, bound for uniform */
@@ -69,6 +79,16 @@ export function initialValues(spec: InitSpec, shape: readonly number[], seed: nu
   return out;
 }
 
+/**
+ * The starting values of a param: `initial` (by the param's path, or slice by slice by the
+ * slices' own names for a stacked param), else fresh ones from the seed — slice by slice.
+ */
+export function paramValues(p: MaybeStacked & { init: InitSpec }, seed: number, initial?: ReadonlyMap<string, HostArray>): Float32Array | Float64Array | Int32Array | Uint32Array {
+  const whole = initial?.get(p.path);
+  if (whole) return whole;
+  return joinValues(p, (f) => initial?.get(f.name), (f) => initialValues(p.init, f.shape, seed, f.name));
+}
+
 export class InitError extends Error {
   override name = "InitError";
 }
@@ -78,32 +98,55 @@ export class InitError extends Error {
  * checkpoint's tensors. A tensor is found by the param's full path, by its path inside
  * the instance (`embed.table` for `policy.embed.table`), or by a unique name ending in
  * that (`model.embed.table`: a checkpoint of a run whose model field had another name).
- * Every missing or mis-shaped tensor is named, all in one error.
+ * A stacked param is read slice by slice, each slice by its layer's own name
+ * (`stack.layers[3].ff.w1`), or whole when the file holds the stacked tensor itself.
+ * The result is keyed by those names (give it to `paramValues`). Every missing or
+ * mis-shaped tensor is named, all in one error.
  */
 export function valuesFrom(
   file: string,
   tensors: ReadonlyMap<string, { shape: readonly number[]; data: ArrayLike<number> }>,
-  params: readonly { path: string; shape: readonly number[] }[],
+  params: readonly MaybeStacked[],
   prefix: string,
 ): Map<string, Float32Array | Float64Array> {
   const out = new Map<string, Float32Array | Float64Array>();
   const problems: string[] = [];
   const names = [...tensors.keys()];
+  const under = (path: string) => !prefix || path.startsWith(`${prefix}.`) || path.startsWith(`${prefix}[`);
+  const same = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+  /** the file's tensor for `path`, by full name, name inside the instance or unique suffix */
+  const find = (path: string) => {
+    const inner = prefix ? path.slice(prefix.length).replace(/^\./, "") : path;
+    const suffix = inner.startsWith("[") ? inner : `.${inner}`;
+    const ends = names.filter((n) => n.endsWith(suffix));
+    const name = tensors.has(path) ? path : tensors.has(inner) ? inner : ends.length === 1 ? ends[0] : undefined;
+    return { name, inner, suffix };
+  };
+  const copy = (d: ArrayLike<number>) => (d instanceof Float64Array ? Float64Array.from(d) : Float32Array.from(d));
   for (const p of params) {
-    if (prefix && !(p.path.startsWith(`${prefix}.`) || p.path.startsWith(`${prefix}[`))) continue;
-    const inner = prefix ? p.path.slice(prefix.length + 1) : p.path;
-    const ends = names.filter((n) => n.endsWith(`.${inner}`));
-    const name = tensors.has(p.path) ? p.path : tensors.has(inner) ? inner : ends.length === 1 ? ends[0] : undefined;
-    if (!name) {
-      problems.push(`  missing: ${p.path} [${p.shape.join(", ")}] (looked for '${p.path}'${inner !== p.path ? `, '${inner}' or '*.${inner}'` : ""})`);
-      continue;
+    if (p.stacked && under(p.path)) {
+      // a stacked tensor saved whole (as JAX/flax write one) serves every slice
+      const { name } = find(p.path);
+      const t = name === undefined ? undefined : tensors.get(name)!;
+      if (t && same(t.shape, p.shape)) {
+        out.set(p.path, copy(t.data));
+        continue;
+      }
     }
-    const t = tensors.get(name)!;
-    if (t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
-      problems.push(`  wrong shape: ${p.path} needs [${p.shape.join(", ")}], '${name}' is [${t.shape.join(", ")}]`);
-      continue;
+    for (const f of fileTensors(p)) {
+      if (!under(f.name)) continue;
+      const { name, inner, suffix } = find(f.name);
+      if (!name) {
+        problems.push(`  missing: ${f.name} [${f.shape.join(", ")}] (looked for '${f.name}'${inner !== f.name ? `, '${inner}' or '*${suffix}'` : ""})`);
+        continue;
+      }
+      const t = tensors.get(name)!;
+      if (!same(t.shape, f.shape)) {
+        problems.push(`  wrong shape: ${f.name} needs [${f.shape.join(", ")}], '${name}' is [${t.shape.join(", ")}]`);
+        continue;
+      }
+      out.set(f.name, copy(t.data));
     }
-    out.set(p.path, t.data instanceof Float64Array ? Float64Array.from(t.data) : Float32Array.from(t.data));
   }
   if (problems.length) {
     const have = names.length > 12 ? `${names.slice(0, 12).join(", ")}, … (${names.length} in all)` : names.join(", ") || "none";

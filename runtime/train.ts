@@ -13,7 +13,8 @@ import { toStorage } from "./backend.ts";
 import type { DType } from "./bundle.ts";
 import { CheckpointError, saveCheckpoint, type Checkpoint, type MetricRecord, type NamedTensor, type TrainerState } from "./checkpoint.ts";
 import { Batcher, evalBatches, type Dataset } from "./data.ts";
-import { initialValues, type InitSpec } from "./init.ts";
+import { paramValues, type InitSpec } from "./init.ts";
+import { joinValues, splitValues, type Stacked } from "./stacked.ts";
 import { MetricsLog, plainProgress, stepLine, type Progress, type StepReport } from "./progress.ts";
 
 export interface OptimizerSpec {
@@ -49,6 +50,8 @@ export interface ParamSpec {
   trainable: boolean;
   /** whether weight decay applies to it */
   decay?: boolean;
+  /** a param of a `repeat` stack: leading repeat dims, saved slice by slice (stacked.ts) */
+  stacked?: Stacked;
 }
 
 export interface FieldSpec {
@@ -83,7 +86,8 @@ export interface TrainSpec {
   /** name of the output holding the global gradient norm (before clipping), if computed */
   gradNorm?: string;
   params: ParamSpec[];
-  state: { name: string; shape: number[] }[];
+  /** optimizer state, by name; the state of a stacked param is stacked like it */
+  state: { name: string; shape: number[]; stacked?: Stacked }[];
   /** scalar inputs the host writes every step */
   scalars: { lr: string; c1?: string; c2?: string; apply?: string; rngStep?: string };
   eval?: EvalSpec;
@@ -172,23 +176,35 @@ export class NonFiniteLossError extends Error {
 
 export function initialise(backend: Backend, spec: TrainSpec, seed: number, initial?: ReadonlyMap<string, HostArray>): void {
   for (const p of spec.params) {
-    const given = initial?.get(p.path);
-    const values = given ?? initialValues(p.init, p.shape, seed, p.path);
-    backend.write(p.path, given instanceof Float64Array ? given : toStorage(values, p.dtype));
+    const values = paramValues(p, seed, initial);
+    backend.write(p.path, values instanceof Float64Array ? values : toStorage(values, p.dtype));
   }
   for (const s of spec.state) backend.write(s.name, new Float32Array(s.shape.reduce((a, b) => a * b, 1)));
 }
 
 function restore(backend: Backend, spec: TrainSpec, ck: Checkpoint): void {
-  const put = (name: string, shape: number[], t: NamedTensor | undefined, what: string) => {
-    if (!t) throw new CheckpointError(`checkpoint ${ck.dir}: no ${what} '${name}'`);
-    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-      throw new CheckpointError(`checkpoint ${ck.dir}: ${what} '${name}' has shape [${t.shape.join(", ")}], the job needs [${shape.join(", ")}]`);
-    }
-    backend.write(name, t.data);
+  // A stacked tensor is saved slice by slice, under each layer's own name.
+  const put = (name: string, shape: number[], stacked: Stacked | undefined, from: Map<string, NamedTensor>, what: string, dtype: DType = "f32") => {
+    const missing = (f: { name: string }): never => {
+      throw new CheckpointError(`checkpoint ${ck.dir}: no ${what} '${f.name}'`);
+    };
+    const data = joinValues(
+      { path: name, shape, stacked },
+      (f) => {
+        const t = from.get(f.name);
+        if (!t) return missing(f);
+        if (t.shape.length !== f.shape.length || t.shape.some((d, i) => d !== f.shape[i])) {
+          throw new CheckpointError(`checkpoint ${ck.dir}: ${what} '${f.name}' has shape [${t.shape.join(", ")}], the job needs [${f.shape.join(", ")}]`);
+        }
+        return t.data;
+      },
+      missing,
+    );
+    const whole = !stacked ? from.get(name)?.data : undefined;
+    backend.write(name, whole ?? (data instanceof Float64Array || dtype === "f32" ? data : toStorage(data, dtype)));
   };
-  for (const p of spec.params) put(p.path, p.shape, ck.params.get(p.path), "parameter");
-  for (const s of spec.state) put(s.name, s.shape, ck.state.get(s.name), "optimizer state");
+  for (const p of spec.params) put(p.path, p.shape, p.stacked, ck.params, "parameter", p.dtype);
+  for (const s of spec.state) put(s.name, s.shape, s.stacked, ck.state, "optimizer state");
 }
 
 /** The tokens a batch holds, for tokens/s: the first mask's ones, else undefined. */
@@ -299,8 +315,9 @@ export async function train(backend: Backend, spec: TrainSpec, data: Dataset, op
       metrics: metrics.records(),
       ...(opts.metadata?.job ? { job: opts.metadata.job } : {}),
     };
-    const params = new Map(spec.params.map((p) => [p.path, { shape: p.shape, data: all.get(p.path)! }]));
-    const state = new Map(spec.state.map((s) => [s.name, { shape: s.shape, data: all.get(s.name)! }]));
+    // stacked tensors are saved slice by slice, under each layer's own name
+    const params = new Map(spec.params.flatMap((p) => splitValues(p, all.get(p.path)!).map((t) => [t.name, { shape: t.shape, data: t.data }] as const)));
+    const state = new Map(spec.state.flatMap((s) => splitValues({ path: s.name, shape: s.shape, stacked: s.stacked }, all.get(s.name)!).map((t) => [t.name, { shape: t.shape, data: t.data }] as const)));
     lastCheckpoint = await saveCheckpoint(opts.dir, { params, state, trainer, files: opts.files ?? new Map() }, { keep: opts.keep, metadata: opts.metadata });
     await metrics.flush();
     await opts.onCheckpoint?.(metrics.records());

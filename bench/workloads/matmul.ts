@@ -27,7 +27,7 @@ async function one(n: number, { b, tf, jax }: Ctx): Promise<Row> {
   const cs: Contestant[] = [];
 
   try {
-    const { bundle } = compileFn("kernels.weft", "matmul", { a: [n, n], b: [n, n] }, { dims: { N: n } });
+    const { bundle } = compileFn("kernels.weft", "matmul", { a: [n, n], b: [n, n] }, { dims: { N: n }, device: b.handle.profile });
     const be = await GpuBackend.load(b.handle, bundle);
     be.write("a", A);
     be.write("b", B);

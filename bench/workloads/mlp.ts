@@ -61,7 +61,7 @@ export const mlp: Workload = {
       const { bundle, job } = compileJob("mlp.weft", "mlp", [
         { name: "x", shape: [D], dtype: "f32" },
         { name: "y", shape: [], dtype: "i32" },
-      ]);
+      ], undefined, b.handle.profile);
       w = weights(job);
       row.notes.push(`Weft: ${bundle.kernels.length} kernels per step`);
       const be = await GpuBackend.load(b.handle, bundle);

@@ -26,7 +26,7 @@ export const transformer: Workload = {
     let init = transformerInit("m.");
 
     try {
-      const { bundle, params } = compileFn("transformer.weft", "loss", { x: [B, T, D] }, { wrt: (ps) => ps.map((p) => p.path) });
+      const { bundle, params } = compileFn("transformer.weft", "loss", { x: [B, T, D] }, { wrt: (ps) => ps.map((p) => p.path), device: b.handle.profile });
       init = transformerInit("m.", params);
       row.notes.push(`Weft: ${bundle.kernels.length} kernels`);
       const be = await GpuBackend.load(b.handle, bundle);

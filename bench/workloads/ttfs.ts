@@ -115,7 +115,7 @@ export async function runFirstStepChild(args: string[]): Promise<number> {
   try {
     if (peer === "weft") {
       t0 = performance.now();
-      const { bundle, job } = compileJob("transformer.weft", "block_step", [{ name: "x", shape: [T, D], dtype: "f32" }]);
+      const { bundle, job } = compileJob("transformer.weft", "block_step", [{ name: "x", shape: [T, D], dtype: "f32" }], undefined, handle.profile);
       const t1 = performance.now();
       const be = await GpuBackend.load(handle, bundle);
       const t2 = performance.now();

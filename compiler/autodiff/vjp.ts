@@ -4,7 +4,7 @@
 import type { Graph } from "../ir/graph.ts";
 import { fmtType } from "../ir/graph.ts";
 import { getOp } from "../ops/registry.ts";
-import { add, fill } from "../ops/build.ts";
+import { add, constant, fill } from "../ops/build.ts";
 import type { Span } from "../../grammar/ast.ts";
 
 /** Differentiating through an op that has no derivative. */
@@ -26,11 +26,20 @@ export function vjp(g: Graph, y: number, wrt: readonly number[], seed?: number):
   for (let id = Math.min(...wrt); id <= y; id++) {
     if (!live[id] && g.nodes[id].inputs.some((i) => live[i])) live[id] = 1;
   }
-  const cot = new Map<number, number>();
-  cot.set(y, seed ?? fill(g, 1, y));
+  // Each node's cotangent contributions, summed when the node is reached (all its readers
+  // come after it, so by then every contribution is in).
+  const parts = new Map<number, number[]>();
+  const total = (id: number): number | undefined => {
+    const ps = parts.get(id);
+    if (!ps) return undefined;
+    if (ps.length > 1) parts.set(id, [sumCotangents(g, ps)]);
+    return parts.get(id)![0];
+  };
+  parts.set(y, [seed ?? fill(g, 1, y)]);
   for (let id = y; id >= 0; id--) {
-    const c = cot.get(id);
-    if (c === undefined || !live[id]) continue;
+    if (!live[id]) continue;
+    const c = total(id);
+    if (c === undefined) continue;
     const node = g.nodes[id];
     if (node.inputs.length === 0) continue;
     const def = getOp(node.op);
@@ -42,9 +51,73 @@ export function vjp(g: Graph, y: number, wrt: readonly number[], seed?: number):
       if (fmtType(g.type(gk)) !== fmtType(g.type(input))) {
         throw new Error(`internal: VJP of ${node.op} gave ${fmtType(g.type(gk))} for input ${fmtType(g.type(input))}`);
       }
-      const prev = cot.get(input);
-      cot.set(input, prev === undefined ? gk : add(g, prev, gk));
+      const ps = parts.get(input);
+      if (ps) ps.push(gk);
+      else parts.set(input, [gk]);
     });
   }
-  return wrt.map((w) => cot.get(w) ?? fill(g, 0, w));
+  return wrt.map((w) => total(w) ?? fill(g, 0, w));
+}
+
+/**
+ * The sum of a node's cotangent contributions, in order. Contributions that are slices'
+ * adjoints — `pad`s of disjoint blocks along one axis, as the layers of a `repeat` stack
+ * give their stacked parameter — are joined by one `concat` instead: no full-size padded
+ * temporary per slice, no chain of sums over them (O(L) work, not O(L²)).
+ */
+function sumCotangents(g: Graph, ps: readonly number[]): number {
+  const joined = joinPads(g, ps);
+  let acc = joined[0];
+  for (const p of joined.slice(1)) acc = add(g, acc, p);
+  return acc;
+}
+
+function joinPads(g: Graph, ps: readonly number[]): number[] {
+  if (ps.length < 2) return [...ps];
+  const out = g.type(ps[0]).shape;
+  /** the axis along which pad `p` places a block that spans every other axis whole, if any */
+  const blockAxis = (p: number): number | undefined => {
+    const n = g.node(p);
+    if (n.op !== "pad") return undefined;
+    const starts = n.attrs.starts as readonly number[];
+    const steps = n.attrs.steps as readonly number[];
+    const inner = g.type(n.inputs[0]).shape;
+    if (steps.some((s) => s !== 1)) return undefined;
+    const off = out.map((_, a) => a).filter((a) => starts[a] !== 0 || inner[a] !== out[a]);
+    return off.length === 1 ? off[0] : off.length === 0 ? 0 : undefined;
+  };
+  const byAxis = new Map<number, number[]>();
+  for (const p of ps) {
+    const a = blockAxis(p);
+    if (a !== undefined) byAxis.set(a, [...(byAxis.get(a) ?? []), p]);
+  }
+  let axis = -1;
+  for (const [a, list] of byAxis) if (list.length >= 2 && (axis < 0 || list.length > byAxis.get(axis)!.length)) axis = a;
+  if (axis < 0) return [...ps];
+  const start = (p: number) => (g.node(p).attrs.starts as readonly number[])[axis];
+  const size = (p: number) => g.type(g.node(p).inputs[0]).shape[axis];
+  const taken: number[] = [];
+  let at = 0;
+  for (const p of [...byAxis.get(axis)!].sort((a, b) => start(a) - start(b))) {
+    if (start(p) >= at) {
+      taken.push(p);
+      at = start(p) + size(p);
+    }
+  }
+  if (taken.length < 2) return [...ps];
+  const dtype = g.type(ps[0]).dtype;
+  const pieces: number[] = [];
+  const gap = (from: number, to: number) => {
+    if (to > from) pieces.push(constant(g, 0, out.map((d, a) => (a === axis ? to - from : d)), dtype));
+  };
+  at = 0;
+  for (const p of taken) {
+    gap(at, start(p));
+    pieces.push(g.node(p).inputs[0]);
+    at = start(p) + size(p);
+  }
+  gap(at, out[axis]);
+  const joined = g.add("concat", pieces, { axis });
+  const rest = ps.filter((p) => !taken.includes(p));
+  return [joined, ...rest];
 }

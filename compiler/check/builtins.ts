@@ -237,7 +237,19 @@ const table: Builtin[] = [
   unary("tanh", FLOAT, "Hyperbolic tangent, elementwise."),
   unary("sigmoid", FLOAT, "1 / (1 + e^-x), elementwise."),
   unary("relu", FLOAT, "max(x, 0), elementwise."),
-  unary("gelu", FLOAT, "Gaussian error linear unit (tanh approximation), elementwise."),
+  {
+    name: "gelu",
+    signature: 'gelu(x, approximate="none") -> same type',
+    doc: 'Gaussian error linear unit x·Φ(x), elementwise, as torch.nn.functional.gelu: exact through erf by default; `approximate="tanh"` gives 0.5x(1 + tanh(√(2/π)(x + 0.044715x³))).',
+    params: [p("x"), p("approximate", true)],
+    rule: (a, cx) => {
+      const ap = a.get("approximate");
+      if (ap && !(ap.type.kind === "string" && (ap.type.value === undefined || ap.type.value === "none" || ap.type.value === "tanh"))) {
+        cx.error(Code.TypeMismatch, ap.span, `gelu: approximate must be "none" or "tanh", found ${ap.type.kind === "string" ? JSON.stringify(ap.type.value) : describe(ap.type)}`);
+      }
+      return cx.operand(arg(a, "x"), "gelu", FLOAT) ?? ERROR;
+    },
+  },
   unary("silu", FLOAT, "x * sigmoid(x), elementwise."),
   unary("softplus", FLOAT, "log(1 + e^x), computed stably, elementwise."),
   unary("log_sigmoid", FLOAT, "log(sigmoid(x)), computed stably, elementwise."),
@@ -284,6 +296,19 @@ const table: Builtin[] = [
   reduction("var", "Variance along an axis; `unbiased=true` divides by N-1.", { dtypes: FLOAT, unbiased: true }),
   reduction("std", "Standard deviation along an axis; `unbiased=true` divides by N-1 (like torch.std).", { dtypes: FLOAT, unbiased: true }),
   {
+    name: "quantile",
+    signature: "quantile(x, q, axis?) -> x without axis",
+    doc: "The q-quantile (0 ≤ q ≤ 1, a compile-time number) along an axis, or of every element without one, as torch.quantile: on the sorted values v_0 ≤ … ≤ v_{n-1}, p = q·(n-1) and the result is v_⌊p⌋ + (p-⌊p⌋)·(v_⌊p⌋+1 - v_⌊p⌋). The gradient goes to those two elements.",
+    params: [p("x"), p("q"), p("axis", true)],
+    rule: (a, cx) => {
+      const qa = arg(a, "q");
+      const ok = compileTimeNumber(cx, qa, "quantile q");
+      const q = qa.type.kind === "float" ? qa.type.value : qa.type.kind === "int" && qa.type.value ? isConst(qa.type.value) : undefined;
+      if (ok && q !== undefined && !(q >= 0 && q <= 1)) cx.error(Code.TypeMismatch, qa.span, `quantile q must be in [0, 1], found ${q}`);
+      return reduce("quantile", a, cx, { dtypes: FLOAT });
+    },
+  },
+  {
     name: "argmax",
     signature: "argmax(x, axis) -> i32, x without axis",
     doc: "Index (i32) of the largest element along an axis (the first on ties).",
@@ -310,7 +335,7 @@ const table: Builtin[] = [
   {
     name: "topk",
     signature: "topk(x, k, axis) -> (values, i32 indices)",
-    doc: "The k largest elements along an axis and their indices; the axis becomes k long.",
+    doc: "The k largest elements along an axis, largest first, and their i32 indices; the axis becomes k long. Ties go to the lower index first; NaN counts as the largest. The values carry gradients (back to where they were taken); the indices do not.",
     params: [p("x"), p("k"), p("axis")],
     rule: (a, cx) => {
       const xa = arg(a, "x");

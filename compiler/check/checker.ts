@@ -4,14 +4,14 @@
 // checked once on its own, and a template fn (one taking block instances) again at each
 // distinct instantiation.
 import type {
-  Arg, BinaryExpr, BlockItem, BlockStmt, CallExpr, DimDecl, Expr, FnItem, Ident, IfExpr, IndexExpr, LetStmt,
+  Arg, BinaryExpr, BlockItem, BlockStmt, CallExpr, DimDecl, Expr, FnItem, Ident, IfExpr, IndexExpr, IndexItem, LetStmt,
   MemberExpr, Pattern, SliceItem, Span, Stmt, TypeExpr, UnaryExpr, VarStmt,
 } from "../../grammar/ast.ts";
 import { type Diagnostic, type Related, error, warning } from "../diagnostics.ts";
 import { BUILTINS, INITS, type BoundArg, type Builtin, type BuiltinParam, type RuleCx } from "./builtins.ts";
 import { Code } from "./codes.ts";
 import {
-  type Dim, type NamedAtom, addDim, atomDim, constDim, dimEquals, divDim, evalDim, hasVars, isConst, mulDim, negDim, printDim, productDims, subDim, symDim,
+  type Dim, type NamedAtom, addDim, atomDim, atomsOf, constDim, dimEquals, divDim, evalDim, hasVars, isConst, mulDim, negDim, printDim, productDims, subDim, symDim,
 } from "./dims.ts";
 import { Frame, type FnContext, type TypedNode } from "./frame.ts";
 import { type GlobalSym, type ModuleScope, hintFor, symSpan } from "./scope.ts";
@@ -20,7 +20,7 @@ import {
   DTYPES, ERROR, UNIT, collectVars, describe, freeze, hasInstance, instanceSubst, isCompileTime, isDType, joinCompileTime, liftRecord, liftType,
   printDims, printType, substType, tensor, typeKey,
 } from "./types.ts";
-import { castHint, dtypeList, mismatchDetail, mismatchHint, rankText, sameNameHint } from "./messages.ts";
+import { castHint, dtypeList, mismatchDetail, mismatchHint, rankDetail, sameNameHint } from "./messages.ts";
 import { type BroadcastFail, type Mismatch, type Shape, Unifier, shapeOf } from "./unify.ts";
 
 const NUMERIC: readonly DType[] = ["f32", "f16", "i32"];
@@ -75,6 +75,8 @@ export class Checker {
   private readonly instantiations = new Map<string, Instantiation | "busy">();
   private readonly sigBusy = new Set<string>();
   private readonly sizeBusy = new Set<string>();
+  /** block dims already warned about (W0403), `blockId.name` */
+  private readonly shadowWarned = new Set<string>();
 
   constructor(private readonly sources: Map<string, string>) {}
 
@@ -726,8 +728,11 @@ export class Checker {
     const rest = sig.rest ? f.u.freshRest() : undefined;
     const inst = (t: Type): Type =>
       substType(t, (a) => sigma.get(a.key), (r) => (rest && r.key === sig.rest?.key ? { rest, dims: [] } : undefined));
-    const expected = sig.params.map((p) => inst(p.type));
+    const declared = sig.params.map((p) => inst(p.type));
+    const expected = [...declared];
     const label = fnLabel(info);
+    this.warnShadowedDims(sig, label, span, f);
+    if (rest && !this.bindLeading(rest, sig.params, expected, args, label, f)) return ERROR;
     let ok = true;
     sig.params.forEach((p, i) => {
       const a = args.get(p.name);
@@ -741,11 +746,11 @@ export class Checker {
     if (!ok) return ERROR;
     if (!sig.template || !info.node.body) {
       const r = sig.ret && !sig.retHasHoles ? sig.ret : info.node.body ? this.inferredRet(info) : sig.ret ?? ERROR;
-      return f.u.resolve(inst(r));
+      return this.leadingConflict(f.u.resolve(inst(r)), label, span, f);
     }
     // a template: check the body with these instances
     if (info.state === "new") this.checkFn(info);
-    const concrete = expected.map((t) => f.u.resolve(t));
+    const concrete = declared.map((t) => f.u.resolve(t));
     const selfC = self ? f.u.resolveInstance(self) : undefined;
     const retC = sig.ret ? f.u.resolve(inst(sig.ret)) : undefined;
     const key = `${info.id}|${selfC ? typeKey(selfC) : ""}|${concrete.map(typeKey).join(",")}|${retC ? typeKey(retC) : ""}`;
@@ -782,6 +787,111 @@ export class Checker {
     return done.ret;
   }
 
+  /**
+   * The arguments typed with a signature's `..` share those leading dims up to broadcasting
+   * (NumPy): `..` is bound to the broadcast of the arguments' leading dims, and each argument
+   * is matched with its own (the lowering broadcasts them to `..` on entry). With one such
+   * argument, or equal leading dims, this is plain unification. False after an error.
+   */
+  private bindLeading(rest: Rest, params: ParamInfo[], expected: Type[], args: Map<string, BoundArg>, label: string, f: Frame): boolean {
+    const lead: { i: number; shape: Shape; arg: BoundArg; param: ParamInfo }[] = [];
+    params.forEach((p, i) => {
+      const e = expected[i], a = args.get(p.name);
+      if (e.kind !== "tensor" || e.rest?.key !== rest.key || a?.type.kind !== "tensor") return;
+      const at = f.u.resolveTensor(a.type);
+      const n = at.dims.length - e.dims.length;
+      if (n < 0) return; // unification reports the rank
+      lead.push({ i, shape: at.rest ? { rest: at.rest, dims: at.dims.slice(0, n) } : { dims: at.dims.slice(0, n) }, arg: a, param: p });
+    });
+    const key = (s: Shape) => typeKey(tensor("f32", s.dims, s.rest));
+    if (lead.length < 2 || lead.every((l) => key(l.shape) === key(lead[0].shape))) return true;
+    let group = lead[0].shape;
+    for (const l of lead.slice(1)) {
+      const r = f.u.broadcast(group, l.shape);
+      if ("fail" in r) {
+        const first = lead[0];
+        this.err(f, Code.DimMismatch, l.arg.span, `the leading dims \`..\` of ${label}'s arguments do not broadcast: \`${first.param.name}\` has ${printDims(first.shape)}, \`${l.param.name}\` has ${printDims(l.shape)}: dim ${printDim(r.fail.a)} vs ${printDim(r.fail.b)}`, {
+          related: [first, l].map((x) => ({ span: x.param.node.span, message: `parameter ${x.param.name} declared here` })),
+          hint: this.shadowing(r.fail.a, r.fail.b)?.hint ?? sameNameHint(r.fail.a, r.fail.b),
+        });
+        return false;
+      }
+      group = r.shape;
+    }
+    f.u.bindRestVar(rest, group);
+    for (const l of lead) {
+      const e = expected[l.i] as TensorType;
+      expected[l.i] = tensor(e.dtype, [...l.shape.dims, ...e.dims], l.shape.rest);
+    }
+    return true;
+  }
+
+  /** A call's result whose leading dims are a broadcast that the arguments show to fail. */
+  private leadingConflict(t: Type, label: string, span: Span, f: Frame): Type {
+    const tensors = t.kind === "tensor" ? [t] : t.kind === "tuple" ? t.items.filter((x): x is TensorType => x.kind === "tensor") : [];
+    for (const x of tensors) {
+      const c = f.u.leadingConflict(shapeOf(x));
+      if (!c) continue;
+      this.err(f, Code.DimMismatch, span, `the result of ${label} has leading dims that do not broadcast here: ${c.shapes.map(printDims).join(" with ")}: dim ${printDim(c.a)} vs ${printDim(c.b)}`, {
+        hint: sameNameHint(c.a, c.b),
+      });
+      return ERROR;
+    }
+    return t;
+  }
+
+  /**
+   * Two dims that print alike because one is a block's dim and the other the global dim of
+   * the same name (which the block's shadows): a note for the message, both declarations.
+   */
+  shadowing(a: Dim, b: Dim): { note: string; hint: string; related: Related[] } | undefined {
+    if (printDim(a) !== printDim(b) || dimEquals(a, b)) return undefined;
+    const all = [...atomsOf(a).values(), ...atomsOf(b).values()];
+    for (const x of all) {
+      if (x.kind !== "sym") continue;
+      const global = this.dims.get(x.name);
+      if (!global || global.atom.key === x.key || !all.some((y) => y.key === global.atom.key)) continue;
+      const block = [...this.blocks.values()].find((bl) => bl.dims.some((d) => d.key === x.key));
+      const decl = block?.node.dims.find((d) => d.name === x.name);
+      if (!block || !decl) continue;
+      return {
+        note: `block ${block.name}'s dim \`${x.name}\` shadows the global dim \`${x.name}\``,
+        hint: `inside block ${block.name}, \`${x.name}\` is the block's own dim, not the global one: rename the block's dim to tell them apart`,
+        related: [
+          { span: decl.span, message: `block ${block.name}'s dim ${x.name}, declared here` },
+          { span: global.span, message: `the global dim ${x.name}, declared here` },
+        ],
+      };
+    }
+    return undefined;
+  }
+
+  /**
+   * W0403: inside a block whose dim shadows a global dim, a call to something typed with
+   * that global dim (which the block cannot name): the two are easily taken for one.
+   */
+  private warnShadowedDims(sig: FnSig, label: string, span: Span, f: Frame): void {
+    const block = f.self?.block;
+    if (!f.record || !block) return;
+    const seen = new Map<string, NamedAtom>();
+    for (const t of [...sig.params.map((p) => p.type), ...(sig.ret ? [sig.ret] : [])]) collectSyms(t, seen);
+    for (const a of seen.values()) {
+      const global = this.dims.get(a.name);
+      const decl = block.node.dims.find((d) => d.name === a.name);
+      if (!global || global.atom.key !== a.key || !decl || this.shadowWarned.has(`${block.id}.${a.name}`)) continue;
+      this.shadowWarned.add(`${block.id}.${a.name}`);
+      f.report(
+        warning(Code.DimShadow, decl.span, `block ${block.name}'s dim \`${a.name}\` shadows the global dim \`${a.name}\`, which ${label} is typed with: inside ${block.name} they are different dims`, {
+          hint: `rename the block's dim (\`block ${block.name}(${block.node.dims.map((d) => (d.name === a.name ? `${d.name}2` : d.name)).join(", ")})\`), or drop it and use the global \`${a.name}\``,
+          related: [
+            { span: global.span, message: `the global dim ${a.name}, declared here` },
+            { span, message: `${label} is typed with the global ${a.name}` },
+          ],
+        }),
+      );
+    }
+  }
+
   private argMismatch(f: Frame, m: Mismatch, what: string, expected: Type, found: Type, span: Span, decl?: Related): void {
     const related = decl ? [decl] : [];
     const base = `${what}: expected ${describe(expected)}, found ${describe(found)}`;
@@ -789,11 +899,21 @@ export class Checker {
       case "dtype":
         return this.err(f, Code.DtypeMismatch, span, `${base} (dtype ${m.found} where ${m.expected} is needed)`, { related, hint: castHint(m.expected) });
       case "rank":
-        return this.err(f, Code.RankMismatch, span, `${base} (rank ${rankText(m.found)} vs ${rankText(m.expected)})`, { related });
-      case "dim":
-        return this.err(f, Code.DimMismatch, span, `${base}: dim ${printDim(m.found)} vs ${printDim(m.expected)} (at dim ${m.index + 1} of ${m.rank})`, { related, hint: mismatchHint(m) });
-      case "instance":
-        return this.err(f, Code.DimMismatch, span, `${base}: dim ${m.index + 1} is ${printDim(m.found)}, not ${printDim(m.expected)}`, { related, hint: mismatchHint(m) });
+        return this.err(f, Code.RankMismatch, span, `${base}${rankDetail(m.found, m.expected)}`, { related });
+      case "dim": {
+        const sh = this.shadowing(m.found, m.expected);
+        return this.err(f, Code.DimMismatch, span, `${base}: dim ${printDim(m.found)} vs ${printDim(m.expected)} (at dim ${m.index + 1} of ${m.rank})${sh ? `; ${sh.note}` : ""}`, {
+          related: [...related, ...(sh?.related ?? [])],
+          hint: sh?.hint ?? mismatchHint(m),
+        });
+      }
+      case "instance": {
+        const sh = this.shadowing(m.found, m.expected);
+        return this.err(f, Code.DimMismatch, span, `${base}: dim ${m.index + 1} is ${printDim(m.found)}, not ${printDim(m.expected)}${sh ? `; ${sh.note}` : ""}`, {
+          related: [...related, ...(sh?.related ?? [])],
+          hint: sh?.hint ?? mismatchHint(m),
+        });
+      }
       case "block":
       case "type":
         return this.err(f, Code.TypeMismatch, span, base, { related });
@@ -1175,10 +1295,6 @@ export class Checker {
   private broadcastError(f: Frame, span: Span, what: string, a: TensorType, b: TensorType, fail: BroadcastFail, aa: BoundArg, ba: BoundArg): void {
     const ra = f.u.resolveTensor(a), rb = f.u.resolveTensor(b);
     const related = [this.origin(aa.expr, f), this.origin(ba.expr, f)].filter((r): r is Related => !!r);
-    if (fail.kind === "rest") {
-      this.err(f, Code.DimMismatch, span, `${what}: cannot broadcast ${printType(ra)} with ${printType(rb)}: the leading dims \`..\` are unknown here, so the ranks cannot be aligned`, { related });
-      return;
-    }
     let hint: string | undefined;
     // would a new axis on the shorter operand make it broadcast?
     const [short, long, sArg] = ra.dims.length <= rb.dims.length ? [ra, rb, aa] : [rb, ra, ba];
@@ -1193,9 +1309,10 @@ export class Checker {
         }
       }
     }
-    this.err(f, Code.DimMismatch, span, `cannot broadcast ${printType(ra)} with ${printType(rb)}: dim ${printDim(fail.a)} vs ${printDim(fail.b)} (at dim ${fail.index + 1} of ${fail.rank})`, {
-      hint: hint ?? sameNameHint(fail.a, fail.b),
-      related,
+    const sh = this.shadowing(fail.a, fail.b);
+    this.err(f, Code.DimMismatch, span, `cannot broadcast ${printType(ra)} with ${printType(rb)}: dim ${printDim(fail.a)} vs ${printDim(fail.b)} (at dim ${fail.index + 1} of ${fail.rank})${sh ? `; ${sh.note}` : ""}`, {
+      hint: hint ?? sh?.hint ?? sameNameHint(fail.a, fail.b),
+      related: [...related, ...(sh?.related ?? [])],
     });
   }
 
@@ -1365,30 +1482,34 @@ export class Checker {
 
   private index(e: IndexExpr, f: Frame): Type {
     const obj = this.expr(e.object, f);
+    const valueItems = () => {
+      for (const it of e.indices) if (it.kind !== "slice" && it.kind !== "restDim") this.expr(it, f);
+    };
     if (obj.kind === "error") {
-      for (const it of e.indices) if (it.kind !== "slice") this.expr(it, f);
+      valueItems();
       return ERROR;
     }
     if (obj.kind === "repeat" || obj.kind === "list" || obj.kind === "tuple") {
-      if (e.indices.length !== 1 || e.indices[0].kind === "slice") {
+      const only = e.indices[0];
+      if (e.indices.length !== 1 || only.kind === "slice" || only.kind === "restDim") {
         this.err(f, Code.Index, e.span, `index ${describe(obj)} with one compile-time int: ${this.text(e.object.span)}[i]`);
         return ERROR;
       }
-      const i = this.expr(e.indices[0], f);
+      const i = this.expr(only, f);
       if (i.kind !== "int") {
-        if (i.kind !== "error") this.err(f, Code.NotCompileTime, e.indices[0].span, `an index into ${describe(obj)} must be a compile-time int, found ${describe(i)}`);
+        if (i.kind !== "error") this.err(f, Code.NotCompileTime, only.span, `an index into ${describe(obj)} must be a compile-time int, found ${describe(i)}`);
         return ERROR;
       }
       if (obj.kind === "repeat") return obj.elem;
       const k = i.value ? isConst(i.value) : undefined;
       if (k === undefined || k < -obj.items.length || k >= obj.items.length) {
-        this.err(f, Code.Index, e.indices[0].span, `index ${i.value ? printDim(i.value) : "?"} is out of range for ${describe(obj)}`);
+        this.err(f, Code.Index, only.span, `index ${i.value ? printDim(i.value) : "?"} is out of range for ${describe(obj)}`);
         return ERROR;
       }
       return obj.items[k < 0 ? obj.items.length + k : k];
     }
     if (obj.kind === "data") {
-      for (const it of e.indices) if (it.kind !== "slice") this.expr(it, f);
+      valueItems();
       return obj;
     }
     if (obj.kind !== "tensor") {
@@ -1396,26 +1517,68 @@ export class Checker {
       return ERROR;
     }
     const x = f.u.resolveTensor(obj);
-    if (x.rest) {
-      this.err(f, Code.Index, e.span, `cannot index ${printType(x)}: its leading dims \`..\` are unknown`, { hint: "reduce or reshape it first, or index in the caller" });
+    const rests = e.indices.filter((it) => it.kind === "restDim");
+    if (rests.length > 1) {
+      this.err(f, Code.Index, rests[1].span, "an index has at most one `..`");
       return ERROR;
     }
-    const consuming = e.indices.filter((it) => it.kind !== "none").length;
-    if (consuming > x.dims.length) {
-      this.err(f, Code.Index, e.span, `too many indices for ${printType(x)}: ${consuming} indices for ${x.dims.length} dim${x.dims.length === 1 ? "" : "s"}`, {
-        related: [this.origin(e.object, f)].filter((r): r is Related => !!r),
-      });
-      return ERROR;
+    // `..` stands for every axis the other items do not address: items before it address
+    // the leading axes, items after it the trailing ones (NumPy's `...`)
+    const restAt = e.indices.findIndex((it) => it.kind === "restDim");
+    const consuming = e.indices.filter((it) => it.kind !== "none" && it.kind !== "restDim").length;
+    const objText = this.text(e.object.span);
+    const name = /^[\w.]{1,24}$/.test(objText) ? objText : "x";
+    const related = [this.origin(e.object, f)].filter((r): r is Related => !!r);
+    /** what addresses each axis, in order: an item, or `keep` for an axis that `..` stands for */
+    let items: (IndexItem | "keep")[];
+    if (x.rest) {
+      if (restAt !== 0) {
+        // `x[:, 0]` on f32[.., D] most likely means the last axis: drop leading `:`s that do not fit
+        const shownItems = e.indices.filter((it) => it.kind !== "restDim");
+        let extra = consuming - x.dims.length;
+        while (extra > 0 && shownItems[0]?.kind === "slice" && !shownItems[0].start && !shownItems[0].end && !shownItems[0].step) {
+          shownItems.shift();
+          extra--;
+        }
+        const shown = shownItems.map((it) => this.text(it.span)).join(", ");
+        const [span, what] = restAt < 0 ? [e.span, "its leading dims `..` are unknown, so an index without `..` cannot tell which axis it addresses"] : [e.indices[0].span, "items before `..` would address its unknown leading dims"];
+        this.err(f, Code.Index, span, `cannot index ${printType(x)} from the left: ${what}`, {
+          hint: restAt < 0 ? `index its trailing dims after \`..\`: ${name}[..${shown ? `, ${shown}` : ""}]` : "index the leading dims where they are known (in the caller), or reshape first",
+          related,
+        });
+        return ERROR;
+      }
+      if (consuming > x.dims.length) {
+        this.err(f, Code.Index, e.span, `too many indices after \`..\` for ${printType(x)}: ${consuming} indices for its ${x.dims.length} known trailing dim${x.dims.length === 1 ? "" : "s"}`, {
+          hint: "the leading dims `..` are unknown here; reduce or reshape first, or index in the caller",
+          related,
+        });
+        return ERROR;
+      }
+      items = [...x.dims.slice(0, x.dims.length - consuming).map(() => "keep" as const), ...e.indices.slice(1)];
+    } else {
+      if (consuming > x.dims.length) {
+        this.err(f, Code.Index, e.span, `too many indices for ${printType(x)}: ${consuming} indices for ${x.dims.length} dim${x.dims.length === 1 ? "" : "s"}`, { related });
+        return ERROR;
+      }
+      const keep = Array.from({ length: x.dims.length - consuming }, () => "keep" as const);
+      items = restAt < 0 ? e.indices : [...e.indices.slice(0, restAt), ...keep, ...e.indices.slice(restAt + 1)];
     }
     const out: Dim[] = [];
-    let outRest: Rest | undefined;
+    // a tensor with unknown leading dims keeps them in front
+    let outRest: Rest | undefined = x.rest;
     let pos = 0;
-    for (const it of e.indices) {
+    for (const it of items) {
+      if (it === "keep") {
+        out.push(x.dims[pos++]);
+        continue;
+      }
       if (it.kind === "none") {
         f.rec(it, { kind: "none" });
         out.push(constDim(1));
         continue;
       }
+      if (it.kind === "restDim") continue;
       const d = x.dims[pos++];
       if (it.kind === "slice") {
         const len = this.sliceLength(it, d, f);
@@ -1446,7 +1609,7 @@ export class Checker {
         continue;
       }
       if (t.kind === "data") continue;
-      if (t.kind !== "error") this.err(f, Code.Index, it.span, `an index is a compile-time int, a slice a:b, None, or an i32 tensor; found ${describe(t)}`);
+      if (t.kind !== "error") this.err(f, Code.Index, it.span, `an index is a compile-time int, a slice a:b, None, \`..\` or an i32 tensor; found ${describe(t)}`);
       return ERROR;
     }
     out.push(...x.dims.slice(pos));
@@ -1783,7 +1946,7 @@ export class Checker {
 
   private gradTarget(w: BoundArg, f: Frame): Type | undefined {
     const isPath = (e: Expr): boolean =>
-      e.kind === "ident" || (e.kind === "member" && isPath(e.object)) || (e.kind === "paren" && isPath(e.expr)) || (e.kind === "index" && isPath(e.object) && e.indices.every((i) => i.kind !== "slice"));
+      e.kind === "ident" || (e.kind === "member" && isPath(e.object)) || (e.kind === "paren" && isPath(e.expr)) || (e.kind === "index" && isPath(e.object) && e.indices.every((i) => i.kind !== "slice" && i.kind !== "restDim"));
     const t = w.type;
     if (t.kind === "error") return undefined;
     if (!isPath(w.expr)) {
@@ -1815,6 +1978,35 @@ function sameSym(a: GlobalSym, b: GlobalSym): boolean {
   if (a.kind === "fn" && b.kind === "fn") return a.info === b.info;
   if (a.kind === "dim" && b.kind === "dim") return a.info === b.info;
   return false;
+}
+
+/** The named sizes a type mentions (dims, instance args, counts), by key. */
+function collectSyms(t: Type, out: Map<string, NamedAtom>): void {
+  const add = (d: Dim) => {
+    for (const a of atomsOf(d).values()) if (a.kind === "sym") out.set(a.key, a);
+  };
+  switch (t.kind) {
+    case "tensor":
+      t.dims.forEach(add);
+      return;
+    case "int":
+      if (t.value) add(t.value);
+      return;
+    case "instance":
+      t.args.forEach(add);
+      return;
+    case "repeat":
+      add(t.count);
+      collectSyms(t.elem, out);
+      return;
+    case "tuple":
+    case "list":
+      t.items.forEach((x) => collectSyms(x, out));
+      return;
+    case "record":
+      t.fields.forEach((x) => collectSyms(x.type, out));
+      return;
+  }
 }
 
 function fnLabel(info: FnInfo): string {

@@ -52,6 +52,7 @@ export const Code = {
   // W04xx: warnings
   Unused: "W0401",
   Shadow: "W0402",
+  DimShadow: "W0403",
 
   Internal: "W0999",
 } as const;

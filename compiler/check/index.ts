@@ -5,7 +5,9 @@
 //
 // `diagnostics` includes the loader's (parse and import) diagnostics, sorted by file and
 // position; `types` gives every expression (and binding name, param, annotation) its type.
-import type { BlockItem, CallExpr, FnItem, Ident, Span, TrainItem } from "../../grammar/ast.ts";
+// The language server re-checks with compiler/check/incremental.ts instead, which runs the
+// same phases (`runCheck`) but skips the items an edit did not affect.
+import type { BlockItem, CallExpr, FnItem, Ident, Item, Span, TrainItem } from "../../grammar/ast.ts";
 import type { Diagnostic } from "../diagnostics.ts";
 import type { LoadedModules } from "../modules.ts";
 import { type CallTarget, Checker } from "./checker.ts";
@@ -38,13 +40,87 @@ export interface CheckResult {
 }
 
 export function check(mods: LoadedModules, opts: CheckOptions = {}): CheckResult {
-  const sources = new Map([...mods.modules.values()].map((m) => [m.file, m.source]));
-  const ck = new Checker(sources);
-  const trains = new Map<TrainItem, TrainInfo>();
-  const direct = new Map<string, string[]>();
+  return runCheck(new Checker(sourcesOf(mods)), mods, opts);
+}
 
+export function sourcesOf(mods: LoadedModules): Map<string, string> {
+  return new Map([...mods.modules.values()].map((m) => [m.file, m.source]));
+}
+
+/** What an item's earlier check left, when it need not be checked again. */
+export interface Reused {
+  block?: BlockInfo;
+  /** a block's fns, or a top-level fn, by node */
+  fns: Map<FnItem, FnInfo>;
+  train?: TrainInfo;
+}
+
+/** How `runCheck` reuses earlier work (compiler/check/incremental.ts); the default reuses none. */
+export interface CheckPlan {
+  /** the table of a module's own names (the incremental checker watches which are looked up) */
+  names(file: string): Map<string, GlobalSym>;
+  /** an item whose earlier check still holds: its summaries, already checked */
+  reused(item: Item): Reused | undefined;
+  /** run one item's check */
+  checking(item: Item, run: () => void): void;
+  /** before recursion is looked for: the call-graph edges of reused items go back in */
+  beforeRecursion(ck: Checker): void;
+  /** the diagnostics of reused items */
+  reusedDiagnostics(): Diagnostic[];
+}
+
+const FRESH: CheckPlan = {
+  names: () => new Map(),
+  reused: () => undefined,
+  checking: (_, run) => run(),
+  beforeRecursion: () => {},
+  reusedDiagnostics: () => [],
+};
+
+/** The items `declareItems` found, in checking order (a name defined twice is checked once). */
+export interface Declared {
+  blocks: BlockInfo[];
+  fns: FnInfo[];
+  trains: { item: TrainItem; scope: ModuleScope }[];
+}
+
+/** The checker's phases: module scopes, item declarations, dims, then every item's check. */
+export function runCheck(ck: Checker, mods: LoadedModules, opts: CheckOptions, plan: CheckPlan = FRESH): CheckResult {
+  buildScopes(ck, mods, plan);
+  const declared = declareItems(ck, mods, plan);
+  const trains = new Map<TrainItem, TrainInfo>();
+
+  ck.guard(noSpanOf(mods.entry), "dims", () => ck.resolveDims(opts.dims ?? {}));
+  for (const b of declared.blocks) {
+    if (plan.reused(b.node)) continue;
+    plan.checking(b.node, () => {
+      ck.guard(b.node.span, `block ${b.name}`, () => ck.resolveBlock(b));
+      for (const fn of [...(b.forward ? [b.forward] : []), ...b.fns.values()]) ck.guard(fn.node.span, `${b.name}.${fn.name}`, () => ck.checkFn(fn));
+    });
+  }
+  for (const fn of declared.fns) if (!plan.reused(fn.node)) plan.checking(fn.node, () => ck.guard(fn.node.span, `fn ${fn.name}`, () => ck.checkFn(fn)));
+  for (const { item, scope } of declared.trains) {
+    const old = plan.reused(item)?.train;
+    if (old) trains.set(item, old);
+    else plan.checking(item, () => ck.guard(item.span, `train ${item.name.name}`, () => void trains.set(item, checkTrain(ck, item, scope))));
+  }
+  plan.beforeRecursion(ck);
+  ck.guard(noSpanOf(mods.entry), "recursion", () => ck.reportRecursion());
+
+  const order = [...mods.modules.keys()];
+  const rank = (d: Diagnostic) => {
+    const i = order.indexOf(d.span.file);
+    return i < 0 ? order.length : i;
+  };
+  const diagnostics = dedupe([...mods.diagnostics, ...ck.diagnostics, ...plan.reusedDiagnostics()]).sort((a, b) => rank(a) - rank(b) || a.span.start - b.span.start);
+  return { diagnostics, types: ck.types, definitions: ck.definitions, dims: ck.dims, blocks: ck.blocks, fns: ck.fns, trains, calls: ck.calls, scopes: ck.scopes };
+}
+
+/** Each module's scope: its import aliases, and the files it sees unqualified. */
+export function buildScopes(ck: Checker, mods: LoadedModules, plan: CheckPlan = FRESH): void {
+  const direct = new Map<string, string[]>();
   for (const mod of mods.modules.values()) {
-    const scope: ModuleScope = { file: mod.file, names: new Map(), aliases: new Map(), opens: [] };
+    const scope: ModuleScope = { file: mod.file, names: plan.names(mod.file), aliases: new Map(), opens: [] };
     for (const imp of mod.imports) {
       const alias = imp.item.alias;
       if (alias) {
@@ -70,7 +146,10 @@ export function check(mods: LoadedModules, opts: CheckOptions = {}): CheckResult
       queue.push(...direct.get(file)!);
     }
   }
+}
 
+/** Give every item its summary (reused ones keep theirs) and its name in its module. */
+export function declareItems(ck: Checker, mods: LoadedModules, plan: CheckPlan = FRESH): Declared {
   const declare = (scope: ModuleScope, name: Ident, sym: GlobalSym) => {
     const prev = scope.names.get(name.name);
     if (prev) {
@@ -81,9 +160,7 @@ export function check(mods: LoadedModules, opts: CheckOptions = {}): CheckResult
     return true;
   };
 
-  const blockList: BlockInfo[] = [];
-  const fnList: FnInfo[] = [];
-  const trainList: { item: TrainItem; scope: ModuleScope }[] = [];
+  const out: Declared = { blocks: [], fns: [], trains: [] };
   for (const mod of mods.modules.values()) {
     const scope = ck.scopes.get(mod.file)!;
     for (const item of mod.program.items) {
@@ -95,8 +172,9 @@ export function check(mods: LoadedModules, opts: CheckOptions = {}): CheckResult
             for (const d of item.decls) ck.declareDim(d, scope);
             return;
           case "block": {
+            const old = plan.reused(item);
             const id = `block:${mod.file}:${item.name.name}`;
-            const b: BlockInfo = {
+            const b: BlockInfo = old?.block ?? {
               id,
               name: item.name.name,
               node: item,
@@ -108,17 +186,17 @@ export function check(mods: LoadedModules, opts: CheckOptions = {}): CheckResult
               state: "new",
             };
             ck.nameOf(id, item.name.name);
-            if (declare(scope, item.name, { kind: "block", info: b })) blockList.push(b);
+            if (declare(scope, item.name, { kind: "block", info: b })) out.blocks.push(b);
             ck.blocks.set(item, b);
             for (const m of item.members) {
               if (m.kind !== "fn") continue;
               const fname = m.name?.name ?? "forward";
               const fid = `fn:${mod.file}:${item.name.name}.${fname}`;
-              const info = newFn(fid, fname, m, mod.file, b);
+              const info = old?.fns.get(m) ?? newFn(fid, fname, m, mod.file, b);
               ck.nameOf(fid, m.name ? `${item.name.name}.${fname}` : `${item.name.name} (forward)`);
               ck.fns.set(m, info);
               if (!m.name) {
-                if (b.forward)
+                if (b.forward && b.forward !== info)
                   ck.err(undefined, Code.Duplicate, m.span, `block ${b.name} has two unnamed (forward) fns`, { related: [{ span: b.forward.node.span, message: "the first one" }] });
                 else b.forward = info;
               } else if (!b.fns.has(fname)) b.fns.set(fname, info);
@@ -128,37 +206,21 @@ export function check(mods: LoadedModules, opts: CheckOptions = {}): CheckResult
           case "fn": {
             if (!item.name) return; // the parser reports a top-level fn without a name
             const fid = `fn:${mod.file}:${item.name.name}`;
-            const info = newFn(fid, item.name.name, item, mod.file);
+            const info = plan.reused(item)?.fns.get(item) ?? newFn(fid, item.name.name, item, mod.file);
             ck.nameOf(fid, item.name.name);
             ck.fns.set(item, info);
-            if (declare(scope, item.name, { kind: "fn", info })) fnList.push(info);
+            if (declare(scope, item.name, { kind: "fn", info })) out.fns.push(info);
             return;
           }
           case "train":
             declare(scope, item.name, { kind: "train", item });
-            trainList.push({ item, scope });
+            out.trains.push({ item, scope });
             return;
         }
       });
     }
   }
-
-  ck.guard(noSpanOf(mods.entry), "dims", () => ck.resolveDims(opts.dims ?? {}));
-  for (const b of blockList) {
-    ck.guard(b.node.span, `block ${b.name}`, () => ck.resolveBlock(b));
-    for (const fn of [...(b.forward ? [b.forward] : []), ...b.fns.values()]) ck.guard(fn.node.span, `${b.name}.${fn.name}`, () => ck.checkFn(fn));
-  }
-  for (const fn of fnList) ck.guard(fn.node.span, `fn ${fn.name}`, () => ck.checkFn(fn));
-  for (const { item, scope } of trainList) ck.guard(item.span, `train ${item.name.name}`, () => void trains.set(item, checkTrain(ck, item, scope)));
-  ck.guard(noSpanOf(mods.entry), "recursion", () => ck.reportRecursion());
-
-  const order = [...mods.modules.keys()];
-  const rank = (d: Diagnostic) => {
-    const i = order.indexOf(d.span.file);
-    return i < 0 ? order.length : i;
-  };
-  const diagnostics = dedupe([...mods.diagnostics, ...ck.diagnostics]).sort((a, b) => rank(a) - rank(b) || a.span.start - b.span.start);
-  return { diagnostics, types: ck.types, definitions: ck.definitions, dims: ck.dims, blocks: ck.blocks, fns: ck.fns, trains, calls: ck.calls, scopes: ck.scopes };
+  return out;
 }
 
 function newFn(id: string, name: string, node: FnItem, file: string, owner?: BlockInfo): FnInfo {

@@ -1,11 +1,18 @@
 // Wording shared by diagnostics: mismatch details, hints that say which of two same-looking
 // dims is which, and how to convert dtypes.
 import { type Atom, type Dim, atomsOf, dimEquals, printDim } from "./dims.ts";
-import type { DType } from "./types.ts";
+import { type DType, printRest } from "./types.ts";
 import type { Mismatch, Shape } from "./unify.ts";
 
 export function rankText(s: Shape): string {
   return s.rest ? `${s.dims.length}+` : String(s.dims.length);
+}
+
+/** ` (rank 2 vs 3)`, or what differs when both have leading dims `..` of their own. */
+export function rankDetail(found: Shape, expected: Shape): string {
+  if (found.rest && expected.rest && found.rest.key !== expected.rest.key && found.dims.length === expected.dims.length)
+    return ` (leading dims ${printRest(found.rest)} vs ${printRest(expected.rest)})`;
+  return ` (rank ${rankText(found)} vs ${rankText(expected)})`;
 }
 
 export function mismatchDetail(m: Mismatch): string {
@@ -13,7 +20,7 @@ export function mismatchDetail(m: Mismatch): string {
     case "dim":
       return `: dim ${printDim(m.found)} vs ${printDim(m.expected)} (at dim ${m.index + 1} of ${m.rank})`;
     case "rank":
-      return ` (rank ${rankText(m.found)} vs ${rankText(m.expected)})`;
+      return rankDetail(m.found, m.expected);
     case "dtype":
       return ` (dtype ${m.found} vs ${m.expected})`;
     default:

@@ -16,6 +16,45 @@ export interface Rest {
   key: string;
   /** a rigid `..` of the signature being checked, or a variable bound when a call is matched */
   isVar: boolean;
+  /**
+   * The NumPy broadcast of leading shapes that cannot be aligned symbolically (`..` with `[T]`,
+   * or two different `..`): decided once the rests inside are bound (unify.ts `broadcast`).
+   */
+  parts?: RestPart[];
+}
+
+/** One of the leading shapes a broadcast `Rest` joins. */
+export interface RestPart {
+  rest?: Rest;
+  dims: Dim[];
+}
+
+function partKey(p: RestPart): string {
+  return `${p.rest ? `${p.rest.key};` : ""}${p.dims.map(dimKey).join(",")}`;
+}
+
+/**
+ * The broadcast of several leading shapes, as one rest: nested broadcasts are flattened and
+ * repeated parts dropped, so that equal broadcasts have equal keys. One part is that part.
+ */
+export function broadcastRest(parts: RestPart[]): RestPart {
+  const flat: RestPart[] = [];
+  for (const p of parts) {
+    if (p.rest?.parts && p.dims.length === 0) flat.push(...p.rest.parts);
+    else if (p.rest || p.dims.length > 0) flat.push(p);
+  }
+  const byKey = new Map<string, RestPart>();
+  for (const p of flat) byKey.set(partKey(p), p);
+  // rests first (`..broadcast(.., [T])`), then a fixed order, so equal broadcasts have equal keys
+  const keys = [...byKey.keys()].sort((a, b) => Number(!byKey.get(a)!.rest) - Number(!byKey.get(b)!.rest) || (a < b ? -1 : a > b ? 1 : 0));
+  if (keys.length === 0) return { dims: [] };
+  if (keys.length === 1) return byKey.get(keys[0])!;
+  return { rest: { key: `broadcast(${keys.join("|")})`, isVar: false, parts: keys.map((k) => byKey.get(k)!) }, dims: [] };
+}
+
+export function printRest(r: Rest): string {
+  if (!r.parts) return "..";
+  return `..broadcast(${r.parts.map((p) => (p.rest && p.dims.length === 0 ? printRest(p.rest) : printDims(p))).join(", ")})`;
 }
 
 export interface TensorType {
@@ -150,7 +189,7 @@ export function isError(t: Type): boolean {
 
 /** Printed shape only: `[B, T, D]`, `[.., I]`, `[]`. */
 export function printDims(t: { rest?: Rest; dims: Dim[] }): string {
-  const parts = t.rest ? ["..", ...t.dims.map(printDim)] : t.dims.map(printDim);
+  const parts = t.rest ? [printRest(t.rest), ...t.dims.map(printDim)] : t.dims.map(printDim);
   return `[${parts.join(", ")}]`;
 }
 
@@ -230,14 +269,19 @@ export function substType(
   rest?: (r: Rest) => { rest?: Rest; dims: Dim[] } | undefined,
 ): Type {
   const sd = (d: Dim) => substDim(d, f);
+  const sp = (p: RestPart): RestPart => {
+    const dims = p.dims.map(sd);
+    if (!p.rest) return { dims };
+    const r = sr(p.rest);
+    return { rest: r.rest, dims: [...r.dims, ...dims] };
+  };
+  const sr = (r: Rest): RestPart => (r.parts ? broadcastRest(r.parts.map(sp)) : (rest?.(r) ?? { rest: r, dims: [] }));
   switch (t.kind) {
     case "tensor": {
       const dims = t.dims.map(sd);
-      if (t.rest && rest) {
-        const r = rest(t.rest);
-        if (r) return tensor(t.dtype, [...r.dims, ...dims], r.rest);
-      }
-      return tensor(t.dtype, dims, t.rest);
+      if (!t.rest) return tensor(t.dtype, dims);
+      const r = sr(t.rest);
+      return tensor(t.dtype, [...r.dims, ...dims], r.rest);
     }
     case "int":
       return t.value ? { kind: "int", value: sd(t.value) } : t;
@@ -344,6 +388,7 @@ export function collectVars(t: Type, out: Map<string, NamedAtom>): void {
   switch (t.kind) {
     case "tensor":
       t.dims.forEach(add);
+      for (const p of t.rest?.parts ?? []) collectVars(tensor(t.dtype, p.dims, p.rest), out);
       return;
     case "int":
       if (t.value) add(t.value);

@@ -2,8 +2,8 @@
 // template's instance argument, the `..` of a callee bound at a call); everything else is
 // rigid and compares by its canonical polynomial. Broadcasting lives here too because a
 // variable meeting a concrete dim under broadcasting is resolved the same way.
-import { type Atom, type Dim, type NamedAtom, atomsOf, dimEquals, isConst, divDim, constDim, negDim, subDim, substDim, varDim } from "./dims.ts";
-import { type DType, type InstanceType, type Rest, type TensorType, type Type, tensor } from "./types.ts";
+import { type Atom, type Dim, type NamedAtom, atomsOf, dimEquals, hasVars, isConst, divDim, constDim, negDim, subDim, substDim, varDim } from "./dims.ts";
+import { type DType, type InstanceType, type Rest, type TensorType, type Type, broadcastRest, tensor } from "./types.ts";
 
 export interface Shape {
   rest?: Rest;
@@ -60,7 +60,47 @@ export class Unifier {
       dims = [...b.dims.map((d) => this.resolveDim(d)), ...dims];
       rest = b.rest;
     }
+    if (rest?.parts) {
+      // a broadcast of leading shapes: what became known may decide it
+      const lead = this.joinLeading(rest.parts.map((p) => this.resolveShape(p)));
+      return lead.rest ? { rest: lead.rest, dims: [...lead.dims, ...dims] } : { dims: [...lead.dims, ...dims] };
+    }
     return rest ? { rest, dims } : { dims };
+  }
+
+  /** Bind a rest variable (a call's `..`) to leading dims. */
+  bindRestVar(r: Rest, to: Shape): void {
+    if (r.isVar && !this.restVars.has(r.key)) this.restVars.set(r.key, to);
+  }
+
+  /**
+   * The broadcast of leading shapes, as far as it is decided: shapes without `..` broadcast
+   * dim by dim (NumPy); what stays unknown stays a broadcast rest. Binds nothing.
+   */
+  private joinLeading(parts: Shape[]): Shape {
+    let acc: Shape = { dims: [] };
+    for (const p of parts) {
+      const r = this.align(acc, p, stretch);
+      if ("fail" in r) return broadcastRest(parts);
+      acc = r.shape;
+    }
+    return acc;
+  }
+
+  /**
+   * A broadcast of leading shapes that is known to fail: every shape inside is known and two
+   * dims differ (neither is 1). What a call reports once its arguments decide the rests.
+   */
+  leadingConflict(s: Shape): { a: Dim; b: Dim; shapes: Shape[] } | undefined {
+    const r = this.resolveShape(s).rest;
+    if (!r?.parts || r.parts.some((p) => p.rest || p.dims.some(hasVars))) return undefined;
+    let acc: Shape = { dims: [] };
+    for (const p of r.parts) {
+      const j = this.align(acc, p, stretch);
+      if ("fail" in j) return { a: j.fail.a, b: j.fail.b, shapes: r.parts };
+      acc = j.shape;
+    }
+    return undefined;
   }
 
   resolveTensor(t: TensorType): TensorType {
@@ -73,7 +113,8 @@ export class Unifier {
   }
 
   resolve(t: Type): Type {
-    if (this.dimVars.size === 0 && this.restVars.size === 0) return t;
+    // nothing to resolve, unless a broadcast rest (of a tensor, or in a tuple) may now be decided
+    if (this.dimVars.size === 0 && this.restVars.size === 0 && t.kind !== "tensor" && t.kind !== "tuple") return t;
     switch (t.kind) {
       case "tensor":
         return this.resolveTensor(t);
@@ -199,35 +240,35 @@ export class Unifier {
   // ---------------------------------------------------------------- broadcasting
 
   /**
-   * NumPy broadcasting on trailing dims. A dim of 1 stretches; a variable meeting a dim takes
-   * it. Leading `..` must be the same on both sides when both are present.
+   * NumPy broadcasting, aligned on trailing dims. A dim of 1 stretches; a variable meeting a
+   * dim takes it. Leading dims that cannot be aligned symbolically (a `..` against known
+   * dims, or two different `..`) become a broadcast rest, decided when the rests are bound.
    */
   broadcast(a: Shape, b: Shape): { shape: Shape } | { fail: BroadcastFail } {
-    a = this.resolveShape(a);
-    b = this.resolveShape(b);
-    const n = Math.max(a.dims.length, b.dims.length);
+    return this.align(this.resolveShape(a), this.resolveShape(b), (x, y) => this.broadcastDim(x, y));
+  }
+
+  private align(a: Shape, b: Shape, join: (a: Dim, b: Dim) => Dim | undefined): { shape: Shape } | { fail: BroadcastFail } {
+    const n = Math.min(a.dims.length, b.dims.length);
+    const pa: Shape = { rest: a.rest, dims: a.dims.slice(0, a.dims.length - n) };
+    const pb: Shape = { rest: b.rest, dims: b.dims.slice(0, b.dims.length - n) };
+    const empty = (p: Shape) => !p.rest && p.dims.length === 0;
+    let lead: Shape;
+    if (empty(pa)) lead = pb;
+    else if (empty(pb)) lead = pa;
+    else if (pa.rest && pb.rest && pa.rest.key === pb.rest.key && pa.dims.length === pb.dims.length) lead = pa;
+    else lead = broadcastRest([pa, pb]);
+    const rank = lead.dims.length + n;
     const out: Dim[] = new Array(n);
     // from the right, so that a failure names the trailing dim NumPy would complain about
     for (let i = n - 1; i >= 0; i--) {
-      const ia = a.dims.length - n + i, ib = b.dims.length - n + i;
-      const da = ia >= 0 ? a.dims[ia] : undefined, db = ib >= 0 ? b.dims[ib] : undefined;
-      if (!da || !db) {
-        // aligned against the other side's `..`: unknown whether it broadcasts
-        const shorter = !da ? a : b;
-        if (shorter.rest) return { fail: { kind: "rest", index: i, rank: n } };
-        out[i] = (da ?? db)!;
-        continue;
-      }
-      const d = this.broadcastDim(da, db);
-      if (!d) return { fail: { kind: "dim", a: da, b: db, index: i, rank: n } };
+      const da = a.dims[a.dims.length - n + i], db = b.dims[b.dims.length - n + i];
+      const d = join(da, db);
+      if (!d) return { fail: { kind: "dim", a: da, b: db, index: lead.dims.length + i, rank } };
       out[i] = d;
     }
-    let rest: Rest | undefined;
-    if (a.rest && b.rest) {
-      if (a.rest.key !== b.rest.key || a.dims.length !== b.dims.length) return { fail: { kind: "rest", index: 0, rank: n } };
-      rest = a.rest;
-    } else rest = a.rest ?? b.rest;
-    return { shape: rest ? { rest, dims: out } : { dims: out } };
+    const dims = [...lead.dims, ...out];
+    return { shape: lead.rest ? { rest: lead.rest, dims } : { dims } };
   }
 
   private broadcastDim(a: Dim, b: Dim): Dim | undefined {
@@ -251,9 +292,13 @@ export class Unifier {
 }
 
 export type BroadcastFail =
-  /** `index` is 0-based in the broadcast result of rank `rank` */
-  | { kind: "dim"; a: Dim; b: Dim; index: number; rank: number }
-  | { kind: "rest"; index: number; rank: number };
+  /** `index` is 0-based in the known dims of the broadcast result, `rank` of them */
+  { kind: "dim"; a: Dim; b: Dim; index: number; rank: number };
+
+/** NumPy's rule for two dims, deciding only what is known: equal, or one of them is 1. */
+function stretch(a: Dim, b: Dim): Dim | undefined {
+  return dimEquals(a, b) ? a : isConst(a) === 1 ? b : isConst(b) === 1 ? a : undefined;
+}
 
 export function shapeOf(t: TensorType): Shape {
   return t.rest ? { rest: t.rest, dims: t.dims } : { dims: t.dims };

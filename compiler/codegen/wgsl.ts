@@ -1,13 +1,17 @@
-// WGSL rendering of the three kernel shapes the unfused back end needs: elementwise
-// (with inputs read through views and constants inlined), reduction, and matmul.
-// Sizes are baked in as constants: shapes are static, and the driver folds them.
+// WGSL rendering of the kernel shapes the back end needs: elementwise (with inputs read
+// through views and constants inlined), reduction, and matmul (in matmul.ts), plus the
+// helpers the ops' own kernels share. Sizes are baked in as constants: shapes are
+// static, and the driver folds them.
 import type { DType, KernelSpec } from "../../runtime/bundle.ts";
 import type { Node, Shape } from "../ir/graph.ts";
 import { numel, stridesOf } from "../ir/graph.ts";
-import type { View } from "../kernel/view.ts";
-import type { KernelArgs, Lowering } from "../ops/registry.ts";
+import { contiguous, type View } from "../kernel/view.ts";
+import type { Lowering } from "../ops/registry.ts";
 import { Renderer, type Operand } from "./render.ts";
 import { wgslFloat } from "../ops/elementwise.ts";
+import { InternalError } from "../diagnostics.ts";
+import { DEFAULT_TARGET, type Target } from "./target.ts";
+import type { DeviceProfile } from "../../runtime/profile.ts";
 
 export type { Operand } from "./render.ts";
 
@@ -16,10 +20,20 @@ const MAX_GROUPS = 65535;
 
 /** Workgroup grid for `threads` invocations, split into 2-D past the per-dimension limit. */
 export function grid(threads: number): [number, number, number] {
-  const groups = Math.max(1, Math.ceil(threads / WORKGROUP));
-  if (groups <= MAX_GROUPS) return [groups, 1, 1];
-  const y = Math.ceil(groups / MAX_GROUPS);
-  return [Math.ceil(groups / y), y, 1];
+  return groupGrid(Math.ceil(threads / WORKGROUP));
+}
+
+/**
+ * A grid of `groups` workgroups: 1-D up to the per-dimension limit (65,535, which every
+ * device offers), else 2-D. Kernels number their workgroup `wid.x + wid.y * groups.x`
+ * and skip numbers past `groups` (the 2-D grid may round up).
+ */
+export function groupGrid(groups: number): [number, number, number] {
+  const n = Math.max(1, groups);
+  if (n <= MAX_GROUPS) return [n, 1, 1];
+  const y = Math.ceil(n / MAX_GROUPS);
+  if (y > MAX_GROUPS) throw new InternalError(`${n} workgroups do not fit a 65,535 × 65,535 grid`);
+  return [Math.ceil(n / y), y, 1];
 }
 
 export const storage = (d: DType) => (d === "f32" ? "f32" : d === "i32" ? "i32" : "u32");
@@ -60,20 +74,33 @@ export function unflatten(flat: string, shape: Shape, prefix: string): string[] 
   });
 }
 
+/**
+ * The read-only buffers a kernel binds, in binding order. A buffer read both as vec4
+ * (matmul operands) and element by element is bound twice, once per element type.
+ */
 export class Bindings {
   readonly ids: number[] = [];
   readonly types: DType[] = [];
+  private readonly vec: boolean[] = [];
   bind(buffer: number, dtype: DType): string {
-    let k = this.ids.indexOf(buffer);
+    return this.slot(buffer, dtype, false);
+  }
+  /** The buffer as `array<vec4<f32>>`: the reader keeps every index 16-byte aligned. */
+  bindVec4(buffer: number): string {
+    return this.slot(buffer, "f32", true);
+  }
+  private slot(buffer: number, dtype: DType, vec: boolean): string {
+    let k = this.ids.findIndex((id, j) => id === buffer && this.vec[j] === vec);
     if (k < 0) {
       k = this.ids.length;
       this.ids.push(buffer);
       this.types.push(dtype);
+      this.vec.push(vec);
     }
     return `in${k}`;
   }
   declare(outType: DType): string {
-    const lines = this.ids.map((_, k) => `@group(0) @binding(${k}) var<storage, read> in${k}: array<${storage(this.types[k])}>;`);
+    const lines = this.ids.map((_, k) => `@group(0) @binding(${k}) var<storage, read> in${k}: array<${this.vec[k] ? "vec4<f32>" : storage(this.types[k])}>;`);
     lines.push(`@group(0) @binding(${this.ids.length}) var<storage, read_write> out: array<${storage(outType)}>;`);
     return lines.join("\n");
   }
@@ -105,70 +132,107 @@ export function elementwiseKernel(name: string, shape: Shape, dtype: DType, root
   return kernel(name, b, dtype, out, Math.max(1, numel(shape)), body);
 }
 
-/** Reductions at least this long get a workgroup each, not one thread. */
-export const PARALLEL_REDUCE = 1024;
-
-/**
- * One workgroup per output element: each thread folds a strided share of the reduced
- * elements, then the workgroup folds the partials in shared memory (a tree).
- */
-function parallelReduceKernel(name: string, node: Node, input: Operand, lower: Lowering & { kind: "reduce" }, out: number, R: number): KernelSpec {
-  const axes = node.attrs.axes as number[];
-  const inShape = input.kind === "const" ? input.shape : input.view.shape;
-  const kept = inShape.map((_, k) => k).filter((k) => !axes.includes(k));
-  const outShape = node.type.shape;
-  const reduced = axes.map((k) => inShape[k]);
-  const outs = Math.max(1, numel(outShape));
-  const t = storage(node.type.dtype) === "u32" ? "u32" : storage(node.type.dtype);
-  const b = new Bindings();
-  const body = unflatten("i", outShape, "o");
-  const idx = inShape.map((_, k) => (axes.includes(k) ? `q${axes.indexOf(k)}` : `o${kept.indexOf(k)}`));
-  body.push("  var have = false;");
-  body.push(`  var acc: ${t} = ${lower.init(node.type.dtype)};`);
-  body.push(`  for (var r = lid.x; r < ${u(R)}; r += ${u(WORKGROUP)}) {`);
-  body.push(...unflatten("r", reduced, "q").map((l) => `  ${l}`));
-  const inner = new Renderer(b, body, "    ");
-  const x = inner.value(input, idx);
-  body.push(`    acc = select(${x}, ${lower.combine("acc", x)}, have);`);
-  body.push("    have = true;");
-  body.push("  }");
-  body.push("  partial[lid.x] = acc;");
-  body.push("  workgroupBarrier();");
-  for (let s = WORKGROUP / 2; s >= 1; s /= 2) {
-    body.push(`  if (lid.x < ${u(s)}) { partial[lid.x] = ${lower.combine("partial[lid.x]", `partial[lid.x + ${u(s)}]`)}; }`);
-    body.push("  workgroupBarrier();");
-  }
-  // Uniform control flow for the barriers: groups past the end compute but store nothing.
-  body.push(`  if (lid.x == 0u && i < ${u(outs)}) { out[i] = ${store("partial[0]", node.type.dtype)}; }`);
-  const groups = grid(outs * WORKGROUP);
-  const wgsl = [
-    `// ${name} (one workgroup per output)`,
-    b.declare(node.type.dtype),
-    `var<workgroup> partial: array<${t}, ${WORKGROUP}>;`,
-    "",
-    `@compute @workgroup_size(${WORKGROUP})`,
-    "fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {",
-    "  let i = wid.x + wid.y * groups.x;",
-    ...body,
-    "}",
-    "",
-  ].join("\n");
-  return { name, wgsl, bindings: [...b.ids, out], readOnly: b.ids.length, workgroups: groups };
+/** One input of a concat: its operand, its shape, and where it starts along the axis. */
+export interface ConcatPiece {
+  op: Operand;
+  shape: Shape;
+  start: number;
 }
 
 /**
- * One thread per output element, looping over the reduced axes. The input may be a
- * fused expression (a reduction prologue): it is rendered inside the loop. Long
- * reductions over few outputs get a workgroup per output instead.
+ * A concat: one thread per element of the pieces, each finding its piece, rendering the
+ * piece's value (a buffer read through its view, a constant, a fused expression) and
+ * storing it at its place in the output. The pieces must tile the output.
  */
-export function reduceKernel(name: string, node: Node, input: Operand, lower: Lowering & { kind: "reduce" }, out: number): KernelSpec {
-  const axes = node.attrs.axes as number[];
+export function concatKernel(name: string, shape: Shape, dtype: DType, axis: number, pieces: readonly ConcatPiece[], out: number): KernelSpec {
+  const b = new Bindings();
+  const body: string[] = [];
+  const top = new Renderer(b, body);
+  const strides = stridesOf(shape);
+  let end = 0;
+  pieces.forEach((p, k) => {
+    const begin = end;
+    end += numel(p.shape);
+    const lines = [`    let j = i - ${u(begin)};`, ...unflatten("j", p.shape, "o").map((l) => `  ${l}`)];
+    const v = top.child(lines, "    ").value(p.op, p.shape.map((_, a) => `o${a}`));
+    const at = offsetExpr({ shape, strides, offset: p.start * strides[axis] }, p.shape.map((_, a) => `o${a}`));
+    lines.push(`    out[${at}] = ${store(v, dtype)};`);
+    body.push(`  ${k ? "} else " : ""}if (i < ${u(end)}) {`, ...lines);
+  });
+  if (pieces.length) body.push("  }");
+  return kernel(name, b, dtype, out, Math.max(1, end), body);
+}
+
+/** Reductions at least this long get a workgroup each (or several), not one thread. */
+export const PARALLEL_REDUCE = 1024;
+/** A split reduction gives each workgroup at least this many elements… */
+const SPLIT_CHUNK = 4096;
+/**
+ * …and splits until there are about this many workgroups in all: enough to fill a large
+ * GPU (on the H200, a sum of 16M floats in 256 workgroups reached 146 GB/s), few on a
+ * CPU adapter, where each workgroup runs on one of a handful of threads anyway.
+ */
+const SPLIT_GROUPS: Record<DeviceProfile["kind"], number> = { gpu: 2048, unknown: 2048, cpu: 256 };
+
+type ReduceLowering = Lowering & { kind: "reduce" };
+
+/** What a reduction's kernels need from the bundle being built. */
+export interface ReduceContext {
+  readonly target: Target;
+  /** a new temporary buffer of `length` elements (a split reduction's partial results); without it, no split */
+  scratch?(length: number, dtype: DType): number;
+}
+
+/** One reduction: `input` (of shape `inShape`) folded over `axes` into `out` (of shape `outShape`). */
+interface ReduceJob {
+  name: string;
+  input: Operand;
+  inShape: Shape;
+  axes: readonly number[];
+  outShape: Shape;
+  dtype: DType;
+  lower: ReduceLowering;
+  out: number;
+}
+
+/**
+ * The kernels of a reduction node. The input may be a fused expression (a reduction
+ * prologue): it is rendered inside the loop. Short reductions get a thread per output;
+ * long ones a workgroup per output; long ones over few outputs (a sum of 16M elements
+ * to one scalar) are split over several workgroups per output, whose partial results a
+ * second kernel folds.
+ */
+export function reduceKernels(name: string, node: Node, input: Operand, lower: ReduceLowering, out: number, ctx?: ReduceContext): KernelSpec[] {
   const inShape = input.kind === "const" ? input.shape : input.view.shape;
+  const job: ReduceJob = { name, input, inShape, axes: node.attrs.axes as number[], outShape: node.type.shape, dtype: node.type.dtype, lower, out };
+  return reduceJob(job, ctx);
+}
+
+function reduceJob(job: ReduceJob, ctx: ReduceContext | undefined): KernelSpec[] {
+  const R = numel(job.axes.map((k) => job.inShape[k]));
+  const outs = Math.max(1, numel(job.outShape));
+  const target = ctx?.target ?? DEFAULT_TARGET;
+  if (R < PARALLEL_REDUCE) return [serialReduce(job, R)];
+  const parts = ctx?.scratch ? Math.min(Math.floor(R / SPLIT_CHUNK), Math.ceil(SPLIT_GROUPS[target.device.kind] / outs)) : 1;
+  if (parts <= 1 || !ctx?.scratch) return [workgroupReduce(job, R, 1, target)];
+  const partial = ctx.scratch(outs * parts, job.dtype);
+  const first = workgroupReduce({ ...job, out: partial }, R, parts, target);
+  const view = contiguous([outs, parts]);
+  const second: ReduceJob = {
+    ...job,
+    name: `${job.name}_partials`,
+    input: { kind: "buffer", buffer: partial, view, dtype: job.dtype },
+    inShape: view.shape,
+    axes: [1],
+    outShape: [outs],
+  };
+  return [first, ...reduceJob(second, ctx)];
+}
+
+/** One thread per output element, looping over the reduced axes. */
+function serialReduce({ name, input, inShape, axes, outShape, dtype, lower, out }: ReduceJob, R: number): KernelSpec {
   const kept = inShape.map((_, k) => k).filter((k) => !axes.includes(k));
-  const outShape = node.type.shape;
   const reduced = axes.map((k) => inShape[k]);
-  const R = numel(reduced);
-  if (R >= PARALLEL_REDUCE && numel(outShape) * WORKGROUP <= 65535 * 65535) return parallelReduceKernel(name, node, input, lower, out, R);
   const b = new Bindings();
   const body = unflatten("i", outShape, "o");
   const top = new Renderer(b, body);
@@ -177,7 +241,7 @@ export function reduceKernel(name: string, node: Node, input: Operand, lower: Lo
     const first = inShape.map((_, k) => (axes.includes(k) ? "0u" : `o${kept.indexOf(k)}`));
     body.push(`  var acc = ${top.value(input, first)};`);
   } else {
-    body.push(`  var acc = ${lower.init(node.type.dtype)};`);
+    body.push(`  var acc = ${lower.init(dtype)};`);
   }
   body.push(`  for (var r = 1u; r < ${u(R)}; r++) {`);
   body.push(...unflatten("r", reduced, "q").map((l) => `  ${l}`));
@@ -186,74 +250,74 @@ export function reduceKernel(name: string, node: Node, input: Operand, lower: Lo
   const x = inner.value(input, idx);
   body.push(`    acc = ${lower.combine("acc", x)};`);
   body.push("  }");
-  body.push(`  out[i] = ${store("acc", node.type.dtype)};`);
-  return kernel(name, b, node.type.dtype, out, Math.max(1, numel(outShape)), body);
+  body.push(`  out[i] = ${store("acc", dtype)};`);
+  return kernel(name, b, dtype, out, Math.max(1, numel(outShape)), body);
 }
 
 /**
- * Batched matmul, register-blocked: each thread computes a TM×TN block of the output,
- * so every loaded element of A is used TN times and every element of B TM times.
- * Operands are read through their views (a transposed operand costs no copy); edge
- * blocks clamp their loads and guard their stores, so any M, N, K works.
- * (DEVICE-NOTES: on lavapipe, register blocking from global memory beats shared-memory tiles.)
+ * `parts` workgroups per output element (output i, part c writes out[i·parts + c]):
+ * each thread folds a strided share of the reduced elements, then the workgroup folds
+ * its threads' values — with subgroup operations where the device has them (each
+ * subgroup folds in registers, then one thread folds the subgroups' results), else in
+ * shared memory (a tree).
  */
-export interface Epilogue {
-  /** the value stored for the output element at `idx`, given the accumulator's variable */
-  render(r: Renderer, idx: readonly string[], acc: string): string;
-  dtype: DType;
+function workgroupReduce({ name, input, inShape, axes, outShape, dtype, lower, out }: ReduceJob, R: number, parts: number, target: Target): KernelSpec {
+  const kept = inShape.map((_, k) => k).filter((k) => !axes.includes(k));
+  const reduced = axes.map((k) => inShape[k]);
+  const outs = Math.max(1, numel(outShape));
+  const t = storage(dtype);
+  const sub = lower.subgroup && dtype !== "bool" && target.device.features.includes("subgroups") ? lower.subgroup : undefined;
+  const b = new Bindings();
+  const body: string[] = [];
+  if (parts > 1) body.push(`  let i = w / ${u(parts)};`, `  let c = w % ${u(parts)};`);
+  else body.push("  let i = w;");
+  body.push(...unflatten("i", outShape, "o"));
+  const idx = inShape.map((_, k) => (axes.includes(k) ? `q${axes.indexOf(k)}` : `o${kept.indexOf(k)}`));
+  body.push("  var have = false;");
+  body.push(`  var acc: ${t} = ${lower.init(dtype)};`);
+  // Part c reads runs of WORKGROUP elements c, c + parts, c + 2·parts, …: every part gets
+  // about R / parts elements and every thread at least one (R ≥ parts · SPLIT_CHUNK).
+  const start = parts > 1 ? `c * ${u(WORKGROUP)} + lid.x` : "lid.x";
+  body.push(`  for (var r = ${start}; r < ${u(R)}; r += ${u(WORKGROUP * parts)}) {`);
+  body.push(...unflatten("r", reduced, "q").map((l) => `  ${l}`));
+  const inner = new Renderer(b, body, "    ");
+  const x = inner.value(input, idx);
+  body.push(`    acc = select(${x}, ${lower.combine("acc", x)}, have);`);
+  body.push("    have = true;");
+  body.push("  }");
+  // Uniform control flow for the barriers: groups past the end compute but store nothing.
+  const last = `lid.x == 0u && w < ${u(outs * parts)}`;
+  let builtins = "";
+  if (sub) {
+    builtins = ", @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_id) sg: u32, @builtin(num_subgroups) sgs: u32";
+    body.push(`  let s = ${sub}(acc);`);
+    body.push("  if (lane == 0u) { partial[sg] = s; }");
+    body.push("  workgroupBarrier();");
+    body.push(`  if (${last}) {`, "    var v = partial[0];", `    for (var j = 1u; j < sgs; j++) { v = ${lower.combine("v", "partial[j]")}; }`, `    out[w] = ${store("v", dtype)};`, "  }");
+  } else {
+    body.push("  partial[lid.x] = acc;");
+    body.push("  workgroupBarrier();");
+    for (let s = WORKGROUP / 2; s >= 1; s /= 2) {
+      body.push(`  if (lid.x < ${u(s)}) { partial[lid.x] = ${lower.combine("partial[lid.x]", `partial[lid.x + ${u(s)}]`)}; }`);
+      body.push("  workgroupBarrier();");
+    }
+    body.push(`  if (${last}) { out[w] = ${store("partial[0]", dtype)}; }`);
+  }
+  const wgsl = [
+    `// ${name} (${parts > 1 ? `${parts} workgroups` : "one workgroup"} per output${sub ? `, ${sub}` : ""})`,
+    ...(sub ? ["enable subgroups;"] : []),
+    b.declare(dtype),
+    // sized for the smallest subgroups (1 thread) on the subgroup path
+    `var<workgroup> partial: array<${t}, ${WORKGROUP}>;`,
+    "",
+    `@compute @workgroup_size(${WORKGROUP})`,
+    `fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>${builtins}) {`,
+    "  let w = wid.x + wid.y * groups.x;",
+    ...body,
+    "}",
+    "",
+  ].join("\n");
+  return { name, wgsl, bindings: [...b.ids, out], readOnly: b.ids.length, workgroups: groupGrid(outs * parts) };
 }
 
-export function matmulKernel({ name, node, inputs: [a, bOp], out }: KernelArgs, epilogue?: Epilogue): KernelSpec {
-  const shape = node.type.shape;
-  const r = shape.length;
-  const M = shape[r - 2];
-  const N = shape[r - 1];
-  const K = a.view.shape[r - 1];
-  const TM = Math.min(4, M);
-  const TN = Math.min(4, N);
-  const MB = Math.ceil(M / TM);
-  const NB = Math.ceil(N / TN);
-  const batchShape = shape.slice(0, -2);
-  const batches = numel(batchShape);
-  const b = new Bindings();
-  const A = b.bind(a.buffer, "f32");
-  const B = b.bind(bOp.buffer, "f32");
-  const body = [`  let nb = i % ${u(NB)};`, `  let mb = (i / ${u(NB)}) % ${u(MB)};`, `  let p = i / ${u(NB * MB)};`];
-  body.push(...unflatten("p", batchShape, "o"));
-  const batch = batchShape.map((_, k) => `o${k}`);
-  body.push(`  let m0 = mb * ${u(TM)};`, `  let n0 = nb * ${u(TN)};`);
-  const sAm = a.view.strides[r - 2];
-  const sAk = a.view.strides[r - 1];
-  const sBk = bOp.view.strides[r - 2];
-  const sBn = bOp.view.strides[r - 1];
-  body.push(`  let abase = ${offsetExpr(a.view, [...batch, "0u", "0u"])};`);
-  body.push(`  let bbase = ${offsetExpr(bOp.view, [...batch, "0u", "0u"])};`);
-  for (let x = 0; x < TM; x++) body.push(`  let ar${x} = abase + min(m0 + ${u(x)}, ${u(M - 1)}) * ${u(sAm)};`);
-  for (let y = 0; y < TN; y++) body.push(`  let bc${y} = bbase + min(n0 + ${u(y)}, ${u(N - 1)}) * ${u(sBn)};`);
-  for (let x = 0; x < TM; x++) for (let y = 0; y < TN; y++) body.push(`  var c${x}_${y} = 0.0;`);
-  body.push(`  for (var k = 0u; k < ${u(K)}; k++) {`);
-  body.push(`    let ka = k * ${u(sAk)};`, `    let kb = k * ${u(sBk)};`);
-  for (let x = 0; x < TM; x++) body.push(`    let a${x} = ${A}[ar${x} + ka];`);
-  for (let y = 0; y < TN; y++) body.push(`    let b${y} = ${B}[bc${y} + kb];`);
-  for (let x = 0; x < TM; x++) for (let y = 0; y < TN; y++) body.push(`    c${x}_${y} = fma(a${x}, b${y}, c${x}_${y});`);
-  body.push("  }");
-  body.push(`  let obase = p * ${u(M * N)};`);
-  const shared = epilogue ? new Renderer(b, body) : undefined;
-  for (let x = 0; x < TM; x++) {
-    for (let y = 0; y < TN; y++) {
-      const guard = [M % TM ? `m0 + ${u(x)} < ${u(M)}` : "", N % TN ? `n0 + ${u(y)} < ${u(N)}` : ""].filter(Boolean);
-      const at = `obase + (m0 + ${u(x)}) * ${u(N)} + n0 + ${u(y)}`;
-      if (!epilogue || !shared) {
-        const st = `out[${at}] = c${x}_${y};`;
-        body.push(guard.length ? `  if (${guard.join(" && ")}) { ${st} }` : `  ${st}`);
-        continue;
-      }
-      // The fused epilogue (bias, activation, residual…) per output element, inside the guard.
-      const lines: string[] = [];
-      const r = shared.child(lines, "    ");
-      const v = epilogue.render(r, [...batch, `m0 + ${u(x)}`, `n0 + ${u(y)}`], `c${x}_${y}`);
-      body.push(`  ${guard.length ? `if (${guard.join(" && ")})` : "if (true)"} {`, ...lines, `    out[${at}] = ${store(v, epilogue.dtype)};`, "  }");
-    }
-  }
-  return kernel(name, b, epilogue?.dtype ?? "f32", out, Math.max(1, batches * MB * NB), body);
-}
+export { matmulKernel, type Epilogue } from "./matmul.ts";

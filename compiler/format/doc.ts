@@ -9,7 +9,7 @@
 
 export type Doc = string | Doc[] | DocNode;
 
-export type DocNode = Group | Indent | Line | Fill | IfBreak | Slot | Space | InlineComment;
+export type DocNode = Group | Indent | Line | Fill | Split | IfBreak | Slot | Space | InlineComment;
 
 export interface Group {
   kind: "group";
@@ -33,6 +33,19 @@ export interface Line {
 export interface Fill {
   kind: "fill";
   parts: Doc[];
+}
+/**
+ * A fill that prefers to break at one separator: flat when it all fits; else, when `head`
+ * fits on the line, `head`, a new line, then `tail` filling; else one fill of everything.
+ * (A fn's parameters, with its defaulted ones on a line of their own.)
+ */
+export interface Split {
+  kind: "split";
+  head: Doc[];
+  sep: Doc;
+  tail: Doc[];
+  /** forced broken, as a group */
+  broken: boolean;
 }
 export interface IfBreak {
   kind: "ifBreak";
@@ -82,6 +95,9 @@ export function indent(n: number, contents: Doc): Indent {
 export function fill(parts: Doc[]): Fill {
   return { kind: "fill", parts };
 }
+export function split(head: Doc[], sep: Doc, tail: Doc[]): Split {
+  return { kind: "split", head, sep, tail, broken: false };
+}
 export function ifBreak(broken: Doc, flat: Doc): IfBreak {
   return { kind: "ifBreak", broken, flat };
 }
@@ -111,6 +127,9 @@ export function propagate(doc: Doc): boolean {
       for (const d of doc.parts) if (propagate(d)) any = true;
       return any;
     }
+    case "split":
+      if (propagate([...doc.head, doc.sep, ...doc.tail])) doc.broken = true;
+      return doc.broken;
     case "ifBreak": {
       const a = propagate(doc.broken);
       const b = propagate(doc.flat);
@@ -172,6 +191,11 @@ function fits(next: Cmd[], rest: Cmd[], width: number, pendingLineComment: boole
       case "fill":
         for (let i = doc.parts.length - 1; i >= top.from; i--) stack.push({ mode, doc: doc.parts[i], own, from: 0 });
         break;
+      case "split": {
+        if (mustBeFlat && own && doc.broken) return false;
+        stack.push({ mode: doc.broken ? "break" : mode, doc: fill([...doc.head, doc.sep, ...doc.tail]), own, from: 0 });
+        break;
+      }
       case "ifBreak":
         stack.push({ mode, doc: mode === "break" ? doc.broken : doc.flat, own, from: 0 });
         break;
@@ -268,6 +292,16 @@ export function render(doc: Doc, width: number, mark?: string): string {
       case "indent":
         stack.push({ ind: ind + d.n, mode, doc: d.contents });
         break;
+      case "split": {
+        const all = fill([...d.head, d.sep, ...d.tail]);
+        const flat: Cmd = { ind, mode: "flat", doc: all };
+        if (mode === "flat" && !d.broken) stack.push(flat);
+        else if (!d.broken && fits([flat], stack, width - pos, lineComment, false)) stack.push(flat);
+        else if (fits([{ ind, mode: "flat", doc: fill(d.head) }], [], width - pos, lineComment, true)) {
+          stack.push({ ind, mode: "break", doc: [fill(d.head), d.sep, fill(d.tail)] });
+        } else stack.push({ ind, mode: "break", doc: all });
+        break;
+      }
       case "ifBreak":
         stack.push({ ind, mode, doc: mode === "break" ? d.broken : d.flat });
         break;

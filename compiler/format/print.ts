@@ -12,7 +12,7 @@
 //   would cross the width, continuing 4 columns in;
 // - a chain of binary operators of one precedence does the same, breaking after an operator.
 import type * as A from "../../grammar/ast.ts";
-import { type Doc, fill, group, hardline, ifBreak, indent, line, type Slot, slot, space } from "./doc.ts";
+import { type Doc, fill, group, hardline, ifBreak, indent, line, type Slot, slot, space, split } from "./doc.ts";
 import type { Comment, Tok } from "./comments.ts";
 
 export const WIDTH = 100;
@@ -174,7 +174,26 @@ function closingLines(comments: Comment[]): Doc {
   return comments.map((c, k) => (k === 0 ? c.text : [c.blankBefore ? [hardline, hardline] : comments[k - 1].nlAfter ? hardline : " ", c.text]));
 }
 
+/** Operands that may sit tight against an operator in dim arithmetic (`2*D`, `T-1`, `S*S`). */
+function tightOperand(e: A.Expr): boolean {
+  switch (e.kind) {
+    case "number":
+    case "ident":
+    case "member":
+    case "call":
+    case "paren":
+      return true;
+    case "binary":
+      return tightOperand(e.left) && tightOperand(e.right);
+    default:
+      return false;
+  }
+}
+
 export class Printer {
+  /** inside dim arithmetic: a type's dims, slice bounds, loop bounds, a block's constructor arguments */
+  private dimContext = 0;
+
   constructor(
     private readonly source: string,
     private readonly cur: Cursor,
@@ -183,6 +202,16 @@ export class Printer {
   ) {}
 
   // ------------------------------------------------------------ helpers
+
+  /** Prints dim arithmetic tight, as dims are written: `f32[B, 2*D]`, `x[:, 0:T-1]`, `Linear(D, 4*D)`. */
+  private dims<T>(f: () => T): T {
+    this.dimContext++;
+    try {
+      return f();
+    } finally {
+      this.dimContext--;
+    }
+  }
 
   private t(image?: string): Doc {
     return this.cur.take(image);
@@ -210,29 +239,39 @@ export class Printer {
     return this.source.slice(from, to).includes("\n");
   }
 
-  /** `open item, item, ... close`, filling lines; an item after own-line comments starts a line. */
-  private commaList<T>(open: string, items: T[], each: (x: T) => Doc, close: string): Doc {
+  /**
+   * `open item, item, ... close`, filling lines; an item after own-line comments starts a line.
+   * Continuation lines go `layout.indent` columns in (CONT by default). With `layout.split`,
+   * a list that breaks starts a line at that item when what comes before it fits on the
+   * first line (a fn's defaulted parameters).
+   */
+  private commaList<T>(open: string, items: T[], each: (x: T) => Doc, close: string, layout: { indent?: number; split?: number } = {}): Doc {
     const breakFirst = this.cur.hasTrailing();
     const o = this.t(open);
     const parts: Doc[] = [];
+    let splitAt = -1;
     items.forEach((item, k) => {
       const lead = this.cur.leading();
       const own = lead.comments.length > 0;
       const content: Doc[] = [];
-      if (k > 0) parts.push(this.br(own ? hardline : line));
-      else if (own || breakFirst) content.push(this.br(hardline));
+      if (k > 0) {
+        if (k === layout.split && !own) splitAt = parts.length;
+        parts.push(this.br(own ? hardline : line));
+      } else if (own || breakFirst) content.push(this.br(hardline));
       content.push(leadingLines(lead), each(item));
       if (k < items.length - 1) content.push(this.t(","));
       parts.push(content);
     });
     // Comments after the last item keep the closer off their line: `b // why` / `)`.
     const tail = this.cur.leading();
-    const inner: Doc[] = [fill(parts)];
+    const list: Doc = splitAt < 0 ? fill(parts) : split(parts.slice(0, splitAt), parts[splitAt], parts.slice(splitAt + 1));
+    const inner: Doc[] = [list];
+    const n = layout.indent ?? CONT;
     if (tail.comments.length) inner.push(this.br(hardline), closingLines(tail.comments));
     if (tail.comments.length || (items.length > 0 && this.cur.lineCommentAfterLast())) {
-      return [o, indent(CONT, inner), this.br(hardline), this.t(close)];
+      return [o, indent(n, inner), this.br(hardline), this.t(close)];
     }
-    return [o, indent(CONT, inner), this.t(close)];
+    return [o, indent(n, inner), this.t(close)];
   }
 
   /**
@@ -336,16 +375,42 @@ export class Printer {
         return parts;
       }
       case "instance":
-        return [this.t(m.name.name), this.assign(() => this.expr(m.value))];
+        return [this.t(m.name.name), this.assign(() => this.instance(m.value))];
       case "fn":
         return this.fn(m);
+    }
+  }
+
+  /** A block member's value: a constructor call's arguments are dims (`Linear(2*D, 1)`). */
+  private instance(e: A.Expr): Doc {
+    switch (e.kind) {
+      case "call": {
+        const callee = this.expr(e.callee);
+        return [callee, this.dims(() => this.commaList("(", e.args, (a) => this.arg(a), ")"))];
+      }
+      case "repeat":
+        return [this.t("repeat"), this.t("("), this.dims(() => this.expr(e.count)), this.t(")"), " ", this.instance(e.body)];
+      case "frozen":
+        return [this.t("frozen"), " ", this.instance(e.body)];
+      case "from": {
+        const body = this.instance(e.body);
+        return [body, " ", this.t("from"), " ", this.t()];
+      }
+      case "paren":
+        return [this.t("("), this.instance(e.expr), this.t(")")];
+      default:
+        return this.expr(e);
     }
   }
 
   private fn(f: A.FnItem): Doc {
     const parts: Doc[] = [this.t("fn"), " "];
     if (f.name) parts.push(this.t(f.name.name));
-    parts.push(this.commaList("(", f.params, (p) => this.param(p), ")"));
+    // a broken parameter list continues under its first parameter (`fn` starts its line), and
+    // the defaulted parameters, the fn's options, go together on a line of their own
+    const align = `fn ${f.name?.name ?? ""}(`.length;
+    const split = f.params.findIndex((p) => p.default);
+    parts.push(this.commaList("(", f.params, (p) => this.param(p), ")", { indent: align, split: split > 0 ? split : undefined }));
     if (f.ret) parts.push(" ", this.t("->"), " ", this.type(f.ret));
     const body = f.body;
     if (body?.kind === "block") parts.push(" ", group(this.block(body)));
@@ -404,7 +469,7 @@ export class Printer {
   private dim(d: A.DimExpr): Doc {
     if (d.kind === "restDim") return this.t("..");
     if (d.kind === "inferDim") return this.t("_");
-    return this.expr(d);
+    return this.dims(() => this.expr(d));
   }
 
   // ------------------------------------------------------------ statements
@@ -441,7 +506,7 @@ export class Printer {
       case "for":
         return [
           this.t("for"), " ", this.t(s.variable.name), " ", this.t("in"), " ",
-          this.expr(s.start), this.t(".."), this.expr(s.end), " ", group(this.block(s.body)),
+          this.dims(() => [this.expr(s.start), this.t(".."), this.expr(s.end)]), " ", group(this.block(s.body)),
         ];
       case "return":
         return [this.t("return"), " ", this.expr(s.value)];
@@ -472,6 +537,7 @@ export class Printer {
       case "ident":
         return this.t(e.name);
       case "binary":
+        if (this.dimContext > 0 && tightOperand(e)) return [this.expr(e.left), this.t(e.op), this.expr(e.right)];
         return e.op === "**" ? [this.expr(e.left), " ", this.t("**"), " ", this.expr(e.right)] : this.chain(e);
       case "unary": {
         // `- -x`, not `--x`
@@ -548,17 +614,20 @@ export class Printer {
   }
 
   private indexItem(i: A.IndexItem): Doc {
+    if (i.kind === "restDim") return this.t("..");
     if (i.kind !== "slice") return this.expr(i);
-    const parts: Doc[] = [];
-    if (i.start) parts.push(this.expr(i.start));
-    parts.push(this.t(":"));
-    if (i.end) parts.push(this.expr(i.end));
-    const next = this.cur.peek();
-    if (next.image === ":" && next.start < i.span.end) {
+    return this.dims(() => {
+      const parts: Doc[] = [];
+      if (i.start) parts.push(this.expr(i.start));
       parts.push(this.t(":"));
-      if (i.step) parts.push(this.expr(i.step));
-    }
-    return parts;
+      if (i.end) parts.push(this.expr(i.end));
+      const next = this.cur.peek();
+      if (next.image === ":" && next.start < i.span.end) {
+        parts.push(this.t(":"));
+        if (i.step) parts.push(this.expr(i.step));
+      }
+      return parts;
+    });
   }
 
   /** `if c { a } else if d { b } else { c }`: one group, so every branch breaks or none. */

@@ -3,11 +3,13 @@
 import type { CallExpr, Span } from "../../grammar/ast.ts";
 import { Code } from "../check/codes.ts";
 import type { DType } from "../../runtime/bundle.ts";
-import { vjp, NotDifferentiableError } from "../autodiff/vjp.ts";
+import { NotDifferentiableError } from "../autodiff/vjp.ts";
 import { fill, reshape } from "../ops/build.ts";
+import { quantile, topk } from "../ops/select.ts";
 import type { Lowering } from "./lower.ts";
 import type { Module, Scope } from "./scope.ts";
 import { describe, type Label, type TensorValue, type Value } from "./values.ts";
+import { lowerMap } from "./map.ts";
 
 interface Call {
   l: Lowering;
@@ -144,12 +146,14 @@ def("silu", 1, 1, "x * sigmoid(x)", (c) => {
   const x = floatArg(c, 0);
   return bin(c, "mul", x, un(c, "sigmoid", x));
 });
-def("gelu", 1, 1, "GELU, tanh approximation: 0.5x(1 + tanh(√(2/π)(x + 0.044715x³)))", (c) => {
+def("gelu", 1, 1, 'gelu(x, approximate="none"): x·Φ(x), exact through erf; approximate="tanh" gives 0.5x(1 + tanh(√(2/π)(x + 0.044715x³)))', (c) => {
   const x = floatArg(c, 0);
-  const x3 = bin(c, "mul", bin(c, "mul", x, x), x);
-  const inner = bin(c, "mul", num(c, Math.sqrt(2 / Math.PI), x), bin(c, "add", x, bin(c, "mul", num(c, 0.044715, x), x3)));
-  return bin(c, "mul", bin(c, "mul", num(c, 0.5, x), x), bin(c, "add", num(c, 1, x), un(c, "tanh", inner)));
-});
+  const a = c.named.get("approximate");
+  if (a !== undefined && (a.kind !== "string" || (a.value !== "none" && a.value !== "tanh"))) {
+    c.l.fail(c.expr.argsSpan, `approximate must be "none" or "tanh", found ${describe(a)}`, Code.TypeMismatch);
+  }
+  return T(c.l, c.l.op("gelu", [x.id], { approximate: a?.kind === "string" ? a.value : "none" }, c.expr.span), x.labels);
+}, ["approximate"]);
 
 /** max(x, T) reduces over a dim; max(a, b) is elementwise. A dim name or a negative integer is an axis. */
 function isAxisArg(v: Value | undefined): boolean {
@@ -314,29 +318,19 @@ function flat(c: Call, x: TensorValue): TensorValue {
   return T(c.l, reshape(c.l.g, x.id, [c.l.g.type(x.id).shape.reduce((a, b) => a * b, 1)]), [undefined]);
 }
 
-/** Joins tensors along `axis`: each is padded into place and the pads are summed. */
+/** Joins tensors along `axis` with the `concat` primitive (one kernel; its VJP slices). */
 function concatTensors(c: Call, xs: TensorValue[], axis: number): TensorValue {
   const first = c.l.g.type(xs[0].id);
-  const shape = [...first.shape];
-  shape[axis] = 0;
   for (const x of xs) {
     const t = c.l.g.type(x.id);
     const same = t.shape.length === first.shape.length && t.shape.every((d, i) => i === axis || d === first.shape[i]);
     if (!same || t.dtype !== first.dtype) {
       c.l.fail(c.expr.span, `concat: ${c.l.typeText(x)} does not match ${c.l.typeText(xs[0])} outside axis ${axis}`, Code.DimMismatch);
     }
-    shape[axis] += t.shape[axis];
   }
   if (xs.length === 1) return xs[0];
-  let offset = 0;
-  let sum: TensorValue | undefined;
-  for (const x of xs) {
-    const starts = shape.map((_, i) => (i === axis ? offset : 0));
-    const padded = T(c.l, c.l.op("pad", [x.id], { starts, steps: shape.map(() => 1), shape }, c.expr.span), []);
-    offset += c.l.g.type(x.id).shape[axis];
-    sum = sum ? bin(c, "add", sum, padded) : padded;
-  }
-  return T(c.l, sum!.id, xs[0].labels.map((lab, i) => (i === axis ? undefined : lab)));
+  const joined = c.l.op("concat", xs.map((x) => x.id), { axis }, c.expr.span);
+  return T(c.l, joined, xs[0].labels.map((lab, i) => (i === axis ? undefined : lab)));
 }
 
 function tensorList(c: Call, i: number): TensorValue[] {
@@ -349,7 +343,9 @@ function tensorList(c: Call, i: number): TensorValue[] {
 def("flatten", 1, 1, "flatten(x): the elements of x (or of every tensor in a grad record) as one vector", (c) => {
   const v = c.args[0];
   if (v.kind === "record") {
-    const parts = [...v.fields.values()].map((x) => flat(c, c.l.tensor(x, argSpan(c, 0))));
+    // nested records (an instance's sub-instances) in order, depth first
+    const leaves = (x: Value): TensorValue[] => (x.kind === "record" ? [...x.fields.values()].flatMap(leaves) : [c.l.tensor(x, argSpan(c, 0))]);
+    const parts = leaves(v).map((x) => flat(c, x));
     return concatTensors(c, parts, 0);
   }
   return flat(c, tensorArg(c, 0));
@@ -423,6 +419,27 @@ def("argmax", 2, 2, "argmax(x, axis): i32 index of the largest value (the first 
   const axis = axisOf(c, x, c.args[1], argSpan(c, 1));
   return T(c.l, c.l.op("argmax", [x.id], { axis }, c.expr.span), dropAxes(x.labels, [axis]));
 });
+def("topk", 3, 3, "topk(x, k, axis): (values, i32 indices) of the k largest along the axis, largest first; ties: the lower index first", (c) => {
+  const x = tensorArg(c, 0);
+  if (c.l.dtypeOf(x) === "bool") c.l.fail(argSpan(c, 0), `topk takes f32 or i32, found ${c.l.typeText(x)}`, Code.DtypeMismatch, "convert it with cast(x)");
+  const kv = c.args[1];
+  const k = numberArg(c, kv, argSpan(c, 1));
+  const axis = axisOf(c, x, c.args[2], argSpan(c, 2));
+  const n = c.l.g.type(x.id).shape[axis];
+  if (!Number.isInteger(k) || k < 1 || k > n) c.l.fail(argSpan(c, 1), `k must be an integer in 1..${n} (the length of axis ${axis} of ${c.l.typeText(x)}), found ${k}`, Code.DimMismatch);
+  const r = topk(c.l.g, x.id, axis, k, c.expr.span);
+  const labels = x.labels.map((lab, i) => (i === axis ? (kv.kind === "number" ? kv.label : undefined) : lab));
+  return { kind: "tuple", items: [T(c.l, r.values, labels), T(c.l, r.indices, labels)] };
+});
+def("quantile", 1, 3, "quantile(x, q, axis): the q-quantile along an axis (of all elements without one), interpolating linearly between order statistics as torch.quantile", (c) => {
+  const x = floatArg(c, 0);
+  const q = numberArg(c, c.args[1] ?? c.named.get("q"), argSpan(c, 1));
+  if (!(q >= 0 && q <= 1)) c.l.fail(argSpan(c, 1), `q must be in [0, 1], found ${q}`, Code.TypeMismatch);
+  const av = c.args[2] ?? c.named.get("axis");
+  if (av === undefined) return T(c.l, quantile(c.l.g, flat(c, x).id, 0, q, c.expr.span), []);
+  const axis = axisOf(c, x, av, argSpan(c, 2));
+  return T(c.l, quantile(c.l.g, x.id, axis, q, c.expr.span), dropAxes(x.labels, [axis]));
+}, ["q", "axis"]);
 def("keep_topk", 3, 3, "keep_topk(x, k, axis): x where it is among the k largest along the axis, 0 elsewhere", (c) => {
   const x = floatArg(c, 0);
   const k = numberArg(c, c.args[1], argSpan(c, 1));
@@ -435,45 +452,17 @@ def("keep_topk", 3, 3, "keep_topk(x, k, axis): x where it is among the k largest
 });
 def("sizeof", 1, 1, "sizeof(instance): its number of parameters, a compile-time dim", (c) => {
   const v = c.args[0];
-  const prefixes = v.kind === "instance" ? [v.inst.path] : v.kind === "instances" ? v.items.map((i) => i.path) : undefined;
-  if (!prefixes) return c.l.fail(argSpan(c, 0), `sizeof takes an instance, found ${describe(v)}`, Code.TypeMismatch);
-  let n = 0;
-  for (const p of c.l.params.values()) if (prefixes.some((q) => p.path.startsWith(`${q}.`) || p.path.startsWith(`${q}[`))) n += p.shape.reduce((a, b) => a * b, 1);
+  const tree = v.kind === "instance" || v.kind === "instances" ? c.l.paramTree(v, c.expr.span) : undefined;
+  if (!tree) return c.l.fail(argSpan(c, 0), `sizeof takes an instance, found ${describe(v)}`, Code.TypeMismatch);
+  const n = c.l.treeLeaves(tree).reduce((a, t) => a + c.l.g.type(t.id).shape.reduce((x, y) => x * y, 1), 0);
   const text = c.expr.args[0].value;
   return { kind: "number", value: n, isInt: true, label: `sizeof(${text.kind === "ident" ? text.name : "…"})` };
 });
 def("map", 2, 99, "map(f, args…, over=N): f applied to each slice along dim N, results stacked along a new leading N axis", (c) => {
-  const f = c.args[0];
   const over = c.named.get("over");
   if (!over || over.kind !== "number" || !over.label) return c.l.fail(c.expr.span, "map needs over=N, a dim name", Code.TypeMismatch);
-  const n = over.value;
-  const mapped = c.args.slice(1).map((a) => (a.kind === "tensor" ? a.labels.indexOf(over.label) : -1));
-  if (mapped.every((m) => m < 0)) c.l.fail(c.expr.span, `no argument of map has an axis named ${over.label}`, Code.TypeMismatch, "annotate the arguments' types so their axes have names");
-  // Unrolled: one copy of f per slice, all in one graph (a batching transform is issue 4).
-  const results: Value[] = [];
-  for (let i = 0; i < n; i++) {
-    const args = c.args.slice(1).map((a, k) => {
-      if (mapped[k] < 0 || a.kind !== "tensor") return a;
-      const ax = mapped[k];
-      const shape = c.l.g.type(a.id).shape;
-      const starts = shape.map((_, j) => (j === ax ? i : 0));
-      const sizes = shape.map((d, j) => (j === ax ? 1 : d));
-      const sl = c.l.op("slice", [a.id], { starts, steps: shape.map(() => 1), shape: sizes }, c.expr.span);
-      return T(c.l, reshape(c.l.g, sl, shape.filter((_, j) => j !== ax)), a.labels.filter((_, j) => j !== ax));
-    });
-    if (f.kind === "fn") results.push(c.l.callFn(f.fn, f.module, f.self ? c.l.instanceScope(f.self) : undefined, args, new Map(), c.expr.span));
-    else if (f.kind === "instance") results.push(c.l.callInstance(f.inst, args, new Map(), c.expr.span));
-    else c.l.fail(argSpan(c, 0), `map applies a fn or an instance, found ${describe(f)}`, Code.TypeMismatch);
-  }
-  const stackAll = (vs: Value[]): Value => {
-    const v0 = vs[0];
-    if (v0.kind === "tuple") return { kind: "tuple", items: v0.items.map((_, j) => stackAll(vs.map((v) => (v as typeof v0).items[j]))) };
-    const ts = vs.map((v) => c.l.tensor(v, c.expr.span));
-    const s = c.l.g.type(ts[0].id).shape;
-    const lifted = ts.map((t) => T(c.l, reshape(c.l.g, t.id, [1, ...s]), [over.label, ...t.labels]));
-    return concatTensors(c, lifted, 0);
-  };
-  return stackAll(results);
+  // f is lowered once, on one example, then batched (compiler/lower/map.ts)
+  return lowerMap(c.l, c.args[0], c.args.slice(1), { value: over.value, label: over.label }, c.expr.span, argSpan(c, 0));
 }, ["over"]);
 def("transpose", 2, 2, "transpose(x, [T, B, D]): reorder axes by name", (c) => {
   const x = tensorArg(c, 0);
@@ -494,20 +483,20 @@ def("grad", 2, 2, "grad(expr, wrt): the gradient of scalar expr with respect to 
   const y = floatArg(c, 0);
   if (c.l.g.type(y.id).shape.length !== 0) c.l.fail(argSpan(c, 0), `grad needs a scalar, found ${c.l.typeText(y)}`, Code.Grad, "reduce it first: sum(...) or mean(...)");
   const wrt = c.args[1];
-  const targets: { name: string; t: TensorValue }[] = [];
-  if (wrt.kind === "tensor") targets.push({ name: "", t: wrt });
-  else if (wrt.kind === "instance") {
-    for (const [name, m] of wrt.inst.members) if (m.kind === "tensor") targets.push({ name, t: m });
-  } else c.l.fail(argSpan(c, 1), `grad with respect to ${describe(wrt)}; expected a tensor, a parameter or an instance`, Code.Grad);
+  // an instance: a record of its params, sub-instances nested; a repeat: the same, stacked
+  const tree = c.l.paramTree(wrt, c.expr.span);
+  if (!tree) return c.l.fail(argSpan(c, 1), `grad with respect to ${describe(wrt)}; expected a tensor, a parameter or an instance`, Code.Grad);
   let grads: number[];
   try {
-    grads = vjp(c.l.g, y.id, targets.map((t) => t.t.id));
+    grads = c.l.gradients(y.id, c.l.treeLeaves(tree).map((t) => t.id));
   } catch (e) {
     if (e instanceof NotDifferentiableError) c.l.fail(e.span ?? c.expr.span, `${e.message}; wrap the non-differentiable part in stop(...)`, Code.Grad);
     throw e;
   }
-  if (wrt.kind === "tensor") return T(c.l, grads[0], wrt.labels);
-  return { kind: "record", fields: new Map(targets.map((t, i) => [t.name, T(c.l, grads[i], t.t.labels)])), span: c.expr.span };
+  let k = 0;
+  const rebuild = (v: Value): Value =>
+    v.kind === "tensor" ? T(c.l, grads[k++], v.labels) : v.kind === "record" ? { ...v, fields: new Map([...v.fields].map(([n, x]) => [n, rebuild(x)])) } : v;
+  return rebuild(tree);
 });
 // Train-job configuration: recorded here, interpreted by the train lowering.
 def("jsonl", 1, 1, "jsonl(\"file\"): training data, one JSON object per line (path relative to this file)", (c) => {

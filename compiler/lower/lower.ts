@@ -7,12 +7,14 @@ import type {
 import type { DType } from "../../runtime/bundle.ts";
 import { Code } from "../check/codes.ts";
 import { error, InternalError, UserError, type Diagnostic } from "../diagnostics.ts";
-import { fmtType, Graph, numel } from "../ir/graph.ts";
-import { broadcastShapes, fill, reshape } from "../ops/build.ts";
+import { fmtType, Graph, numel, type Shape } from "../ir/graph.ts";
+import { broadcastShapes, broadcastTo, fill, reshape } from "../ops/build.ts";
 import { OpTypeError } from "../ops/registry.ts";
+import { vjp } from "../autodiff/vjp.ts";
 import { callBuiltin, isBuiltin, builtinNames } from "./builtins.ts";
 import { globalsOf, Scope, type Global, type Module } from "./scope.ts";
-import { describe, type Dim, type Instance, type Label, type NumberValue, type ParamInit, type TensorValue, type Value } from "./values.ts";
+import { describe, type Dim, type Instance, type Label, type NumberValue, type ParamInit, type RepeatSlot, type TensorValue, type Value } from "./values.ts";
+import type { Stacked } from "../../runtime/stacked.ts";
 
 export interface LowerOptions {
   /** values for global dims (`--dim D=256`); override defaults */
@@ -32,6 +34,25 @@ export interface ParamInfo {
   /** checkpoint the instance is initialised from */
   from?: string;
   span: Span;
+  /**
+   * a param of the layers of a `repeat`: one tensor, the repeat counts leading its shape
+   * (`stack.layers.ff.w1`: f32[L, D, F]); `init` is each layer's, for the per-layer shape
+   */
+  stacked?: Stacked;
+}
+
+/** A layer's param in a `repeat` stack: a view of its slice of the stacked source. */
+interface LayerView {
+  graph: Graph;
+  source: number;
+  /** the layer's index in each enclosing repeat */
+  index: number[];
+}
+
+/** Where an instance is created: the path without repeat indices, and the repeats around it. */
+interface Placement {
+  stackPath: string;
+  slots: RepeatSlot[];
 }
 
 class ReturnSignal {
@@ -42,8 +63,13 @@ const DTYPES = new Set(["f32", "i32", "bool"]);
 const MAX_INLINE_DEPTH = 200;
 
 export class Lowering {
-  readonly g = new Graph();
+  /** the graph being built; `within` swaps it while `map` lowers its fn on one example */
+  g = new Graph();
   readonly params = new Map<string, ParamInfo>();
+  /** each layer's param view in a repeat stack (by view node) … */
+  private readonly views = new Map<number, LayerView>();
+  /** … and by the layer's own path (`stack.layers[3].ff.w1` → the stacked source and index 3) */
+  readonly layerParams = new Map<string, { source: string; index: number[]; view: number }>();
   private readonly globals = new Map<string, Map<string, Global>>();
   /** global dims by name: a number once known */
   private readonly dimValues = new Map<string, number>();
@@ -57,6 +83,17 @@ export class Lowering {
     readonly opts: LowerOptions = {},
   ) {
     for (const [k, v] of Object.entries(opts.dims ?? {})) this.dimValues.set(k, v);
+  }
+
+  /** Runs `f` building into `g` instead of the current graph. */
+  within<T>(g: Graph, f: () => T): T {
+    const saved = this.g;
+    this.g = g;
+    try {
+      return f();
+    } finally {
+      this.g = saved;
+    }
   }
 
   /** A distinct random stream for each random call site. */
@@ -132,12 +169,14 @@ export class Lowering {
 
   // ------------------------------------------------------------ instances
 
-  instantiate(block: BlockItem, module: Module, dims: Dim[], path: string, span: Span, frozen = false, from?: string): Instance {
+  instantiate(block: BlockItem, module: Module, dims: Dim[], path: string, span: Span, frozen = false, from?: string, at: Placement = { stackPath: path, slots: [] }): Instance {
     if (dims.length !== block.dims.length) {
       this.fail(span, `${block.name.name} takes ${block.dims.length} dim${block.dims.length === 1 ? "" : "s"} (${block.dims.map((d) => d.name).join(", ")}), found ${dims.length}`, Code.Arity);
     }
     const inst: Instance = {
       block, module, path, frozen, from, span,
+      stackPath: at.stackPath,
+      slots: at.slots,
       dims: new Map(block.dims.map((d, i) => [d.name, dims[i]])),
       members: new Map(),
     };
@@ -147,13 +186,20 @@ export class Lowering {
         const type = this.tensorAnnotation(m.type, scope, module);
         const shape = type.dims.map((d) => d.value);
         const p = `${path}.${m.name.name}`;
-        const id = this.g.source("param", p, { shape, dtype: type.dtype }, m.span);
-        this.params.set(p, { path: p, shape, dtype: type.dtype, init: this.paramInit(m.init, shape, scope, module), frozen, from, span: m.span });
-        const v: TensorValue = { kind: "tensor", id, labels: type.dims.map((d) => d.label) };
+        const init = this.paramInit(m.init, shape, scope, module);
+        const labels = type.dims.map((d) => d.label);
+        let v: TensorValue;
+        if (at.slots.length) {
+          v = this.layerParam(`${at.stackPath}.${m.name.name}`, p, at.slots, { shape, dtype: type.dtype }, labels, { path: p, shape, dtype: type.dtype, init, frozen, from, span: m.span });
+        } else {
+          const id = this.g.source("param", p, { shape, dtype: type.dtype }, m.span);
+          this.params.set(p, { path: p, shape, dtype: type.dtype, init, frozen, from, span: m.span });
+          v = { kind: "tensor", id, labels };
+        }
         inst.members.set(m.name.name, v);
         scope.define(m.name.name, v);
       } else if (m.kind === "instance") {
-        const v = this.evalInstance(m.value, scope, module, `${path}.${m.name.name}`, frozen, from);
+        const v = this.evalInstance(m.value, scope, module, `${path}.${m.name.name}`, frozen, from, { stackPath: `${at.stackPath}.${m.name.name}`, slots: at.slots });
         inst.members.set(m.name.name, v);
         scope.define(m.name.name, v);
       } else if (m.name) {
@@ -161,6 +207,32 @@ export class Lowering {
       }
     }
     return inst;
+  }
+
+  /**
+   * A param of a layer in a repeat stack. The stack holds ONE tensor per param of the
+   * repeated block, `stack.layers.ff.w1`: f32[L, …] (the repeat counts lead; nested
+   * repeats add one each); the layer reads its slice, `stack.layers[3].ff.w1`, as a view.
+   */
+  private layerParam(stacked: string, own: string, slots: RepeatSlot[], type: { shape: number[]; dtype: DType }, labels: Label[], info: ParamInfo): TensorValue {
+    const counts = slots.map((s) => s.count);
+    const full = [...counts, ...type.shape];
+    const source = this.g.source("param", stacked, { shape: full, dtype: type.dtype }, info.span);
+    if (!this.params.has(stacked)) {
+      this.params.set(stacked, { ...info, path: stacked, shape: full, stacked: { lead: slots.length, names: sliceNames(stacked, slots) } });
+    }
+    const index = slots.map((s) => s.index);
+    const sl = this.g.add("slice", [source], { starts: [...index, ...type.shape.map(() => 0)], steps: full.map(() => 1), shape: [...counts.map(() => 1), ...type.shape] }, info.span);
+    const id = reshape(this.g, sl, type.shape);
+    this.views.set(id, { graph: this.g, source, index });
+    this.layerParams.set(own, { source: stacked, index, view: id });
+    return { kind: "tensor", id, labels };
+  }
+
+  /** A layer's param view (in the graph being built), if `id` is one. */
+  layerView(id: number): LayerView | undefined {
+    const v = this.views.get(id);
+    return v && v.graph === this.g ? v : undefined;
   }
 
   /** The scope inside a block's fns: its dims, params, sub-instances and named fns. */
@@ -201,14 +273,14 @@ export class Lowering {
   }
 
   /** `Block(dims)`, `repeat(L) Block(dims)`, `frozen e`, `e from "ckpt"` — where an instance is created. */
-  evalInstance(e: Expr, scope: Scope, module: Module, path: string, frozen = false, from?: string): Value {
+  evalInstance(e: Expr, scope: Scope, module: Module, path: string, frozen = false, from?: string, at: Placement = { stackPath: path, slots: [] }): Value {
     switch (e.kind) {
       case "frozen":
-        return this.evalInstance(e.body, scope, module, path, true, from);
+        return this.evalInstance(e.body, scope, module, path, true, from, at);
       case "from":
-        return this.evalInstance(e.body, scope, module, path, frozen, this.resolvePath(module, e.path.value));
+        return this.evalInstance(e.body, scope, module, path, frozen, this.resolvePath(module, e.path.value), at);
       case "paren":
-        return this.evalInstance(e.expr, scope, module, path, frozen, from);
+        return this.evalInstance(e.expr, scope, module, path, frozen, from, at);
       case "call": {
         const callee = this.evalExpr(e.callee, scope, module);
         if (callee.kind !== "block") break;
@@ -216,14 +288,17 @@ export class Lowering {
           if (a.name) this.fail(a.span, "block dims are positional", Code.Arity);
           return this.evalDim(a.value, scope, module);
         });
-        return { kind: "instance", inst: this.instantiate(callee.block, callee.module, dims, path, e.span, frozen, from) };
+        return { kind: "instance", inst: this.instantiate(callee.block, callee.module, dims, path, e.span, frozen, from, at) };
       }
       case "repeat": {
-        // L separate instances, `path[i]`: each layer's params are their own tensors.
-        const n = this.evalDim(e.count, scope, module).value;
+        // L instances, `path[i]`, whose params are stacked: each param of the block is one
+        // tensor with a leading L dim (`path.ff.w1`), and instance i reads its slice i.
+        const count = this.evalDim(e.count, scope, module);
+        const n = count.value;
         const items: Instance[] = [];
         for (let i = 0; i < n; i++) {
-          const v = this.evalInstance(e.body, scope, module, `${path}[${i}]`, frozen, from);
+          const slot: RepeatSlot = { index: i, count: n, label: count.label, stackPath: at.stackPath };
+          const v = this.evalInstance(e.body, scope, module, `${path}[${i}]`, frozen, from, { stackPath: at.stackPath, slots: [...at.slots, slot] });
           if (v.kind !== "instance") return this.fail(e.body.span, `repeat builds instances of a block, found ${describe(v)}`, Code.InstanceHere);
           items.push(v.inst);
         }
@@ -327,6 +402,30 @@ export class Lowering {
 
   // ------------------------------------------------------------ fns
 
+  /**
+   * The leading dims shared by the arguments typed `f32[.., ...]`: their NumPy broadcast, to
+   * which each is broadcast on entry (the checker's rule for a signature's `..`). Undefined
+   * when fewer than two such arguments differ.
+   */
+  private leadingGroup(fn: FnItem, args: Value[], named: Map<string, Value>, name: string, span: Span): number[] | undefined {
+    const leads: { param: string; lead: number[] }[] = [];
+    fn.params.forEach((p, i) => {
+      const v = i < args.length ? args[i] : named.get(p.name.name);
+      const k = restTrailing(p.type);
+      if (k === undefined || v?.kind !== "tensor") return;
+      const shape = this.g.type(v.id).shape;
+      if (shape.length >= k) leads.push({ param: p.name.name, lead: shape.slice(0, shape.length - k) });
+    });
+    if (leads.length < 2 || leads.every((l) => l.lead.join() === leads[0].lead.join())) return undefined;
+    let group = leads[0].lead;
+    for (const l of leads.slice(1)) {
+      const b = broadcastShapes(group, l.lead);
+      if (!b) this.fail(span, `the leading dims \`..\` of ${name}'s arguments do not broadcast: '${leads[0].param}' has [${leads[0].lead.join(", ")}], '${l.param}' has [${l.lead.join(", ")}]`, Code.DimMismatch);
+      group = b;
+    }
+    return group;
+  }
+
   callFn(fn: FnItem, module: Module, base: Scope | undefined, args: Value[], named: Map<string, Value>, span: Span): Value {
     const name = fn.name?.name ?? "forward";
     if (!fn.body) this.fail(span, `${name} is declared without a body`, Code.NotCallable);
@@ -339,12 +438,22 @@ export class Lowering {
           this.fail(span, `${name} has no parameter '${key}'`, Code.UnknownNamedArg, `its parameters: ${fn.params.map((p) => p.name.name).join(", ")}`);
         }
       }
+      const lead = this.leadingGroup(fn, args, named, name, span);
       fn.params.forEach((p, i) => {
         let v = i < args.length ? args[i] : named.get(p.name.name);
         if (i < args.length && named.has(p.name.name)) this.fail(span, `argument '${p.name.name}' given twice`, Code.UnknownNamedArg);
         if (v === undefined) {
           if (!p.default) this.fail(span, `missing argument '${p.name.name}' of ${name}`, Code.MissingArg);
           v = this.evalExpr(p.default, scope, module);
+        }
+        const k = restTrailing(p.type);
+        if (lead && k !== undefined && v.kind === "tensor") {
+          const shape = this.g.type(v.id).shape;
+          if (shape.length >= k) {
+            const target = [...lead, ...shape.slice(shape.length - k)];
+            const labels = [...lead.map((): Label => undefined), ...v.labels.slice(shape.length - k)];
+            v = { kind: "tensor", id: broadcastTo(this.g, v.id, target, span), labels };
+          }
         }
         scope.define(p.name.name, this.conform(v, p.type, scope, module, span, `argument '${p.name.name}' of ${name}`));
       });
@@ -514,6 +623,7 @@ export class Lowering {
   }
 
   evalMember(obj: Value, name: Ident, span: Span): Value {
+    if (obj.kind === "instances") return this.stackMember(obj.items, name, span);
     if (obj.kind === "instance") {
       const m = obj.inst.members.get(name.name) ?? dimMember(obj.inst, name.name);
       if (!m) {
@@ -538,9 +648,120 @@ export class Lowering {
     return this.fail(span, `${describe(obj)} has no members`, Code.UnknownMember);
   }
 
+  /**
+   * `layers.ff.w1` on a repeat: the member of every layer, stacked along the repeat's axis
+   * — the stacked param itself (or, inside a nested repeat, its slice). `layers.ff` is the
+   * repeat of the layers' `ff` instances.
+   */
+  private stackMember(items: readonly Instance[], name: Ident, span: Span): Value {
+    if (!items.length) return this.fail(span, `an empty repeat has no member '${name.name}'`, Code.UnknownMember);
+    const ms = items.map((inst) => this.evalMember({ kind: "instance", inst }, name, span));
+    const m0 = ms[0];
+    switch (m0.kind) {
+      case "instance":
+        return { kind: "instances", items: ms.map((m) => (m as Extract<Value, { kind: "instance" }>).inst) };
+      case "number":
+        return m0;
+      case "tensor":
+        return this.stackTensors(ms as TensorValue[], items[0].slots[items[0].slots.length - 1]?.label, span);
+      case "fn":
+        return this.fail(span, `index the repeat first to call a fn: layers[i].${name.name}(...)`, Code.TypeMismatch);
+      default:
+        return this.fail(span, `'${name.name}' is itself a repeat: index the outer repeat first (layers[i].${name.name})`, Code.UnknownMember);
+    }
+  }
+
+  /** The layers' views of one stacked param, as the stacked tensor (or its slice); else joined. */
+  private stackTensors(ts: readonly TensorValue[], label: string | undefined, span: Span): TensorValue {
+    const inner = this.g.type(ts[0].id).shape;
+    const labels: Label[] = [label, ...ts[0].labels];
+    const views = ts.map((t) => this.layerView(t.id));
+    const v0 = views[0];
+    if (v0) {
+      const k = v0.index.length - 1;
+      const full = this.g.type(v0.source).shape;
+      const whole = views.every((v, i) => v && v.source === v0.source && v.index[k] === i && v.index.every((x, j) => j === k || x === v0.index[j])) && ts.length === full[k];
+      if (whole && k === 0) return { kind: "tensor", id: v0.source, labels };
+      if (whole) {
+        // inside an outer repeat: the outer indices are fixed
+        const starts = full.map((_, a) => (a < k ? v0.index[a] : 0));
+        const sizes = full.map((d, a) => (a < k ? 1 : d));
+        const sl = this.op("slice", [v0.source], { starts, steps: full.map(() => 1), shape: sizes }, span);
+        return { kind: "tensor", id: reshape(this.g, sl, [ts.length, ...inner]), labels };
+      }
+    }
+    // Not the views of one stacked param (inside `map`, params are stand-ins): join them.
+    const lifted = ts.map((t) => reshape(this.g, t.id, [1, ...inner]));
+    return { kind: "tensor", id: lifted.length === 1 ? lifted[0] : this.op("concat", lifted, { axis: 0 }, span), labels };
+  }
+
+  /**
+   * The params of an instance as a record, sub-instances nested (params first, then
+   * sub-instances, as the checker types it); of a repeat, the same with stacked tensors.
+   * What `grad(loss, inst)` differentiates with respect to, and what `sizeof` counts.
+   */
+  paramTree(v: Value, span: Span): Value | undefined {
+    if (v.kind === "tensor") return v;
+    if (v.kind !== "instance" && v.kind !== "instances") return undefined;
+    const first = v.kind === "instance" ? v.inst : v.items[0];
+    const fields = new Map<string, Value>();
+    if (!first) return { kind: "record", fields, span };
+    const member = (name: string): Value => (v.kind === "instance" ? v.inst.members.get(name)! : this.stackMember(v.items, { kind: "ident", name, span }, span));
+    const names = [...first.members].filter(([, m]) => m.kind === "tensor").map(([k]) => k);
+    const subs = [...first.members].filter(([, m]) => m.kind === "instance" || m.kind === "instances").map(([k]) => k);
+    for (const k of names) fields.set(k, member(k));
+    for (const k of subs) {
+      if (v.kind === "instances" && first.members.get(k)!.kind === "instances") {
+        this.fail(span, `'${k}' is a repeat inside a repeat: take its params through one layer (layers[i].${k})`, Code.Grad);
+      }
+      fields.set(k, this.paramTree(member(k), span)!);
+    }
+    return { kind: "record", fields, span };
+  }
+
+  /** The tensors of a param tree, in order. */
+  treeLeaves(v: Value): TensorValue[] {
+    if (v.kind === "tensor") return [v];
+    if (v.kind === "record") return [...v.fields.values()].flatMap((x) => this.treeLeaves(x));
+    return [];
+  }
+
+  /**
+   * Gradients of scalar `y` with respect to each target. A layer's param view is
+   * differentiated as the slice of the stacked param it is: its gradient is the slice of
+   * the stacked param's gradient (every use of the stacked tensor counts).
+   */
+  gradients(y: number, targets: readonly number[]): number[] {
+    const wrt = targets.map((t) => this.layerView(t)?.source ?? t);
+    const unique = [...new Set(wrt)];
+    const grads = vjp(this.g, y, unique);
+    const of = new Map(unique.map((w, i) => [w, grads[i]]));
+    return targets.map((t, i) => {
+      const v = this.layerView(t);
+      return v ? this.sliceGrad(of.get(wrt[i])!, v.index, this.g.type(t).shape) : of.get(wrt[i])!;
+    });
+  }
+
+  /** Layer `index`'s slice of a stacked gradient; the piece itself when that is a concat's. */
+  private sliceGrad(grad: number, index: readonly number[], shape: Shape): number {
+    const n = this.g.node(grad);
+    if (n.op === "concat" && index.length === 1 && n.attrs.axis === 0) {
+      let at = 0;
+      for (const piece of n.inputs) {
+        const len = this.g.type(piece).shape[0];
+        if (at === index[0] && len === 1) return reshape(this.g, piece, shape);
+        at += len;
+      }
+    }
+    const full = this.g.type(grad).shape;
+    const starts = full.map((_, a) => index[a] ?? 0);
+    const sizes = full.map((d, a) => (a < index.length ? 1 : d));
+    return reshape(this.g, this.g.add("slice", [grad], { starts, steps: full.map(() => 1), shape: sizes }), shape);
+  }
+
   private evalIndex(obj: Value, indices: IndexItem[], scope: Scope, module: Module, span: Span): Value {
     if (obj.kind === "instances" || obj.kind === "list" || obj.kind === "tuple") {
-      if (indices.length !== 1 || indices[0].kind === "slice") this.fail(span, "index a list with one integer", Code.Index);
+      if (indices.length !== 1 || indices[0].kind === "slice" || indices[0].kind === "restDim") this.fail(span, "index a list with one integer", Code.Index);
       const i = this.evalExpr(indices[0] as Expr, scope, module);
       const items: readonly unknown[] = obj.items;
       if (i.kind !== "number" || !i.isInt || i.value < 0 || i.value >= items.length) this.fail(span, `index out of range 0..${items.length}`, Code.Index);
@@ -563,7 +784,17 @@ export class Lowering {
       if (v.kind !== "number" || !v.isInt) this.fail(e.span, `${what} must be a compile-time integer, found ${describe(v)}`, Code.Index);
       return v.value;
     };
+    // `..` stands for the axes the other items do not address: as many `:` as that
+    const restAt = indices.findIndex((ix) => ix.kind === "restDim");
+    if (restAt >= 0) {
+      const addressed = indices.filter((ix) => ix.kind !== "none" && ix.kind !== "restDim").length;
+      if (addressed > rank) this.fail(span, `too many indices for ${this.typeText(obj)}`, Code.Index);
+      const all: IndexItem = { kind: "slice", span: indices[restAt].span };
+      indices = [...indices.slice(0, restAt), ...Array.from({ length: rank - addressed }, () => all), ...indices.slice(restAt + 1)];
+      if (indices.some((ix) => ix.kind === "restDim")) this.fail(span, "an index has at most one `..`", Code.Index);
+    }
     for (const ix of indices) {
+      if (ix.kind === "restDim") continue;
       if (ix.kind === "none") {
         shape.push(1);
         labels.push(undefined);
@@ -768,6 +999,18 @@ function batchLabels(n: number, x: TensorValue, y: TensorValue, l: Lowering): La
   return out;
 }
 
+/** The slices' own names of a stacked param, row-major: `stack.layers[0].ff.w1`, … */
+function sliceNames(stacked: string, slots: readonly RepeatSlot[]): string[] {
+  let names = [""];
+  let prev = "";
+  for (const s of slots) {
+    const seg = s.stackPath.slice(prev.length);
+    names = names.flatMap((n) => Array.from({ length: s.count }, (_, i) => `${n}${seg}[${i}]`));
+    prev = s.stackPath;
+  }
+  return names.map((n) => n + stacked.slice(prev.length));
+}
+
 function dimMember(inst: Instance, name: string): Value | undefined {
   const d = inst.dims.get(name);
   return d ? { kind: "number", value: d.value, isInt: true, label: d.label } : undefined;
@@ -851,3 +1094,8 @@ function editDistance(a: string, b: string): number {
 
 export { numel, InternalError };
 export type { Diagnostic };
+
+/** For a parameter typed `f32[.., A, B]`, the number of dims after `..` (2); else undefined. */
+function restTrailing(t: TypeExpr | undefined): number | undefined {
+  return t?.kind === "tensorType" && t.dims?.[0]?.kind === "restDim" ? t.dims.length - 1 : undefined;
+}

@@ -10,6 +10,7 @@
 import type { Expr, Field, Span, TrainItem } from "../../grammar/ast.ts";
 import type { DataOptions, FieldInfo } from "../../runtime/data.ts";
 import type { FieldSpec, OptimizerSpec, ParamSpec, ScheduleSpec, TrainSpec } from "../../runtime/train.ts";
+import type { Stacked } from "../../runtime/stacked.ts";
 import { TOKENIZERS, type TokenizerKind } from "../../runtime/tokenize.ts";
 import { vjp, NotDifferentiableError } from "../autodiff/vjp.ts";
 import type { Graph } from "../ir/graph.ts";
@@ -85,7 +86,8 @@ export function lowerTrain(l: Lowering, job: TrainItem, module: Module, readFiel
   const trainable = paramList(l, fields.get("trainable"), scope, module, "trainable") ?? [...l.params.values()].filter((p) => !p.frozen).map((p) => p.path);
   for (const p of trainable) if (l.params.get(p)?.frozen) l.fail(fields.get("trainable")!.value.span, `${p} belongs to a frozen instance and cannot be trained`, "W0308");
   // Weight decay: by default every trainable matrix, not vectors (biases, norm scales).
-  const decay = new Set(paramList(l, fields.get("decay"), scope, module, "decay") ?? trainable.filter((p) => l.params.get(p)!.shape.length >= 2));
+  // (A stacked param's rank is its layers': the repeat dims do not count.)
+  const decay = new Set(paramList(l, fields.get("decay"), scope, module, "decay") ?? trainable.filter((p) => l.params.get(p)!.shape.length - (l.params.get(p)!.stacked?.lead ?? 0) >= 2));
   const optimizer = optimizerSpec(l, fields.get("optimizer"), scope, module);
   const schedule = scheduleSpec(l, fields.get("schedule"), scope, module);
   const clipField = fields.get("clip");
@@ -100,7 +102,7 @@ export function lowerTrain(l: Lowering, job: TrainItem, module: Module, readFiel
     if (e instanceof NotDifferentiableError) l.fail(e.span ?? need("loss").value.span, `${e.message}; wrap it in stop(...) if no gradient should flow there`, "W0235");
     throw e;
   }
-  const { updates, state, scalars, gradNorm } = optimizerStep(l.g, trainable, grads, { optimizer, decay, clip, accumulate });
+  const { updates, state, scalars, gradNorm } = optimizerStep(l.g, trainable, grads, { optimizer, decay, clip, accumulate, stacked: (p) => l.params.get(p)?.stacked });
   if (gradNorm !== undefined) l.g.output("grad_norm", gradNorm);
 
   const from = new Map<string, string>();
@@ -115,7 +117,10 @@ export function lowerTrain(l: Lowering, job: TrainItem, module: Module, readFiel
     fields: fieldSpecs(infos),
     loss: "loss",
     ...(gradNorm !== undefined ? { gradNorm: "grad_norm" } : {}),
-    params: [...l.params.values()].map((p): ParamSpec => ({ path: p.path, shape: p.shape, dtype: p.dtype, init: p.init, trainable: trainable.includes(p.path), decay: decay.has(p.path) })),
+    params: [...l.params.values()].map((p): ParamSpec => ({
+      path: p.path, shape: p.shape, dtype: p.dtype, init: p.init, trainable: trainable.includes(p.path), decay: decay.has(p.path),
+      ...(p.stacked ? { stacked: p.stacked } : {}),
+    })),
     state,
     scalars,
   };
@@ -198,6 +203,8 @@ interface StepOptions {
   decay: ReadonlySet<string>;
   clip?: number;
   accumulate: number;
+  /** a stacked param's slices (its optimizer state is stacked like it, and saved per slice) */
+  stacked?: (path: string) => Stacked | undefined;
 }
 
 /**
@@ -214,7 +221,8 @@ export function optimizerStep(g: Graph, trainable: string[], grads: number[], o:
   const stateOf = (kind: string, path: string) => {
     const name = `opt.${kind}.${path}`;
     const shape = [...g.type(g.sources.get(path)!).shape];
-    state.push({ name, shape });
+    const st = o.stacked?.(path);
+    state.push(st ? { name, shape, stacked: { lead: st.lead, names: st.names.map((n) => `opt.${kind}.${n}`) } } : { name, shape });
     return { name, id: g.source("state", name, { shape, dtype: "f32" }) };
   };
 
@@ -405,13 +413,22 @@ function paramList(l: Lowering, f: Field | undefined, scope: Scope, module: Modu
   const v = l.evalExpr(f.value, scope, module);
   if (v.kind !== "list") return l.fail(f.value.span, `${what} must be a list of instances or parameters: [model.decoder, model.head.w]`, "W0308");
   const out = new Set<string>();
-  const addInst = (inst: Instance) => {
-    for (const p of all) if (p.path.startsWith(`${inst.path}.`) || p.path.startsWith(`${inst.path}[`)) out.add(p.path);
+  // The layers of a repeat share stacked tensors: only a whole stack can be listed.
+  const oneLayer = () =>
+    l.fail(f.value.span, `${what} lists one layer of a repeat, whose params are slices of the stack's stacked tensors; list the whole repeat (model.layers)`, "W0308");
+  const addPrefix = (prefix: string) => {
+    for (const p of all) if (p.path.startsWith(`${prefix}.`) || p.path.startsWith(`${prefix}[`)) out.add(p.path);
   };
   for (const item of v.items) {
-    if (item.kind === "instance") addInst(item.inst);
-    else if (item.kind === "instances") item.items.forEach(addInst);
-    else if (item.kind === "tensor" && l.g.node(item.id).op === "param") out.add(String(l.g.node(item.id).attrs.name));
+    if (item.kind === "instance") {
+      if (item.inst.slots.length) oneLayer();
+      addPrefix(item.inst.path);
+    } else if (item.kind === "instances") {
+      // the repeat itself (its layers' slots: this repeat's alone), not a repeat inside a layer of another
+      if (item.items.some((i) => i.slots.length !== 1)) oneLayer();
+      if (item.items.length) addPrefix(item.items[0].stackPath);
+    } else if (item.kind === "tensor" && l.g.node(item.id).op === "param") out.add(String(l.g.node(item.id).attrs.name));
+    else if (item.kind === "tensor" && l.layerView(item.id)) oneLayer();
     else l.fail(f.value.span, `${what} lists instances or parameters, found ${describe(item)}`, "W0308");
   }
   return [...out];

@@ -31,10 +31,28 @@ export interface ParamInit {
   scale?: number;
 }
 
+/** One enclosing `repeat` of an instance: which layer it is, of how many. */
+export interface RepeatSlot {
+  index: number;
+  count: number;
+  /** the count's dim name (`L`), the label of the stacked axis */
+  label: string;
+  /** the repeat's path without indices (`stack.layers`): where its params' stacked names start */
+  stackPath: string;
+}
+
 export interface Instance {
   block: BlockItem;
   module: Module;
+  /** its path, with the index in each repeat: `stack.layers[3].ff` */
   path: string;
+  /**
+   * its path without repeat indices (`stack.layers.ff`): its params are the stacked
+   * tensors `stack.layers.ff.w1`, f32[L, …], of which it reads its slice
+   */
+  stackPath: string;
+  /** the repeats it sits in, outermost first; empty outside any */
+  slots: RepeatSlot[];
   dims: Map<string, Dim>;
   frozen: boolean;
   /** checkpoint to initialise from (`Lm(V, D) from "x.safetensors"`), resolved path */

@@ -84,7 +84,8 @@ export function mT(g: Graph, x: number): number {
 export function reduce(g: Graph, op: "sum" | "max" | "min", x: number, axes: readonly number[], keepDims = false, span?: Span): number {
   if (axes.length === 0) return x;
   const sorted = [...new Set(axes)].sort((a, b) => a - b);
-  const r = g.add(op, [x], { axes: sorted }, span);
+  // the reductions are the primitives sum / reduce_max / reduce_min (max and min are elementwise)
+  const r = g.add(op === "sum" ? "sum" : `reduce_${op}`, [x], { axes: sorted }, span);
   if (!keepDims) return r;
   return reshape(g, r, shapeOf(g, x).map((d, i) => (sorted.includes(i) ? 1 : d)));
 }

@@ -6,6 +6,7 @@ import type { Attrs, Graph, TensorType } from "../ir/graph.ts";
 import { fmtType, sameShape } from "../ir/graph.ts";
 import { add, div, fill, mul, sub } from "./build.ts";
 import { defineOp, OpTypeError, type ExprContext, type VjpArgs } from "./registry.ts";
+import { batchElementwise } from "./batching.ts";
 
 type Kind = "float" | "numeric" | "bool" | "any";
 
@@ -67,6 +68,7 @@ function ew(spec: EwSpec, arity: number): void {
     evaluate: (inputs, _attrs, out) => (out.dtype === "i32" ? mapRef(inputs, (...xs) => Math.trunc(spec.f(...xs))) : mapRef(inputs, spec.f)),
     vjp: spec.vjp ? (a) => spec.vjp!(a, a.node.inputs) : spec.zeroGrad ? (a) => a.node.inputs.map(() => null) : undefined,
     zeroGrad: spec.zeroGrad,
+    batch: batchElementwise,
     lower: { kind: "elementwise", expr: spec.wgsl },
   });
 }
@@ -182,6 +184,7 @@ defineOp({
     const c = node.inputs[0];
     return [null, where0(g, c, cot), where0(g, g.add("not", [c]), cot)];
   },
+  batch: batchElementwise,
   lower: { kind: "elementwise", expr: ([c, a, b]) => `select(${b}, ${a}, ${c})` },
 });
 
@@ -197,6 +200,7 @@ defineOp({
   evaluate: ([x], attrs) => mapRef([x], (v) => castValue(v, attrs.dtype as DType)),
   // Only f32 → f32 carries a gradient; rounding to integers or bools is flat almost everywhere.
   vjp: ({ g, cot, node }) => [g.type(node.inputs[0]).dtype === "f32" && node.type.dtype === "f32" ? cot : null],
+  batch: batchElementwise,
   lower: {
     kind: "elementwise",
     expr: ([x], ctx) => {

@@ -5,6 +5,7 @@ import "./indexing.ts";
 import "./scan.ts";
 import "./random.ts";
 import "./special.ts";
+import "./select.ts";
 import { allOps, type OpDef } from "./registry.ts";
 import type { RefTensor } from "../../runtime/reference/tensor.ts";
 import type { Attrs, TensorType } from "../ir/graph.ts";

@@ -10,8 +10,9 @@ import { forEachIndex, refTensor, rowStrides, type RefTensor } from "../../runti
 import type { Attrs, Graph, Shape, TensorType } from "../ir/graph.ts";
 import { fmtType, numel } from "../ir/graph.ts";
 import { sliceView } from "../kernel/view.ts";
-import { broadcastTo, cast, constant, reduce, reshape } from "./build.ts";
-import { defineOp, OpTypeError, type KernelArgs } from "./registry.ts";
+import { broadcastTo, cast, constant, reduce, reshape, transpose } from "./build.ts";
+import { defineOp, OpTypeError, type BatchArgs, type Batched, type KernelArgs } from "./registry.ts";
+import { batchedAxis, insertAxis, moveBatch } from "./batching.ts";
 import { Bindings, kernel, offsetExpr, u, unflatten } from "../codegen/wgsl.ts";
 
 // ---- attribute checks shared by the ops of this file (and scan.ts)
@@ -107,6 +108,7 @@ defineOp({
     const { starts, steps } = node.attrs;
     return [g.add("pad", [cot], { starts, steps, shape: [...g.type(node.inputs[0]).shape] })];
   },
+  batch: batchLattice,
   lower: { kind: "view", view: (v, attrs, out) => sliceView(v, attrs.starts as number[], attrs.steps as number[], out.shape) },
 });
 
@@ -134,6 +136,7 @@ defineOp({
     const { starts, steps } = node.attrs;
     return [g.add("slice", [cot], { starts, steps, shape: [...g.type(node.inputs[0]).shape] })];
   },
+  batch: batchLattice,
   lower: { kind: "kernel", emit: padKernel },
 });
 
@@ -160,6 +163,65 @@ function padKernel({ name, node, inputs: [x], out }: KernelArgs): KernelSpec {
   body.push("  out[i] = v;");
   return kernel(name, b, node.type.dtype, out, Math.max(1, numel(shape)), body);
 }
+
+/** slice and pad: the batch axis is taken whole (start 0, step 1, all of it). */
+function batchLattice({ g, node, inputs: [x], size }: BatchArgs): Batched {
+  const b = x.bdim!;
+  const { starts, steps, shape } = node.attrs as { starts: number[]; steps: number[]; shape: number[] };
+  const attrs = { starts: insertAxis(starts, b, 0), steps: insertAxis(steps, b, 1), shape: insertAxis(shape, b, size) };
+  return { id: g.add(node.op, [x.id], attrs), bdim: b };
+}
+
+// ---- concat: the inputs joined along `axis`; the adjoint of slicing the output into them
+
+defineOp({
+  name: "concat",
+  arity: -1,
+  doc: "concat(x0, x1, …; axis): the inputs joined along `axis` (same dtype and dims off the axis); its VJP slices",
+  infer: (xs, attrs) => {
+    if (!xs.length) throw new OpTypeError("concat needs at least one input");
+    const axis = axisAttr("concat", attrs, xs[0]);
+    const shape = [...xs[0].shape];
+    shape[axis] = 0;
+    for (const x of xs) {
+      if (x.dtype !== xs[0].dtype || x.shape.length !== shape.length || x.shape.some((d, i) => i !== axis && d !== xs[0].shape[i])) {
+        throw new OpTypeError(`concat: ${fmtType(x)} does not match ${fmtType(xs[0])} off axis ${axis}`);
+      }
+      shape[axis] += x.shape[axis];
+    }
+    return { shape, dtype: xs[0].dtype };
+  },
+  evaluate: (xs, attrs, out) => {
+    const axis = attrs.axis as number;
+    const inner = numel(out.shape.slice(axis + 1));
+    const outer = numel(out.shape.slice(0, axis));
+    const row = out.shape[axis] * inner;
+    const r = refTensor(out.shape);
+    let at = 0;
+    for (const x of xs) {
+      const n = x.shape[axis] * inner;
+      for (let o = 0; o < outer; o++) r.data.set(x.data.subarray(o * n, (o + 1) * n), o * row + at);
+      at += n;
+    }
+    return r;
+  },
+  vjp: ({ g, cot, node }) => {
+    const axis = node.attrs.axis as number;
+    const shape = g.type(node.id).shape;
+    let at = 0;
+    return node.inputs.map((x) => {
+      const s = g.type(x).shape;
+      const starts = shape.map((_, i) => (i === axis ? at : 0));
+      at += s[axis];
+      return g.add("slice", [cot], { starts, steps: shape.map(() => 1), shape: [...s] });
+    });
+  },
+  batch: ({ g, node, inputs, size }) => {
+    const axis = node.attrs.axis as number;
+    return { id: g.add("concat", inputs.map((x) => moveBatch(g, x, 0, size)), { axis: axis + 1 }), bdim: 0 };
+  },
+  lower: { kind: "concat" },
+});
 
 // ---- gather: out = x.shape[:axis] + idx.shape + x.shape[axis+1:]
 
@@ -209,6 +271,7 @@ defineOp({
         : g.add("matmul", [broadcastTo(g, reshape(g, oneHotT, [1, n, J]), [P, n, J]), reshape(g, cot, [P, J, Q])]);
     return [reshape(g, dx, xShape), null];
   },
+  batch: batchGather,
   lower: { kind: "kernel", emit: gatherKernel },
 });
 
@@ -270,6 +333,12 @@ defineOp({
     const oneHot = cast(g, g.add("eq", [iota, spread(clampNode(g, idx, n))]), "f32");
     return [reduce(g, "sum", g.add("mul", [oneHot, spread(cot)]), [axis]), null];
   },
+  // Both operands batched at one axis (an unbatched one broadcast: a view).
+  batch: ({ g, node, inputs, size }) => {
+    const bdim = inputs.find((b) => b.bdim !== null)!.bdim!;
+    const [x, idx] = inputs.map((b) => moveBatch(g, b, bdim, size));
+    return { id: g.add("take_along", [x, idx], { axis: batchedAxis(node.attrs.axis as number, bdim) }), bdim };
+  },
   lower: { kind: "kernel", emit: takeAlongKernel },
 });
 
@@ -284,4 +353,33 @@ function takeAlongKernel({ name, node, inputs: [x, idx], out }: KernelArgs): Ker
   body.push(`  let j = ${clampWgsl(`${I}[${offsetExpr(idx.view, o)}]`, x.view.shape[axis])};`);
   body.push(`  out[i] = ${X}[${offsetExpr(x.view, o.map((e, k) => (k === axis ? "j" : e)))}];`);
   return kernel(name, b, node.type.dtype, out, Math.max(1, numel(shape)), body);
+}
+
+/**
+ * gather over a batch. With one operand batched it is one gather of the batched operand.
+ * With both, each example indexes its own table: the tables are stacked into one
+ * ([N·n, …], the indexed axis first) and example e's indices, clamped, are offset by e·n.
+ */
+function batchGather({ g, node, inputs: [x, idx], size }: BatchArgs): Batched {
+  const axis = node.attrs.axis as number;
+  if (x.bdim === null) return { id: g.add("gather", [x.id, idx.id], { axis }), bdim: axis + idx.bdim! };
+  if (idx.bdim === null) {
+    const b = x.bdim;
+    if (b <= axis) return { id: g.add("gather", [x.id, idx.id], { axis: axis + 1 }), bdim: b };
+    return { id: g.add("gather", [x.id, idx.id], { axis }), bdim: b - 1 + g.type(idx.id).shape.length };
+  }
+  const xs = g.type(x.id).shape; // [.., N at x.bdim, ..]
+  const a = batchedAxis(axis, x.bdim);
+  const rest = [...xs.keys()].filter((k) => k !== x.bdim && k !== a);
+  const n = xs[a];
+  const table = reshape(g, transpose(g, x.id, [x.bdim, a, ...rest]), [size * n, ...rest.map((k) => xs[k])]);
+  const i = moveBatch(g, idx, 0, size);
+  const is = g.type(i).shape;
+  const offset = g.add("mul", [g.add("iota", [], { shape: [...is], axis: 0, dtype: "i32" }), constant(g, n, is, "i32")]);
+  const rows = g.add("gather", [table, g.add("add", [clampNode(g, i, n), offset])], { axis: 0 });
+  // rows: [N, ..idx, ..before axis, ..after axis] → [N, ..before, ..idx, ..after]
+  const ri = is.length - 1;
+  const before = rest.filter((k) => k < a).length;
+  const perm = [0, ...Array.from({ length: before }, (_, k) => is.length + k), ...Array.from({ length: ri }, (_, k) => 1 + k), ...Array.from({ length: rest.length - before }, (_, k) => is.length + before + k)];
+  return { id: transpose(g, rows, perm), bdim: 0 };
 }

@@ -20,7 +20,7 @@ import type { KernelSpec } from "../../runtime/bundle.ts";
 import { refTensor } from "../../runtime/reference/tensor.ts";
 import type { Attrs, TensorType } from "../ir/graph.ts";
 import { numel } from "../ir/graph.ts";
-import { defineOp, OpTypeError, type KernelArgs } from "./registry.ts";
+import { defineOp, OpTypeError, type BatchArgs, type Batched, type KernelArgs } from "./registry.ts";
 import { Bindings, kernel, u } from "../codegen/wgsl.ts";
 import { wgslFloat } from "./elementwise.ts";
 
@@ -140,6 +140,19 @@ function randomKernel(body: (key: (lane: number) => string) => string[], fns: st
   };
 }
 
+/**
+ * Inside `map`, one draw of the batched shape [N, ..shape] from the same (seed, stream):
+ * example e gets its elements e·S … (e+1)·S − 1 (S the per-example size), so the examples'
+ * numbers differ from each other and the whole map is one kernel. A per-example counter
+ * (a batched one) is no key of a single draw: it returns undefined, and the transform
+ * falls back to a draw per example.
+ */
+function batchRandom({ g, node, inputs, size }: BatchArgs): Batched | undefined {
+  if (inputs.some((b) => b.bdim !== null)) return undefined;
+  const shape = [size, ...(node.attrs.shape as number[])];
+  return { id: g.add(node.op, inputs.map((b) => b.id), { ...node.attrs, shape }), bdim: 0 };
+}
+
 defineOp({
   name: "random_uniform",
   arity: -1,
@@ -152,6 +165,8 @@ defineOp({
     return t;
   },
   vjp: ({ node }) => node.inputs.map(() => null),
+  random: true,
+  batch: batchRandom,
   lower: {
     kind: "kernel",
     emit: randomKernel((key) => [`  out[i] = f32(weft_bits(i, ${key(0)}) >> 8u) * 5.9604644775390625e-8;`], PCG_WGSL),
@@ -175,6 +190,8 @@ defineOp({
     return t;
   },
   vjp: ({ node }) => node.inputs.map(() => null),
+  random: true,
+  batch: batchRandom,
   lower: {
     kind: "kernel",
     emit: randomKernel(

@@ -6,6 +6,7 @@ import type { View } from "../kernel/view.ts";
 import type { RefTensor } from "../../runtime/reference/tensor.ts";
 import type { DType, KernelSpec } from "../../runtime/bundle.ts";
 import { InternalError } from "../diagnostics.ts";
+import type { Target } from "../codegen/target.ts";
 
 /** Context for an elementwise WGSL expression. */
 export interface ExprContext {
@@ -25,13 +26,22 @@ export type Lowering =
   | { kind: "view"; view(input: View, attrs: Attrs, out: TensorType): View | undefined }
   /** One WGSL expression per output element over same-shape inputs */
   | { kind: "elementwise"; expr(args: readonly string[], ctx: ExprContext): string }
-  /** A reduction over `attrs.axes` with an accumulator */
-  | { kind: "reduce"; init(dtype: DType): string; combine(acc: string, x: string): string }
+  /**
+   * A reduction over `attrs.axes` with an accumulator; `subgroup` names the WGSL subgroup
+   * builtin that folds the same way (subgroupAdd…), used where the device has subgroups.
+   */
+  | { kind: "reduce"; init(dtype: DType): string; combine(acc: string, x: string): string; subgroup?: string }
   /**
    * A kernel written for this op (matmul, gathers, scans): given the inputs as buffers
    * read through views, it renders the WGSL. Helpers in compiler/codegen/wgsl.ts.
    */
-  | { kind: "kernel"; emit(args: KernelArgs): KernelSpec };
+  | { kind: "kernel"; emit(args: KernelArgs): KernelSpec }
+  /**
+   * Inputs joined along `attrs.axis` (concat): each input is written into its own region
+   * of the output buffer, read through its view or rendered from its fused expression;
+   * past the storage-buffer limit, runs of inputs are joined first (codegen/bundle.ts).
+   */
+  | { kind: "concat" };
 
 /** What an op's own kernel gets: its node, its inputs as buffer views, its output buffer. */
 export interface KernelArgs {
@@ -39,6 +49,8 @@ export interface KernelArgs {
   readonly node: Node;
   readonly inputs: readonly BufferOperand[];
   readonly out: number;
+  /** the device the kernel is for (default: codegen/target.ts DEFAULT_TARGET) */
+  readonly target?: Target;
 }
 
 export interface BufferOperand {
@@ -53,6 +65,23 @@ export interface VjpArgs {
   readonly node: Node;
   /** the cotangent of the node's output, same type as the output */
   readonly cot: number;
+}
+
+/** A value of the batched graph: `id` carries a batch axis at `bdim`, or none (null: the same for every example). */
+export interface Batched {
+  readonly id: number;
+  readonly bdim: number | null;
+}
+
+export interface BatchArgs {
+  /** the graph the batched nodes go into */
+  readonly g: Graph;
+  /** the per-example node: its attrs and per-example type (its input ids belong to the per-example graph) */
+  readonly node: Node;
+  /** the node's inputs in `g`; at least one is batched, unless the op is `random` */
+  readonly inputs: readonly Batched[];
+  /** the number of examples */
+  readonly size: number;
 }
 
 export interface OpDef {
@@ -73,6 +102,19 @@ export interface OpDef {
   vjp?(a: VjpArgs): readonly (number | null)[];
   /** true for ops whose derivative is zero almost everywhere (floor, sign, comparisons) */
   readonly zeroGrad?: boolean;
+  /**
+   * Batching rule, for `map` (the transform is compiler/autodiff/batch.ts): the batched
+   * value whose slice along its `bdim` is, for every example, this op applied to that
+   * example's inputs. Built from new nodes in `a.g`. Ops without inputs (sources, const, iota) need none.
+   * Any other op without one, or whose rule returns undefined for some inputs, is batched
+   * by a per-example loop (slice, apply, stack): correct, but N nodes instead of one.
+   */
+  batch?(a: BatchArgs): Batched | undefined;
+  /**
+   * Random numbers: inside `map` each example draws its own, so the op is batched even
+   * when none of its inputs is.
+   */
+  readonly random?: boolean;
   readonly lower: Lowering;
   /** one line for `--help`, hover and docs */
   readonly doc: string;

@@ -9,15 +9,16 @@ import { contiguous } from "../kernel/view.ts";
 import { defineOp, OpTypeError, type BufferOperand, type KernelArgs } from "./registry.ts";
 import { Bindings, kernel, offsetExpr, u, unflatten } from "../codegen/wgsl.ts";
 import { axisAttr, intAttr, storageZero } from "./indexing.ts";
+import { batchAlongAxis, batchRemovingAxis } from "./batching.ts";
 
-function numericAxisRule(op: string, x: TensorType, attrs: Attrs): number {
+export function numericAxisRule(op: string, x: TensorType, attrs: Attrs): number {
   const axis = axisAttr(op, attrs, x);
   if (x.dtype === "bool") throw new OpTypeError(`${op} takes f32 or i32, got ${fmtType(x)}; cast it first`);
   return axis;
 }
 
 /** Calls `row(get, flatOf, rowFlat)` for every row of `x` along `axis`: get(k) reads element k of the row, flatOf(k) is its flat index in x, rowFlat the row's index among the rows. */
-function forEachRow(x: RefTensor, axis: number, row: (get: (k: number) => number, flatOf: (k: number) => number, rowFlat: number) => void): void {
+export function forEachRow(x: RefTensor, axis: number, row: (get: (k: number) => number, flatOf: (k: number) => number, rowFlat: number) => void): void {
   const xs = rowStrides(x.shape);
   const rowShape = x.shape.filter((_, k) => k !== axis);
   forEachIndex(rowShape, (rowFlat, o) => {
@@ -29,7 +30,7 @@ function forEachRow(x: RefTensor, axis: number, row: (get: (k: number) => number
 }
 
 /** WGSL scaffolding for a thread per row: `o…` indices of the row, and the offset of element `k` in x. */
-function rowKernel(x: BufferOperand, axis: number) {
+export function rowKernel(x: BufferOperand, axis: number) {
   const inShape = x.view.shape;
   const rowShape = inShape.filter((_, k) => k !== axis);
   const idx = (k: string) => inShape.map((_, j) => (j === axis ? k : `o${j < axis ? j : j - 1}`));
@@ -66,6 +67,7 @@ defineOp({
     if (node.type.dtype !== "f32") return [null];
     return [g.add("cumsum", [cot], { axis: node.attrs.axis, reverse: node.attrs.reverse !== true })];
   },
+  batch: batchAlongAxis,
   lower: { kind: "kernel", emit: cumsumKernel },
 });
 
@@ -117,6 +119,7 @@ defineOp({
   },
   zeroGrad: true,
   vjp: () => [null],
+  batch: batchRemovingAxis,
   lower: { kind: "kernel", emit: argmaxKernel },
 });
 
@@ -185,6 +188,7 @@ defineOp({
   },
   zeroGrad: true,
   vjp: () => [null],
+  batch: batchRemovingAxis,
   lower: { kind: "kernel", emit: kthKernel },
 });
 

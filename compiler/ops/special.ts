@@ -1,9 +1,11 @@
 // Special functions. erf: float64 reference to ~1e-16, WGSL approximation to ~1e-7.
+// gelu: exact (through erf, the default, as torch.nn.functional.gelu) or the tanh form.
 import { refTensor } from "../../runtime/reference/tensor.ts";
 import { fmtType } from "../ir/graph.ts";
-import { fill, mul } from "./build.ts";
+import { add, fill, mul, scale } from "./build.ts";
 import { defineOp, OpTypeError } from "./registry.ts";
 import { wgslFloat } from "./elementwise.ts";
+import { batchElementwise } from "./batching.ts";
 
 const TWO_OVER_SQRT_PI = 2 / Math.sqrt(Math.PI);
 
@@ -41,12 +43,23 @@ const ERFCC = [-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.2
 /** Horner form c0 + v·(c1 + v·(…)) as WGSL. */
 const horner = (cs: readonly number[], v: string): string => cs.reduceRight((acc, c, i) => (i === cs.length - 1 ? wgslFloat(c) : `(${wgslFloat(c)} + ${v} * ${acc})`), "");
 
-export function erfWgsl(x: string): string {
+const seriesWgsl = (x: string): string => `${x} * ${horner(SERIES, `(${x} * ${x})`)}`;
+
+/** erfc(|x|) by erfcc, for |x| ≥ 1. */
+function erfcTailWgsl(x: string): string {
   const ax = `abs(${x})`;
-  const series = `${x} * ${horner(SERIES, `(${x} * ${x})`)}`;
   const t = `(1.0 / (1.0 + 0.5 * ${ax}))`;
-  const erfc = `${t} * exp(-${ax} * ${ax} + ${horner(ERFCC, t)})`;
-  return `select(sign(${x}) * (1.0 - ${erfc}), ${series}, ${ax} < 1.0)`;
+  return `${t} * exp(-${ax} * ${ax} + ${horner(ERFCC, t)})`;
+}
+
+export function erfWgsl(x: string): string {
+  return `select(sign(${x}) * (1.0 - ${erfcTailWgsl(x)}), ${seriesWgsl(x)}, abs(${x}) < 1.0)`;
+}
+
+/** 1 + erf(x), with erfc itself for x ≤ −1 (where 1 + erf would cancel to nothing). */
+function onePlusErfWgsl(x: string): string {
+  const tail = erfcTailWgsl(x);
+  return `select(select(2.0 - ${tail}, ${tail}, ${x} < 0.0), 1.0 + ${seriesWgsl(x)}, abs(${x}) < 1.0)`;
 }
 
 defineOp({
@@ -68,5 +81,67 @@ defineOp({
     const e = g.add("exp", [g.add("neg", [mul(g, x, x)])]);
     return [mul(g, cot, mul(g, fill(g, TWO_OVER_SQRT_PI, x), e))];
   },
+  batch: batchElementwise,
   lower: { kind: "elementwise", expr: ([x]) => erfWgsl(x) },
+});
+
+// ---- gelu(x; approximate): x·Φ(x), Φ the standard normal CDF, as torch.nn.functional.gelu:
+// approximate = "none" (the default) is exact, Φ(x) = ½(1 + erf(x/√2)); "tanh" is
+// ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
+const K0 = Math.sqrt(2 / Math.PI);
+const K1 = 0.044715;
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+
+function isTanh(op: string, approximate: unknown): boolean {
+  if (approximate === undefined || approximate === "none") return false;
+  if (approximate === "tanh") return true;
+  throw new OpTypeError(`${op}: approximate must be "none" or "tanh", got ${JSON.stringify(approximate)}`);
+}
+
+export function gelu(x: number, tanhForm = false): number {
+  return tanhForm ? 0.5 * x * (1 + Math.tanh(K0 * (x + K1 * x * x * x))) : 0.5 * x * (1 + erf(x * Math.SQRT1_2));
+}
+
+defineOp({
+  name: "gelu",
+  arity: 1,
+  doc: 'gelu(x; approximate): x·Φ(x), exact through erf (approximate = "none", the default) or ½x(1 + tanh(√(2/π)(x + 0.044715x³))) (approximate = "tanh")',
+  infer: ([x], attrs) => {
+    if (x.dtype !== "f32") throw new OpTypeError(`gelu takes a float operand, got ${fmtType(x)}`);
+    isTanh("gelu", attrs.approximate);
+    return x;
+  },
+  evaluate: ([x], attrs) => {
+    const tanhForm = isTanh("gelu", attrs.approximate);
+    const out = refTensor(x.shape);
+    for (let i = 0; i < out.data.length; i++) out.data[i] = gelu(x.data[i], tanhForm);
+    return out;
+  },
+  vjp: ({ g, cot, node }) => {
+    const x = node.inputs[0];
+    const one = fill(g, 1, x);
+    let d: number;
+    if (isTanh("gelu", node.attrs.approximate)) {
+      // ½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²), t = tanh(√(2/π)(x + 0.044715x³))
+      const x2 = mul(g, x, x);
+      const t = g.add("tanh", [scale(g, add(g, x, scale(g, mul(g, x2, x), K1)), K0)]);
+      const dt = scale(g, g.add("sub", [one, mul(g, t, t)]), K0);
+      const du = add(g, one, scale(g, x2, 3 * K1));
+      d = add(g, scale(g, add(g, one, t), 0.5), mul(g, scale(g, x, 0.5), mul(g, dt, du)));
+    } else {
+      // Φ(x) + x·φ(x), φ(x) = e^{−x²/2}/√(2π)
+      const cdf = scale(g, add(g, one, g.add("erf", [scale(g, x, Math.SQRT1_2)])), 0.5);
+      const pdf = scale(g, g.add("exp", [scale(g, mul(g, x, x), -0.5)]), INV_SQRT_2PI);
+      d = add(g, cdf, mul(g, x, pdf));
+    }
+    return [mul(g, cot, d)];
+  },
+  batch: batchElementwise,
+  lower: {
+    kind: "elementwise",
+    expr: ([x], ctx) =>
+      isTanh("gelu", ctx.attrs.approximate)
+        ? `(0.5 * ${x} * (1.0 + tanh(clamp(${wgslFloat(K0)} * (${x} + ${wgslFloat(K1)} * ${x} * ${x} * ${x}), -20.0, 20.0))))`
+        : `(0.5 * ${x} * ${onePlusErfWgsl(`(${x} * ${wgslFloat(Math.SQRT1_2)})`)})`,
+  },
 });

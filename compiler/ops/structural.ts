@@ -5,7 +5,8 @@ import type { Attrs, TensorType } from "../ir/graph.ts";
 import { fmtType, numel, sameShape } from "../ir/graph.ts";
 import { broadcastView, reshapeView, transposeView } from "../kernel/view.ts";
 import { broadcastShapes, broadcastTo, cast, div, fill, mT, mul, reduce, reshape, sumTo, transpose } from "./build.ts";
-import { defineOp, OpTypeError } from "./registry.ts";
+import { defineOp, OpTypeError, type BatchArgs, type Batched } from "./registry.ts";
+import { batchElementwise, batchReduce, insertAxis, moveBatch } from "./batching.ts";
 import { matmulKernel } from "../codegen/wgsl.ts";
 import { InternalError } from "../diagnostics.ts";
 
@@ -66,6 +67,13 @@ defineOp({
     });
   },
   vjp: ({ g, cot, node }) => [sumTo(g, cot, g.type(node.inputs[0]).shape)],
+  // Leading 1s pad x to the output's rank (NumPy alignment), then the batch axis rides along.
+  batch: ({ g, node, inputs: [x], size }) => {
+    const out = node.type.shape;
+    const lead = out.length - (g.type(x.id).shape.length - 1);
+    const padded = reshape(g, x.id, [...out.slice(0, lead).map(() => 1), ...g.type(x.id).shape]);
+    return { id: broadcastTo(g, padded, insertAxis(out, x.bdim! + lead, size)), bdim: x.bdim! + lead };
+  },
   lower: { kind: "view", view: (v, _a, out) => broadcastView(v, out.shape) },
 });
 
@@ -80,6 +88,7 @@ defineOp({
   },
   evaluate: ([x], _a, out) => ({ shape: [...out.shape], data: x.data.slice() }),
   vjp: ({ g, cot, node }) => [reshape(g, cot, g.type(node.inputs[0]).shape)],
+  batch: ({ g, node, inputs: [x], size }) => ({ id: reshape(g, moveBatch(g, x, 0, size), [size, ...node.type.shape]), bdim: 0 }),
   lower: { kind: "view", view: (v, _a, out) => reshapeView(v, out.shape) },
 });
 
@@ -103,6 +112,12 @@ defineOp({
     const inv = perm.map((_, i) => perm.indexOf(i));
     return [transpose(g, cot, inv)];
   },
+  // One transpose that also brings the batch axis to the front.
+  batch: ({ g, node, inputs: [x] }) => {
+    const b = x.bdim!;
+    const perm = (node.attrs.perm as number[]).map((p) => (p < b ? p : p + 1));
+    return { id: transpose(g, x.id, [b, ...perm]), bdim: 0 };
+  },
   lower: { kind: "view", view: (v, attrs) => transposeView(v, attrs.perm as number[]) },
 });
 
@@ -113,6 +128,7 @@ defineOp({
   infer: ([x]) => x,
   evaluate: ([x]) => x,
   vjp: () => [null],
+  batch: batchElementwise,
   lower: { kind: "view", view: (v) => v },
 });
 
@@ -155,7 +171,8 @@ defineOp({
   infer: reduceRule("sum"),
   evaluate: ([x], attrs, out) => reduceRef(x, attrs.axes as number[], out, 0, (a, v) => a + v),
   vjp: ({ g, cot, node }) => [unreduce(g, cot, g.type(node.inputs[0]).shape, node.attrs.axes as number[])],
-  lower: { kind: "reduce", init: (d) => (d === "f32" ? "0.0" : "0i"), combine: (acc, x) => `${acc} + ${x}` },
+  batch: batchReduce,
+  lower: { kind: "reduce", init: (d) => (d === "f32" ? "0.0" : "0i"), combine: (acc, x) => `${acc} + ${x}`, subgroup: "subgroupAdd" },
 });
 
 for (const [name, init, pick] of [
@@ -176,11 +193,13 @@ for (const [name, init, pick] of [
       const count = unreduce(g, reduce(g, "sum", hit, axes), shape, axes);
       return [mul(g, div(g, hit, count), unreduce(g, cot, shape, axes))];
     },
+    batch: batchReduce,
     lower: {
       kind: "reduce",
       // only for empty reductions; WGSL has no infinite constants, so ±FLT_MAX stands in
       init: (d) => (d === "f32" ? (name === "max" ? "-3.4028234e+38" : "3.4028234e+38") : name === "max" ? "(-2147483647i - 1i)" : "2147483647i"),
       combine: (acc, x) => `${name}(${acc}, ${x})`,
+      subgroup: name === "max" ? "subgroupMax" : "subgroupMin",
     },
   });
 }
@@ -225,7 +244,34 @@ defineOp({
     const [a, b] = node.inputs;
     return [g.add("matmul", [cot, mT(g, b)]), g.add("matmul", [mT(g, a), cot])];
   },
+  batch: batchMatmul,
   lower: { kind: "kernel", emit: matmulKernel },
 });
 
 export { fill };
+
+/**
+ * matmul over a batch. With one operand batched, the examples fold into its free dim
+ * when the batch axis sits next to it ([N, M, K] @ [K, P] is one [N·M, K] @ [K, P]: the
+ * unbatched operand is not broadcast); otherwise the batch becomes one more batch dim of
+ * the product, the unbatched operand broadcast to it (a view, no copy).
+ */
+function batchMatmul({ g, node, inputs: [a, b], size }: BatchArgs): Batched {
+  const nb = node.type.shape.length - 2; // batch dims per example
+  const mm = (x: number, y: number) => g.add("matmul", [x, y]);
+  if (b.bdim === null && a.bdim === nb) {
+    const [M, K] = g.type(a.id).shape.slice(nb + 1);
+    const lead = g.type(a.id).shape.slice(0, nb);
+    const y = mm(reshape(g, a.id, [...lead, size * M, K]), b.id);
+    return { id: reshape(g, y, [...lead, size, M, g.type(b.id).shape[nb + 1]]), bdim: nb };
+  }
+  if (a.bdim === null && b.bdim === nb + 1) {
+    const [K, , P] = g.type(b.id).shape.slice(nb);
+    const lead = g.type(b.id).shape.slice(0, nb);
+    const y = mm(a.id, reshape(g, b.id, [...lead, K, size * P]));
+    return { id: reshape(g, y, [...lead, g.type(a.id).shape[nb], size, P]), bdim: nb + 1 };
+  }
+  // a batch position both can use: one of theirs if it is among the batch dims, else the last batch dim
+  const d = [a.bdim, b.bdim].find((x): x is number => x !== null && x <= nb) ?? nb;
+  return { id: mm(moveBatch(g, a, d, size), moveBatch(g, b, d, size)), bdim: d };
+}

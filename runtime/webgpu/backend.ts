@@ -2,7 +2,7 @@
 import type { Backend, HostArray } from "../backend.ts";
 import { toStorage } from "../backend.ts";
 import type { Bundle, DType } from "../bundle.ts";
-import { Executor } from "./executor.ts";
+import { Executor, type ExecutorOptions } from "./executor.ts";
 import type { GpuHandle } from "./device.ts";
 
 export class GpuBackend implements Backend {
@@ -15,8 +15,8 @@ export class GpuBackend implements Backend {
     for (const r of [...b.inputs, ...b.params, ...b.state, ...b.outputs]) this.dtypes.set(r.name, r.dtype);
   }
 
-  static async load(handle: GpuHandle, bundle: Bundle): Promise<GpuBackend> {
-    return new GpuBackend(await Executor.load(handle, bundle), handle);
+  static async load(handle: GpuHandle, bundle: Bundle, opts?: ExecutorOptions): Promise<GpuBackend> {
+    return new GpuBackend(await Executor.load(handle, bundle, opts), handle);
   }
 
   write(name: string, data: HostArray): void {

@@ -1,6 +1,7 @@
 // Acquire one WebGPU device per process: dawn-node (npm `webgpu`) in Node,
 // `navigator.gpu` in a browser. Also: a non-spinning way to await dawn-node promises.
 // See shared/DEVICE-NOTES.md for the traps this file works around.
+import { profileOf, type DeviceProfile } from "../profile.ts";
 
 export interface GpuHandle {
   device: GPUDevice;
@@ -9,6 +10,8 @@ export interface GpuHandle {
   info: string;
   /** the optional features that were enabled on the device */
   features: string[];
+  /** what the compiler may assume about this device (pass it to compileBundle as `device`) */
+  profile: DeviceProfile;
   /** Throws the first uncaptured device error or device loss seen since the last call. */
   throwIfFailed(): void;
 }
@@ -55,6 +58,15 @@ export async function acquireDevice(opts?: { requireGpu?: boolean }): Promise<Gp
     );
   }
   return handle;
+}
+
+/**
+ * A fresh adapter from the same WebGPU instance (null without one), for a second device
+ * with other limits or features: an adapter that made a device cannot make another.
+ */
+export async function requestAdapter(): Promise<GPUAdapter | null> {
+  const gpu = await findGpu();
+  return gpu ? awaitGpu(gpu.requestAdapter({ powerPreference: "high-performance" })) : null;
 }
 
 async function findGpu(): Promise<GPU | null> {
@@ -115,6 +127,8 @@ async function openDevice(): Promise<{ handle: GpuHandle | null; reason: string 
     adapter,
     info: describeAdapter(adapter.info),
     features: [...features],
+    // Weft's subgroup reductions also need WGSL's subgroup_id builtin (a language feature of its own).
+    profile: profileOf(adapter.info, device.limits, features.filter((f) => f !== "subgroups" || gpu.wgslLanguageFeatures?.has("subgroup_id"))),
     throwIfFailed() {
       const f = failure;
       if (f) {

@@ -4,6 +4,8 @@
 
 import { BUNDLE_VERSION, type Bundle, type BufferSpec, type KernelSpec, type StorageType, type TensorRef } from "../bundle.ts";
 import { awaitGpu, type GpuHandle } from "./device.ts";
+import { CHECKED_LIMITS, checkDevice, DeviceLimitError, type Limits } from "../limits.ts";
+
 
 export type HostArray = Float32Array | Int32Array | Uint32Array;
 
@@ -22,9 +24,24 @@ function typeOfArray(data: HostArray): StorageType {
   return data instanceof Float32Array ? "f32" : data instanceof Int32Array ? "i32" : "u32";
 }
 
+export interface ExecutorOptions {
+  /**
+   * Fill every temporary buffer (every one that is not an input, parameter, state or
+   * constant) with a NaN bit pattern before each run, so an output element no kernel
+   * wrote reads as NaN (or 0x7fc00000 as an integer) instead of a stale or zero value.
+   * A test mode; WEFT_POISON=1 turns it on too.
+   */
+  poison?: boolean;
+}
+
+/** The quiet-NaN bit pattern poisoned buffers are filled with. */
+export const POISON = 0x7fc00000;
+
 export class Executor {
   private destroyed = false;
   private bytesWritten = 0;
+  private runs = 0;
+  private poisonData: Uint32Array | null = null;
   /** every named tensor (what run/read accept), and the ones the host may write */
   private readonly byName = new Map<string, TensorRef>();
   private readonly writable = new Map<string, TensorRef>();
@@ -39,6 +56,7 @@ export class Executor {
     private readonly buffers: Map<number, GPUBuffer>,
     private readonly pipelines: GPUComputePipeline[],
     private readonly bindGroups: GPUBindGroup[],
+    private readonly opts: ExecutorOptions = {},
   ) {
     for (const r of [...bundle.inputs, ...bundle.params, ...bundle.state, ...bundle.outputs]) {
       if (!this.byName.has(r.name)) this.byName.set(r.name, r);
@@ -48,10 +66,10 @@ export class Executor {
     }
   }
 
-  static async load(handle: GpuHandle, bundle: Bundle): Promise<Executor> {
+  static async load(handle: GpuHandle, bundle: Bundle, opts: ExecutorOptions = {}): Promise<Executor> {
     const { device } = handle;
     handle.throwIfFailed();
-    const specs = validateBundle(bundle, device.limits);
+    const specs = validateBundle(bundle, device.limits, device.features, `the device (${handle.info})`);
     const level = debugLevel();
     const t0 = performance.now();
 
@@ -125,12 +143,9 @@ export class Executor {
       if (scopeError) throw new Error(`bundle load failed: ${scopeError.message.trim()}`);
       const pipelines = settled.map((s) => (s as PromiseFulfilledResult<GPUComputePipeline>).value);
 
-      if (level >= 1) {
-        const ms = (performance.now() - t0).toFixed(0);
-        log(`loaded bundle on ${handle.info}: ${bundle.buffers.length} buffers, ${bundle.kernels.length} kernels (pipelines ready in ${ms} ms)`);
-        for (const k of bundle.kernels) log(`  kernel ${k.name} workgroups=[${k.workgroups.join(",")}] bindings=${k.bindings.length}`);
-      }
-      return new Executor(handle, bundle, specs, buffers, pipelines, bindGroups);
+      if (level >= 1) logLoad(bundle, handle.info, performance.now() - t0, level);
+      const poison = opts.poison ?? (typeof process !== "undefined" && process.env?.WEFT_POISON === "1");
+      return new Executor(handle, bundle, specs, buffers, pipelines, bindGroups, { poison });
     } catch (e) {
       destroyAll();
       throw e;
@@ -172,6 +187,8 @@ export class Executor {
     const { kernels, copies } = this.bundle;
     const level = debugLevel();
     const timed = level >= 3 && this.handle.features.includes("timestamp-query") && kernels.length > 0;
+    const run = ++this.runs;
+    if (this.opts.poison) this.poisonTemps();
     const enc = device.createCommandEncoder({ label: "weft run" });
 
     if (timed) {
@@ -199,9 +216,12 @@ export class Executor {
       copied += size;
     }
     if (level >= 2) {
-      for (const k of kernels) log(`launch ${k.name} [${k.workgroups.join(",")}]`);
-      log(`run: ${kernels.length} launches, ${copies.length} copies; bytes written ${this.bytesWritten}, copied ${copied}`);
+      for (const k of kernels) {
+        const bytes = (ids: number[]) => ids.reduce((a, id) => a + bytesOf(this.specs.get(id)!.length), 0);
+        log(`launch ${k.name} [${k.workgroups.join(",")}] reads ${bytes(k.bindings.slice(0, k.readOnly))} bytes, writes ${bytes(k.bindings.slice(k.readOnly))} bytes`);
+      }
     }
+    if (level >= 1) log(`run ${run}: ${kernels.length} launches, ${copies.length} copies (${copied} bytes); host wrote ${this.bytesWritten} bytes`);
     this.bytesWritten = 0;
 
     const refs = (opts?.read ?? []).map((n) => this.ref(n, "run"));
@@ -212,9 +232,14 @@ export class Executor {
       timingRead = this.readBack(enc, t.resolve, 16 * kernels.length);
     }
     const results = this.readRefs(enc, refs);
+    const submitted = performance.now();
     device.queue.submit([enc.finish()]);
     // Debug level 3 waits for the timings; otherwise nothing here waits unless asked to read.
     if (timingRead) this.logTimes(new BigInt64Array(await awaitGpu(timingRead)));
+    else if (level >= 3) {
+      await awaitGpu(device.queue.onSubmittedWorkDone());
+      log(`cpu run ${run}: ${(performance.now() - submitted).toFixed(2)} ms from submit to done, all ${kernels.length} kernels (CPU-side timing: the adapter has no 'timestamp-query', so no per-kernel GPU times)`);
+    }
     return results();
   }
 
@@ -323,6 +348,14 @@ export class Executor {
     };
   }
 
+  /** Queue a NaN fill of every temporary (ExecutorOptions.poison); it lands before the next submit. */
+  private poisonTemps(): void {
+    const temps = this.bundle.buffers.filter((b) => b.role === "temp");
+    const most = temps.reduce((a, b) => Math.max(a, Math.max(1, b.length)), 0);
+    if (!this.poisonData || this.poisonData.length < most) this.poisonData = new Uint32Array(most).fill(POISON);
+    for (const b of temps) this.handle.device.queue.writeBuffer(this.buffers.get(b.id)!, 0, this.poisonData, 0, Math.max(1, b.length));
+  }
+
   private timingBuffers(): { set: GPUQuerySet; resolve: GPUBuffer } {
     const n = 2 * this.bundle.kernels.length;
     this.timing ??= {
@@ -343,6 +376,19 @@ export class Executor {
   }
 }
 
+/** WEFT_DEBUG ≥ 1 at load: the bundle's buffers and kernels; ≥ 2: which graph ops each kernel computes. */
+function logLoad(bundle: Bundle, device: string, ms: number, level: number): void {
+  const byRole = new Map<string, number>();
+  for (const b of bundle.buffers) byRole.set(b.role, (byRole.get(b.role) ?? 0) + bytesOf(b.length));
+  const total = [...byRole.values()].reduce((a, b) => a + b, 0);
+  const roles = [...byRole].map(([r, n]) => `${r} ${n}`).join(", ");
+  log(`loaded bundle on ${device}: ${bundle.buffers.length} buffers, ${total} bytes (${roles}); ${bundle.kernels.length} kernels, ${bundle.copies.length} copies (pipelines ready in ${ms.toFixed(0)} ms)`);
+  for (const k of bundle.kernels) {
+    log(`  kernel ${k.name} workgroups=[${k.workgroups.join(",")}] bindings=${k.bindings.length}`);
+    if (level >= 2 && k.fused?.length) log(`    fuses ${k.fused.map((f) => `%${f.node} ${f.op}${f.at ? ` (${f.at})` : ""}`).join(", ")}`);
+  }
+}
+
 /** Staging buffers handed out but not yet mapped (mapState stays "unmapped" until mapAsync). */
 const busy = new WeakSet<GPUBuffer>();
 
@@ -357,8 +403,14 @@ function compileErrors(k: KernelSpec, info: GPUCompilationInfo): string | null {
   return `kernel "${k.name}": WGSL compile error\n${msgs.join("\n")}`;
 }
 
-/** Check the bundle's shape and the device limits before creating anything. */
-export function validateBundle(bundle: Bundle, limits: GPUSupportedLimits): Map<number, BufferSpec> {
+/**
+ * Check the bundle's shape, then what it needs of the device (runtime/limits.ts: buffer
+ * and binding sizes, storage buffers per kernel, workgroup sizes and storage, dispatch
+ * sizes, and — when `features` is given — the features its WGSL enables), before
+ * creating anything. A shortfall throws a DeviceLimitError naming each limit, what the
+ * bundle needs and what the device offers.
+ */
+export function validateBundle(bundle: Bundle, limits: Limits | GPUSupportedLimits, features?: readonly string[] | ReadonlySet<string>, device?: string): Map<number, BufferSpec> {
   const fail = (msg: string): never => {
     throw new Error(`invalid bundle: ${msg}`);
   };
@@ -367,9 +419,6 @@ export function validateBundle(bundle: Bundle, limits: GPUSupportedLimits): Map<
   for (const b of bundle.buffers) {
     if (specs.has(b.id)) fail(`buffer id ${b.id} appears twice`);
     if (!Number.isInteger(b.length) || b.length < 0) fail(`buffer ${b.id} has length ${b.length}`);
-    if (bytesOf(b.length) > limits.maxBufferSize) {
-      fail(`buffer ${b.id}${b.name ? ` (${b.name})` : ""} is ${bytesOf(b.length)} bytes, over maxBufferSize ${limits.maxBufferSize}`);
-    }
     if (b.data && b.data.length > b.length) fail(`const buffer ${b.id} has ${b.data.length} values for length ${b.length}`);
     specs.set(b.id, b);
   }
@@ -378,15 +427,9 @@ export function validateBundle(bundle: Bundle, limits: GPUSupportedLimits): Map<
   for (const k of bundle.kernels) {
     const where = `kernel "${k.name}"`;
     const n = k.bindings.length;
-    if (n > limits.maxStorageBuffersPerShaderStage) {
-      fail(`${where} binds ${n} storage buffers, over the device's maxStorageBuffersPerShaderStage ${limits.maxStorageBuffersPerShaderStage}`);
-    }
     if (!Number.isInteger(k.readOnly) || k.readOnly < 0 || k.readOnly > n) fail(`${where} has readOnly ${k.readOnly} for ${n} bindings`);
     k.bindings.forEach((id, i) => {
-      const size = bytesOf(buf(id, where).length);
-      if (size > limits.maxStorageBufferBindingSize) {
-        fail(`${where} binding ${i} (buffer ${id}) is ${size} bytes, over the device's maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize}`);
-      }
+      buf(id, where);
       // WebGPU forbids a buffer bound writable twice, or writable and read-only, in one dispatch.
       const j = k.bindings.indexOf(id);
       if (j !== i && (i >= k.readOnly || j >= k.readOnly)) fail(`${where} binds buffer ${id} at ${j} and ${i} with one of them writable`);
@@ -394,9 +437,6 @@ export function validateBundle(bundle: Bundle, limits: GPUSupportedLimits): Map<
     if (k.workgroups.length !== 3) fail(`${where} workgroups must be [x, y, z]`);
     k.workgroups.forEach((w, d) => {
       if (!Number.isInteger(w) || w < 0) fail(`${where} workgroups[${d}] = ${w}`);
-      if (w > limits.maxComputeWorkgroupsPerDimension) {
-        fail(`${where} dispatches ${w} workgroups in dimension ${"xyz"[d]}, over the device's maxComputeWorkgroupsPerDimension ${limits.maxComputeWorkgroupsPerDimension}`);
-      }
     });
   }
   for (const c of bundle.copies) {
@@ -412,5 +452,9 @@ export function validateBundle(bundle: Bundle, limits: GPUSupportedLimits): Map<
       if (storage[r.dtype] !== b.type) fail(`${kind} "${r.name}" is ${r.dtype} but buffer ${r.buffer} stores ${b.type}`);
     }
   }
+  const have: Limits = {};
+  for (const l of CHECKED_LIMITS) if (typeof limits[l] === "number") have[l] = limits[l];
+  const short = checkDevice(bundle, have, features ?? null);
+  if (short.length) throw new DeviceLimitError(short, device);
   return specs;
 }

@@ -5,6 +5,8 @@ import { describe, expect, it } from "vitest";
 import {
   type Dim, addDim, constDim, dimEquals, divDim, evalDim, isConst, mulDim, printDim, subDim, substDim, symDim,
 } from "../../compiler/check/dims.ts";
+import { printDims } from "../../compiler/check/types.ts";
+import { type Shape, Unifier } from "../../compiler/check/unify.ts";
 
 const B = symDim("B"), T = symDim("T"), D = symDim("D"), H = symDim("H"), V = symDim("V");
 const n = constDim;
@@ -99,5 +101,60 @@ describe("algebra (property tests)", () => {
 
   it("an exact quotient times the divisor is the dividend", () => {
     fc.assert(fc.property(dim, atom, (a, b) => dimEquals(divDim(mulDim(a, b), b), a)));
+  });
+});
+
+describe("leading dims that broadcast symbolically", () => {
+  const shape = (s: Shape) => printDims(s);
+  it("a `..` against known leading dims is a broadcast rest, the same whichever side it is on", () => {
+    const u = new Unifier();
+    const r = u.freshRest();
+    const a = u.broadcast({ rest: r, dims: [D] }, { dims: [T, D] });
+    const b = u.broadcast({ dims: [T, D] }, { rest: r, dims: [D] });
+    if (!("shape" in a) || !("shape" in b)) throw new Error("expected a broadcast");
+    expect(shape(a.shape)).toBe("[..broadcast(.., [T]), D]");
+    expect(a.shape.rest?.key).toBe(b.shape.rest?.key);
+    // once `..` is known the broadcast is decided (NumPy: [B, T] with [T] is [B, T]; [] with [T] is [T])
+    u.bindRestVar(r, { dims: [B, T] });
+    expect(shape(u.resolveShape(a.shape))).toBe("[B, T, D]");
+  });
+
+  it("a broadcast of a broadcast flattens, and equal parts merge", () => {
+    const u = new Unifier();
+    const r = u.freshRest(), s = u.freshRest();
+    const ab = u.broadcast({ rest: r, dims: [] }, { rest: s, dims: [] });
+    if (!("shape" in ab)) throw new Error("expected a broadcast");
+    const again = u.broadcast(ab.shape, { rest: r, dims: [] });
+    if (!("shape" in again)) throw new Error("expected a broadcast");
+    expect(again.shape.rest?.key).toBe(ab.shape.rest?.key);
+    expect(again.shape.rest?.parts).toHaveLength(2);
+  });
+
+  // NumPy's rule, written out: align on the right, a missing dim or a 1 stretches.
+  const numpy = (a: number[], b: number[]): number[] | undefined => {
+    const n = Math.max(a.length, b.length);
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const x = a[a.length - n + i] ?? 1, y = b[b.length - n + i] ?? 1;
+      if (x !== y && x !== 1 && y !== 1) return undefined;
+      out.push(Math.max(x, y));
+    }
+    return out;
+  };
+  const lead = fc.array(fc.constantFrom(1, 2, 3), { maxLength: 3 });
+
+  it("binding the rest decides the broadcast as NumPy would, or reports the conflict", () => {
+    fc.assert(
+      fc.property(lead, lead, (pa, pb) => {
+        const u = new Unifier();
+        const r = u.freshRest();
+        const out = u.broadcast({ rest: r, dims: [D] }, { dims: [...pb.map(n), D] });
+        if (!("shape" in out)) return false;
+        u.bindRestVar(r, { dims: pa.map(n) });
+        const want = numpy(pa, pb);
+        if (!want) return u.leadingConflict(out.shape) !== undefined;
+        return u.leadingConflict(out.shape) === undefined && shape(u.resolveShape(out.shape)) === shape({ dims: [...want.map(n), D] });
+      }),
+    );
   });
 });

@@ -2,6 +2,7 @@
 // entry file), and what the message says. Each case is a small .weft snippet.
 import { describe, expect, it } from "vitest";
 import { Checker } from "../../compiler/check/checker.ts";
+import { loadProgram, lowerFunction, MODELS_DIR } from "../../compiler/index.ts";
 import { checkFiles, checkSource } from "./harness.ts";
 
 interface Case {
@@ -13,6 +14,8 @@ interface Case {
   says: string[];
   hint?: string;
   severity?: "error" | "warning";
+  /** line:col of the related notes, in order */
+  related?: string[];
 }
 
 const LINEAR = `block Linear(I, O) {
@@ -302,6 +305,119 @@ block M(D) {
 }`,
     code: "W0221", at: "5:30", says: ["Params(D) cannot be called: block Params has no forward fn"],
   },
+  {
+    what: "the arguments of one `..` whose leading dims do not broadcast",
+    src: `dim B, T, D
+fn add(a: f32[.., D], b: f32[.., D]) -> f32[.., D] = a + b
+fn f(x: f32[B, T, D], y: f32[B, D]) = add(x, y)`,
+    code: "W0203", at: "3:46", says: ["the leading dims `..` of `add`'s arguments do not broadcast: `a` has [B, T], `b` has [B]: dim T vs B"],
+    related: ["2:8", "2:23"],
+  },
+  {
+    what: "a call whose result's symbolic leading dims turn out not to broadcast",
+    src: `dim B, T, D
+fn addpe(x: f32[.., D], pe: f32[T, D]) = x + pe
+fn f(x: f32[B, 4, D], pe: f32[T, D]) = addpe(x, pe)`,
+    code: "W0203", at: "3:40", says: ["the result of `addpe` has leading dims that do not broadcast here: [B, 4] with [T]: dim 4 vs T"],
+  },
+  {
+    what: "a block's dim passed where the global dim it shadows is declared",
+    src: `dim B, D
+fn norm(x: f32[B, D]) -> f32[B, D] = x
+block M(D) {
+  fn (x: f32[B, D]) -> f32[B, D] = norm(x)
+}`,
+    code: "W0203", at: "4:41",
+    says: ["argument `x` of `norm`: expected f32[B, D], found f32[B, D]: dim D vs D (at dim 2 of 2); block M's dim `D` shadows the global dim `D`"],
+    hint: "rename the block's dim", related: ["2:9", "3:9", "1:8"],
+  },
+  {
+    what: "a broadcast between a block's dim and the global dim it shadows",
+    src: `dim B, D
+fn bias() -> f32[D] = zeros([D])
+block M(D) {
+  fn (x: f32[B, D]) -> f32[B, D] = x + bias()
+}`,
+    code: "W0203", at: "4:36", says: ["cannot broadcast f32[B, D] with f32[D]: dim D vs D (at dim 2 of 2); block M's dim `D` shadows the global dim `D`"],
+    related: ["4:7", "3:9", "1:8"],
+  },
+  {
+    what: "a declared `..` return where the leading dims are a broadcast",
+    src: `dim B, D
+fn f(x: f32[.., D], y: f32[B, D]) -> f32[.., D] = x + y`,
+    code: "W0210", at: "2:51", says: ["f is declared to return f32[.., D], but this is f32[..broadcast(.., [B]), D] (leading dims ..broadcast(.., [B]) vs ..)"],
+  },
+  {
+    what: "a `..` argument shorter than its known trailing dims",
+    src: `dim T, D
+fn g(x: f32[.., T, D]) -> f32[.., D] = sum(x, T)
+fn f(x: f32[D]) -> f32 = sum(g(x))`,
+    code: "W0202", at: "3:32", says: ["argument `x` of `g`: expected f32[.., T, D], found f32[D] (rank 1 vs 2+)"],
+  },
+  {
+    what: "indexing a tensor with unknown leading dims from the left",
+    src: `dim D
+fn f(x: f32[.., D]) = x[:, 0]`,
+    code: "W0214", at: "2:23", says: ["cannot index f32[.., D] from the left: its leading dims `..` are unknown"], hint: "index its trailing dims after `..`: x[.., 0]",
+    related: ["2:6"],
+  },
+  {
+    what: "an index item before `..` on a tensor with unknown leading dims",
+    src: `dim T, D
+fn f(x: f32[.., T, D]) = x[0, .., 0]`,
+    code: "W0214", at: "2:28", says: ["cannot index f32[.., T, D] from the left: items before `..` would address its unknown leading dims"],
+  },
+  {
+    what: "more indices after `..` than known trailing dims",
+    src: `dim T, D
+fn f(x: f32[.., T, D]) = x[.., 0, 0, 0]`,
+    code: "W0214", at: "2:26", says: ["too many indices after `..` for f32[.., T, D]: 3 indices for its 2 known trailing dims"],
+  },
+  {
+    what: "two `..` in one index",
+    src: `dim B, T, D
+fn f(x: f32[B, T, D]) = x[.., 0, ..]`,
+    code: "W0214", at: "2:34", says: ["an index has at most one `..`"],
+  },
+  {
+    what: "a constant index out of range",
+    src: `fn f(x: f32[4]) -> f32 = x[4]`,
+    code: "W0214", at: "1:28", says: ["index 4 is out of range for dim 4 = 4"],
+  },
+  {
+    what: "an empty slice",
+    src: `dim T
+fn f(x: f32[T]) -> f32[0] = x[3:3]`,
+    code: "W0214", at: "2:31", says: ["the slice 3:3 of dim T is empty"],
+  },
+  {
+    what: "an integer axis inside the unknown leading dims",
+    src: `dim D
+fn f(x: f32[.., D]) = sum(x, 0)`,
+    code: "W0205", at: "2:30", says: ["axis 0 of f32[.., D] is inside the unknown leading dims `..`"], hint: "name the axis",
+  },
+  {
+    what: "a named axis that may be among the unknown leading dims",
+    src: `dim B, D
+fn f(x: f32[.., D]) = sum(x, B)`,
+    code: "W0205", at: "2:30", says: ["f32[.., D] has no dim B"], hint: "the axis may be among the leading dims `..`",
+  },
+  {
+    what: "calling a repeat instead of one of its instances",
+    src: `dim D
+${LINEAR}
+block S(L) {
+  layers = repeat(L) Linear(D, D)
+  fn (x: f32[D]) -> f32[D] = layers(x)
+}`,
+    code: "W0221", at: "8:30", says: ["repeat(L) Linear(D, D) is a stack of instances; call one of them: layers[i](x)"],
+  },
+  {
+    what: "if on a compile-time int",
+    src: `dim D
+fn f(x: f32[D], k = 2) -> f32[D] = if k { x } else { -x }`,
+    code: "W0212", at: "2:39", says: ["`if` needs a compile-time flag", "found the compile-time int k"],
+  },
   // ---------------------------------------------------------------- W03xx train jobs
   {
     what: "a misspelt train field",
@@ -359,6 +475,17 @@ train t {
   },
   // ---------------------------------------------------------------- W04xx warnings
   {
+    what: "a block dim that shadows a global dim the block's code uses",
+    src: `dim B, D
+fn width() -> f32[D] = zeros([D])
+block M(D) {
+  fn (x: f32[B, D]) -> f32[B, D] = x * sum(width())
+}`,
+    code: "W0403", at: "3:9",
+    says: ["block M's dim `D` shadows the global dim `D`, which `width` is typed with: inside M they are different dims"],
+    hint: "rename the block's dim (`block M(D2)`), or drop it and use the global `D`", related: ["1:8", "4:44"], severity: "warning",
+  },
+  {
     what: "an unused let",
     src: `dim D
 fn f(x: f32[D]) -> f32[D] {
@@ -387,6 +514,7 @@ describe("wrong programs and their diagnostics", () => {
       expect(`${d!.span.line}:${d!.span.col}`).toBe(c.at);
       for (const s of c.says) expect(d!.message).toContain(s);
       if (c.hint) expect(d!.hint).toContain(c.hint);
+      if (c.related) expect((d!.related ?? []).map((x) => `${x.span.line}:${x.span.col}`)).toEqual(c.related);
       expect(d!.severity).toBe(c.severity ?? "error");
     });
   }
@@ -432,6 +560,16 @@ describe("diagnostics across files and from the command line", () => {
     const d = r.diagnostics.find((x) => x.code === "W0110")!;
     expect(d.message).toBe("--dim DD=128: there is no dim DD");
     expect(d.hint).toBe("did you mean `D`?");
+  });
+
+  it("W0111: an entry fn that does not exist", () => {
+    const host = { modelsDir: MODELS_DIR, readFile: (p: string) => (p === "/virtual/t.weft" ? "dim D\nfn f(x: f32[D]) -> f32[D] = x\n" : undefined) };
+    const l = lowerFunction(loadProgram("/virtual/t.weft", { host }), "g", new Map());
+    const d = l.ok ? undefined : l.diagnostics[0];
+    expect(d?.code).toBe("W0111");
+    expect(`${d?.span.line}:${d?.span.col}`).toBe("1:1");
+    expect(d?.message).toBe("no fn named 'g' in /virtual/t.weft");
+    expect(d?.hint).toBe("its fns: f");
   });
 
   it("W0999: an internal failure becomes one diagnostic, and checking goes on", () => {

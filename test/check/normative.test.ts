@@ -72,20 +72,27 @@ fn gelu_mlp(x: f32[.., D], a: Linear, b: Linear) -> f32[.., D] = b(gelu(a(x)))
     });
     expect(r.report()).toBe("");
     expect(r.typeOf("a(x)")).toMatch(/^f32\[\.\., /);
+    // `..` is carried through both instances
+    expect(r.typeOf("b(gelu(a(x)))")).toBe("f32[.., D]");
+    expect(r.typeOf("x @ w + b")).toBe("f32[.., O]");
   });
 
   it("Statements and expressions: fn f", () => {
-    expectClean(`dim B, T, D
+    const r = expectClean(`dim B, T, D
 fn f(x: f32[B, T, D]) -> f32[B, T, D] {
   let y = layer_norm(x, D)           // immutable binding
   var h = y                          // compile-time variable, may be reassigned
   for i in 0..4 { h = h + 0.25 * tanh(h) }     // unrolled at compile time
   return if training { dropout(h, 0.1) } else { h }
 }`);
+    expect(r.typeOf("layer_norm(x, D)")).toBe("f32[B, T, D]");
+    expect(r.typeOf("h + 0.25 * tanh(h)")).toBe("f32[B, T, D]");
+    expect(r.typeOf("training")).toBe("flag");
+    expect(r.typeOf("if training { dropout(h, 0.1) } else { h }")).toBe("f32[B, T, D]");
   });
 
   it("Blocks, instances, stacking: Layer and Stack", () => {
-    expectClean(`${fixture}
+    const r = expectClean(`${fixture}
 block Layer(D, F) {
   ln = LayerNorm(D)
   ff = Ffn(D, F)
@@ -99,6 +106,9 @@ block Stack(L, D, F) {
     return h
   }
 }`);
+    expect(r.typeOf("repeat(L) Layer(D, F)")).toBe("repeat(L) Layer(D, F)");
+    expect(r.typeOf("layers[i]")).toBe("Layer(D, F)");
+    expect(r.typeOf("layers[i](h)")).toBe("f32[B, T, D]");
   });
 
   it("Training jobs: copy_task and dpo", () => {
@@ -167,6 +177,8 @@ fn forward_pc(x: f32[B, T, D], layers: repeat Layer) -> f32[B, T, D] {
   return h
 }`);
     expect(r.typeOf("len(layers)")).toBe("int = len(layers)");
+    expect(r.typeOf("pred")).toBe("f32[B, T, D]");
+    expect(r.typeOf("h + 0.5 * (layers[i](pred) + k)")).toBe("f32[B, T, D]");
     expect(r.typeOf("layers[i]")).toBe("Layer(D, layers.F)");
   });
 
@@ -182,6 +194,9 @@ fn moe(x: f32[N, D], router: Linear, experts: repeat Ffn) -> f32[N, D] {
   for e in 0..len(experts) { y = y + gates[:, e, None] * experts[e](x) }
   return y
 }`);
+    // LANGUAGE.md's f32[N, E]: E, the number of experts, is the router's output width here
+    expect(r.typeOf("gates")).toBe("f32[N, router.O]");
+    expect(r.typeOf("z * a + (1 - z) * b")).toBe("f32[B, T, D]");
     expect(r.typeOf("gates[:, e, None]")).toBe("f32[N, 1]");
     expect(r.typeOf("experts[e](x)")).toBe("f32[N, D]");
   });
@@ -195,6 +210,7 @@ fn d2po(pi: Lm, ref: Lm, c: i32[B, T], r: i32[B, T], cm: f32[B, T], rm: f32[B, T
   let rr = sum(w * rm * (token_logp(pi, r) - stop(token_logp(ref, r))), T)
   return mean(-log_sigmoid(beta * (rc - rr)), B)
 }`);
+    expect(r.typeOf("w", -1)).toBe("f32[T]");
     expect(r.typeOf("gamma ** positions(T)")).toBe("f32[T]");
     expect(r.typeOf("token_logp(pi, c)")).toBe("f32[B, T]");
     expect(r.typeOf("rc - rr")).toBe("f32[B]");
@@ -211,6 +227,9 @@ fn grpo(logp: f32[G, T], old: f32[G, T], m: f32[G, T], reward: f32[G],
   let obj = min(ratio * a[:, None], clamp(ratio, 1 - eps, 1 + eps) * a[:, None])
   return -sum(obj * m * keep[:, None]) / sum(m)
 }`);
+    expect(r.typeOf("a")).toBe("f32[G]");
+    expect(r.typeOf("ratio")).toBe("f32[G, T]");
+    expect(r.typeOf("-sum(obj * m * keep[:, None]) / sum(m)")).toBe("f32");
     expect(r.typeOf("std(reward, G, unbiased=true)")).toBe("f32");
     expect(r.typeOf("keep")).toBe("f32[G]");
     expect(r.typeOf("a > 0")).toBe("bool[G]");
@@ -231,5 +250,7 @@ fn grad_match(g: f32[N, P], K = 16) -> i32[K]            // written in Weft itse
     // hover on `_` shows what it became: the number of parameters of m.head
     expect(r.typeOf("f32[_]")).toBe("f32[m.D*m.V+m.V]");
     expect(r.typeOf("map(example_grad, m, xs, ys, over=N)")).toBe("f32[N, m.D*m.V+m.V]");
+    // a fn declared without a body (written in Weft in models/): its signature is its type
+    expect(r.typeOf("i32[K]")).toBe("i32[K]");
   });
 });

@@ -218,3 +218,69 @@ describe("dims and their values", () => {
     expect(r.errors.map((d) => d.code)).toContain("W0106");
   });
 });
+
+describe("leading dims `..`", () => {
+  // `..` in an index stands for the axes the other items do not address (NumPy's `...`):
+  // on a tensor with unknown leading dims, the items after it address its known trailing dims.
+  it.each([
+    ["x: f32[.., T, D]", "x[.., 0]", "f32[.., T]"],
+    ["x: f32[.., T, D]", "x[.., 1:, None, 0]", "f32[.., T-1, 1]"],
+    ["x: f32[.., T, D]", "x[.., 0:T-1, :]", "f32[.., T-1, D]"],
+    ["x: f32[.., T, D]", "x[.., None]", "f32[.., T, D, 1]"],
+    ["x: f32[.., T, D]", "x[..]", "f32[.., T, D]"],
+    ["x: f32[.., T, V], i: i32[B]", "x[.., i]", "f32[.., T, B]"],
+    ["x: f32[B, T, D]", "x[.., 0]", "f32[B, T]"],
+    ["x: f32[B, T, D]", "x[0, .., 1:]", "f32[T, D-1]"],
+    ["x: f32[B, T, D]", "x[.., None, :]", "f32[B, T, 1, D]"],
+    ["x: f32[B, T, D]", "x[0, 0, .., 0]", "f32"],
+    // reductions over named (or negative) trailing axes keep the leading dims
+    ["x: f32[.., T, D]", "sum(x, T)", "f32[.., D]"],
+    ["x: f32[.., T, D]", "mean(x[.., 0], -1)", "f32[..]"],
+    ["x: f32[.., T, D]", "softmax(x, D)", "f32[.., T, D]"],
+    ["x: f32[.., T, D]", "sum(x)", "f32"],
+  ])("(%s) %s : %s", (params, expr, type) => {
+    expect(probe(params, expr).typeOf(expr, -1)).toBe(type);
+  });
+
+  // Leading dims that cannot be aligned where they meet broadcast symbolically; the result
+  // is decided where the fn is called (NumPy: [B, T] with [T] is [B, T]; [] with [T] is [T]).
+  it("a `..` against known leading dims broadcasts symbolically, decided at the call", () => {
+    const r = checkSource(`${prelude}
+fn addpe(x: f32[.., D], pe: f32[T, D]) = x + pe
+fn a(x: f32[B, T, D], pe: f32[T, D]) -> f32[B, T, D] = addpe(x, pe)
+fn b(x: f32[D], pe: f32[T, D]) -> f32[T, D] = addpe(x, pe)
+fn c(x: f32[B, 1, D], pe: f32[T, D]) -> f32[B, T, D] = addpe(x, pe)`);
+    expect(r.report()).toBe("");
+    expect(r.typeOf("x + pe")).toBe("f32[..broadcast(.., [T]), D]");
+    expect(r.typeOf("addpe(x, pe)", 0)).toBe("f32[B, T, D]");
+    expect(r.typeOf("addpe(x, pe)", 1)).toBe("f32[T, D]");
+    expect(r.typeOf("addpe(x, pe)", 2)).toBe("f32[B, T, D]");
+  });
+
+  it("the arguments of one `..` share it up to broadcasting", () => {
+    const r = checkSource(`${prelude}
+fn add(a: f32[.., D], b: f32[.., D]) -> f32[.., D] = a + b
+fn same(x: f32[B, T, D]) -> f32[B, T, D] = add(x, x)
+fn wider(x: f32[B, T, D], y: f32[T, D]) -> f32[B, T, D] = add(x, y)
+fn ones(x: f32[B, 1, D], y: f32[T, D]) -> f32[B, T, D] = add(y, x)
+fn rest(x: f32[.., T, D], y: f32[T, D]) = add(x, y)`);
+    expect(r.report()).toBe("");
+    expect(r.typeOf("add(x, x)")).toBe("f32[B, T, D]");
+    expect(r.typeOf("add(x, y)", 0)).toBe("f32[B, T, D]");
+    expect(r.typeOf("add(y, x)")).toBe("f32[B, T, D]");
+    // the caller's own `..` meets [T]: T aligns with the last of x's leading dims
+    expect(r.typeOf("add(x, y)", 1)).toBe("f32[.., T, D]");
+  });
+
+  it("two different `..` broadcast to a broadcast rest; equal ones stay one", () => {
+    const r = checkSource(`${prelude}
+fn g(x: f32[.., D]) {
+  let y: f32[.., D] = zeros_like(x)
+  return x + y
+}
+fn h(x: f32[.., D], y: f32[B, T, D]) = x * y`);
+    expect(r.report()).toBe("");
+    expect(r.typeOf("x + y")).toBe("f32[.., D]");
+    expect(r.typeOf("x * y")).toBe("f32[..broadcast(.., [B, T]), D]");
+  });
+});

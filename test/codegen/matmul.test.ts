@@ -1,54 +1,123 @@
-// The register-blocked matmul over a grid of shapes (1×N, N×1, primes, sizes that are
-// not multiples of the 4×4 block), batched, with transposed operands read through views.
+// Matmul over a grid of shapes, once per tile configuration of the measured table
+// (compiler/codegen/matmul.ts MATMUL_TABLE, every device class, each forced in turn):
+// 1×N, N×1 and prime sizes, batched and broadcast batches, transposed and sliced
+// operands read through views (vec4 where aligned, element by element where not), and
+// fused epilogues.
 // Reference: the float64 interpreter; tolerance 1e-5·Σ|a||b| per element (f32 accumulation).
 import { beforeAll, describe, expect, it } from "vitest";
+import { compileBundle } from "../../compiler/codegen/bundle.ts";
+import { fitTile, MATMUL_TABLE, parseTile, tileName } from "../../compiler/codegen/matmul.ts";
 import { Graph } from "../../compiler/ir/graph.ts";
 import { mT } from "../../compiler/ops/build.ts";
 import type { HostArray } from "../../runtime/backend.ts";
+import { PORTABLE } from "../../runtime/profile.ts";
 import type { RefTensor } from "../../runtime/reference/tensor.ts";
 import { runBoth } from "../util/both.ts";
 import { randomTensor, rng } from "../util/graphs.ts";
 
-const sizes = [1, 3, 4, 5, 17, 64];
-const g = new Graph();
-const feeds: Record<string, RefTensor> = {};
-const cases: { name: string; out: string; k: number }[] = [];
-const r = rng(3);
-let n = 0;
-function input(shape: number[]): number {
-  const name = `x${n++}`;
-  const t = randomTensor(shape, r);
-  t.data.set(Float32Array.from(t.data));
-  feeds[name] = t;
-  return g.source("input", name, { shape, dtype: "f32" });
-}
-for (const M of sizes) {
-  for (const N of sizes) {
-    for (const K of [1, 7, 64]) {
-      const out = `m${M}n${N}k${K}`;
-      g.output(out, g.add("matmul", [input([M, K]), input([K, N])]));
-      cases.push({ name: `[${M}, ${K}] @ [${K}, ${N}]`, out, k: K });
-    }
-  }
-}
-const batched = g.add("matmul", [input([3, 5, 9]), input([3, 9, 6])]);
-g.output("batched", batched);
-cases.push({ name: "batched [3, 5, 9] @ [3, 9, 6]", out: "batched", k: 9 });
-g.output("transposed", g.add("matmul", [mT(g, input([2, 13, 7])), mT(g, input([2, 11, 13]))]));
-cases.push({ name: "transposed operands [2, 7, 13]ᵀ-views", out: "transposed", k: 13 });
-g.output("broadcast", g.add("matmul", [g.add("broadcast", [input([1, 6, 5])], { shape: [4, 6, 5] }), input([4, 5, 3])]));
-cases.push({ name: "broadcast batch operand", out: "broadcast", k: 5 });
+const PRIMES = [1, 3, 7, 13, 17, 31, 61, 127];
+/**
+ * Shared-memory tiles (the GPU configurations) cost lavapipe's JIT seconds per kernel:
+ * they run on the pairs of these primes only (with K = 1, 7, 13, 61 and 127 among them).
+ */
+const FEW = [1, 13, 127];
 
-describe("matmul on the GPU", () => {
+interface Case {
+  name: string;
+  /** the length of the dot products, for the tolerance (inputs are in [-2, 2]) */
+  k: number;
+}
+
+/** The test graph: every pair (M, N) of `sizes`, K = PRIMES[(i + j) mod 8] (each K meets each M and N), and the special cases. */
+function build(sizes: readonly number[]) {
+  const g = new Graph();
+  const feeds: Record<string, RefTensor> = {};
+  const cases: Case[] = [];
+  const r = rng(3);
+  let n = 0;
+  const input = (shape: number[]): number => {
+    const name = `x${n++}`;
+    const t = randomTensor(shape, r);
+    t.data.set(Float32Array.from(t.data));
+    feeds[name] = t;
+    return g.source("input", name, { shape, dtype: "f32" });
+  };
+  const add = (name: string, out: number, k: number) => {
+    g.output(name, out);
+    cases.push({ name, k });
+  };
+  const matmul = (a: number, b: number) => g.add("matmul", [a, b]);
+  PRIMES.forEach((M, i) =>
+    PRIMES.forEach((N, j) => {
+      const K = PRIMES[(i + j) % PRIMES.length];
+      if (sizes.includes(M) && sizes.includes(N)) add(`[${M}, ${K}] @ [${K}, ${N}]`, matmul(input([M, K]), input([K, N])), K);
+    }),
+  );
+  // Aligned: A and B read as vec4 along K and N; a transposed A as vec4 along M; a transposed B along K.
+  add("aligned [64, 64] @ [64, 64]", matmul(input([64, 64]), input([64, 64])), 64);
+  add("aligned [8, 12] @ [12, 20]", matmul(input([8, 12]), input([12, 20])), 12);
+  add("transposed A, aligned: [32, 24]ᵀ @ [32, 16]", matmul(mT(g, input([32, 24])), input([32, 16])), 32);
+  add("transposed B, aligned: [20, 16] @ [24, 16]ᵀ", matmul(input([20, 16]), mT(g, input([24, 16]))), 16);
+  add("both transposed, odd: [13, 7]ᵀ @ [11, 13]ᵀ", matmul(mT(g, input([13, 7])), mT(g, input([11, 13]))), 13);
+  add("transposed operands, batched: [2, 13, 7]ᵀ @ [2, 11, 13]ᵀ", matmul(mT(g, input([2, 13, 7])), mT(g, input([2, 11, 13]))), 13);
+  // Slices: an aligned offset keeps vec4, an odd one falls back to scalar loads.
+  const slice = (x: number, starts: number[], shape: number[]) => g.add("slice", [x], { starts, steps: starts.map(() => 1), shape });
+  add("slice at an aligned offset: x[4:12, :16] @ [16, 8]", matmul(slice(input([16, 20]), [4, 0], [8, 16]), input([16, 8])), 16);
+  add("slice at an odd offset: x[1:9, 1:13] @ [12, 8]", matmul(slice(input([10, 16]), [1, 1], [8, 12]), input([12, 8])), 12);
+  // Batches
+  add("batched [3, 5, 9] @ [3, 9, 6]", matmul(input([3, 5, 9]), input([3, 9, 6])), 9);
+  add("batched, aligned [2, 16, 8] @ [2, 8, 12]", matmul(input([2, 16, 8]), input([2, 8, 12])), 8);
+  add("broadcast batch operand", matmul(g.add("broadcast", [input([1, 6, 5])], { shape: [4, 6, 5] }), input([4, 5, 3])), 5);
+  add("two batch dims, one broadcast", matmul(g.add("broadcast", [input([2, 1, 7, 8])], { shape: [2, 3, 7, 8] }), input([2, 3, 8, 4])), 8);
+  // Epilogues: the elementwise consumer runs inside the matmul kernel (y is also read as vec4 by the product).
+  const bias = g.add("broadcast", [input([40])], { shape: [37, 40] });
+  add("epilogue relu(x @ w + b)", g.add("relu", [g.add("add", [matmul(input([37, 24]), input([24, 40])), bias])]), 24 + 1);
+  const y = input([5, 33, 16]);
+  add("epilogue tanh(y @ w) + y, batched", g.add("add", [g.add("tanh", [matmul(y, input([5, 16, 16]))]), y]), 16 + 1);
+  return { g, feeds, cases };
+}
+
+const tiles = [...new Set(Object.values(MATMUL_TABLE).flatMap((rows) => rows.map((row) => row.tile)))];
+
+describe("the tile table", () => {
+  it("names valid tiles that fit the default limits", () => {
+    for (const t of tiles) {
+      const tile = parseTile(t);
+      expect(tile, t).toBeDefined();
+      expect(tileName(tile!)).toBe(t);
+      expect(fitTile(tile!, 1024, 1024, PORTABLE), t).toEqual(tile);
+    }
+  });
+
+  it("shrinks tiles to small products and to the device's limits", () => {
+    expect(fitTile(parseTile("8x8:8x4")!, 1, 1000, PORTABLE)).toMatchObject({ tm: 1, wy: 1, wx: 64 });
+    const small = { ...PORTABLE, limits: { ...PORTABLE.limits, maxComputeWorkgroupStorageSize: 4096, maxComputeInvocationsPerWorkgroup: 64 } };
+    const t = fitTile(parseTile("16x16:4x4:k16")!, 1024, 1024, small);
+    expect(t.wx * t.wy).toBeLessThanOrEqual(64);
+    expect((t.wy * t.tm + t.wx * t.tn) * t.tk * 4).toBeLessThanOrEqual(4096);
+  });
+});
+
+describe.each(tiles)("matmul on the GPU, tile %s", (tile) => {
+  const { g, feeds, cases } = build(parseTile(tile)!.tk ? FEW : PRIMES);
   let got: Map<string, HostArray>;
   let want: Map<string, RefTensor>;
   beforeAll(async () => {
-    ({ got, want } = await runBoth(g, feeds, cases.map((c) => c.out)));
+    ({ got, want } = await runBoth(g, feeds, cases.map((c) => c.name), () => ({ matmulTile: tile })));
+  }, 600_000);
+
+  it("reads aligned operands as vec4 and others element by element", () => {
+    const heads = compileBundle(g, { matmulTile: tile }).kernels.map((k) => k.wgsl.split("\n")[0]);
+    expect(heads.find((l) => l.includes("[64×64] @ [64×64]"))).toMatch(/A vec4 along K, B vec4 along N/);
+    expect(heads.some((l) => /A vec4 along M/.test(l))).toBe(true);
+    expect(heads.some((l) => /B vec4 along K/.test(l))).toBe(true);
+    expect(heads.find((l) => l.includes("[8×12] @ [12×8]"))).not.toMatch(/A vec4/);
   });
+
   for (const c of cases) {
     it(c.name, () => {
-      const w = want.get(c.out)!.data;
-      const o = got.get(c.out)!;
+      const w = want.get(c.name)!.data;
+      const o = got.get(c.name)!;
       expect(o.length).toBe(w.length);
       // inputs are in [-2, 2]: |Σ a·b| ≤ 4K, f32 accumulation error ≲ K·2^-24·4K
       for (let i = 0; i < w.length; i++) expect(Math.abs(o[i] - w[i])).toBeLessThanOrEqual(1e-5 * 4 * c.k + 1e-6);

@@ -105,3 +105,14 @@ describe("weft fmt (subprocess)", () => {
     expect(missing.stderr).toContain("no such file");
   });
 });
+
+describe("the repository stays formatted", () => {
+  it("`weft fmt --check` on the whole repository lists no file", () => {
+    const r = spawnSync(process.execPath, [BIN, "fmt", "--check", "."], { cwd: ROOT, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } });
+    expect(r.stdout, "files that are not formatted (run `npx weft fmt --write FILE`)").toBe("");
+    // the one file it may not touch is the fixture that is broken on purpose (exit 1 for it)
+    const broken = [...r.stderr.matchAll(/^(\S+\.weft):\d+:\d+: error/gm)].map((m) => m[1]);
+    expect([...new Set(broken)]).toEqual(["test/fixtures/cli/syntax_error.weft"]);
+    expect(r.stderr).toMatch(/formatted, 1 file with syntax errors left as they are\n$/);
+  }, 60_000);
+});

@@ -12,7 +12,7 @@ function formatted(source: string): string {
 
 const cases: { name: string; input: string; output: string }[] = [
   {
-    name: "long lines: lists fill and continue 4 columns in, chains break after an operator, a fn body moves to the next line",
+    name: "long lines: lists fill and continue 4 columns in (a fn's parameters under the first), chains break after an operator, a fn body moves to the next line",
     input: `fn d2po_logp(pc: f32[B, T], pr: f32[B, T], rc_ref: f32[B, T], rr_ref: f32[B, T], cm: f32[B, T], rm: f32[B, T],
              beta = 0.1, gamma = 0.98) -> f32 {
   let margin = (decayed(pc, cm, gamma) - decayed(rc_ref, cm, gamma)) - (decayed(pr, rm, gamma) - decayed(rr_ref, rm, gamma))
@@ -23,7 +23,7 @@ fn short(x: f32[B, D]) -> f32[B] =
   sum(x, D)
 `,
     output: `fn d2po_logp(pc: f32[B, T], pr: f32[B, T], rc_ref: f32[B, T], rr_ref: f32[B, T], cm: f32[B, T],
-    rm: f32[B, T], beta = 0.1, gamma = 0.98) -> f32 {
+             rm: f32[B, T], beta = 0.1, gamma = 0.98) -> f32 {
   let margin = (decayed(pc, cm, gamma) - decayed(rc_ref, cm, gamma)) -
       (decayed(pr, rm, gamma) - decayed(rr_ref, rm, gamma))
   return sum(-half_log_2pi - 0.5 * logvar[:, None, :] -
@@ -189,9 +189,51 @@ fn g(x: f32[B, D]) -> f32[B, D] {}
     t / 2
   }
   let c = - -x
-  let s = x[::2, 1:, :, None, 0:D - 1]
+  let s = x[::2, 1:, :, None, 0:D-1]
   let l = (a + b)
   return p + q
+}
+`,
+  },
+  {
+    name: "a broken parameter list puts the defaulted parameters on a line of their own when the rest fits",
+    input: `fn d2po(pi: Lm, ref: Lm, c: i32[B, T], r: i32[B, T], cm: f32[B, T], rm: f32[B, T], beta = 0.1, gamma = 0.98) -> f32 = 0
+block M(D) {
+  fn (y: f32[B, T, D], mem: f32[B, T, D], self_keep: bool[B, T, T], cross_keep: bool[B, T, T]) -> f32[B, T, D] = y
+}
+fn short(x: f32[B], k = 2) -> f32[B] = x
+`,
+    output: `fn d2po(pi: Lm, ref: Lm, c: i32[B, T], r: i32[B, T], cm: f32[B, T], rm: f32[B, T],
+        beta = 0.1, gamma = 0.98) -> f32 = 0
+
+block M(D) {
+  fn (y: f32[B, T, D], mem: f32[B, T, D], self_keep: bool[B, T, T],
+      cross_keep: bool[B, T, T]) -> f32[B, T, D] = y
+}
+
+fn short(x: f32[B], k = 2) -> f32[B] = x
+`,
+  },
+  {
+    name: "dim arithmetic is tight where dims are written: types, slice and loop bounds, a block's constructor arguments",
+    input: `block M(D, L) {
+  up = Linear(D, 4 * D)
+  layers = frozen repeat(L - 1) Layer(2 * D, D / 2) from "m.safetensors"
+  fn (x: f32[.., 2 * D], y: f32[S * S]) -> f32[.., T - 1] {
+    for i in 0 .. L - 1 { x = x * 2 + 1 }
+    let z = y[1 : T + 1, :: 2] * (2 * D)
+    return x[.., 0:T - 1, None]
+  }
+}
+`,
+    output: `block M(D, L) {
+  up = Linear(D, 4*D)
+  layers = frozen repeat(L-1) Layer(2*D, D/2) from "m.safetensors"
+  fn (x: f32[.., 2*D], y: f32[S*S]) -> f32[.., T-1] {
+    for i in 0..L-1 { x = x * 2 + 1 }
+    let z = y[1:T+1, ::2] * (2 * D)
+    return x[.., 0:T-1, None]
+  }
 }
 `,
   },

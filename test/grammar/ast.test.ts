@@ -55,6 +55,8 @@ describe("postfix forms and primaries", () => {
     ["x[::2]", "(idx x (: _ _ 2))"],
     ["x[1:]", "(idx x (: 1 _ _))"],
     ["x[:n:k]", "(idx x (: _ n k))"],
+    ["x[.., 0]", "(idx x .. 0)"],
+    ["x[0, .., 1:, None]", "(idx x 0 .. (: 1 _ _) None)"],
     ["repeat(L) Layer(D, F)", "(repeat L (call Layer D F))"],
     ["frozen Enc(D)", "(frozen (call Enc D))"],
     ['Lm(V, D) from "x"', '(from (call Lm V D) "x")'],

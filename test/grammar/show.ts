@@ -14,6 +14,7 @@ export function show(e: Expr | IndexItem): string {
     case "member": return `(. ${show(e.object)} ${e.name.name})`;
     case "index": return `(idx ${[show(e.object), ...e.indices.map(show)].join(" ")})`;
     case "slice": return `(: ${[e.start, e.end, e.step].map((p) => (p ? show(p) : "_")).join(" ")})`;
+    case "restDim": return "..";
     case "if": return `(if ${show(e.cond)} ${showBlock(e.then)}${e.else ? ` else ${e.else.kind === "if" ? show(e.else) : showBlock(e.else)}` : ""})`;
     case "list": return `[${e.items.map(show).join(" ")}]`;
     case "tuple": return `(tuple ${e.items.map(show).join(" ")})`;

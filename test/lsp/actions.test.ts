@@ -57,6 +57,27 @@ fn f(x: f32[B, T, D]) -> f32[B, D] {
     expect(hints[1].textEdits).toBeUndefined(); // no annotation syntax for one name of a tuple pattern
   });
 
+  it("follows edits: hints move with their fn, and change with the types", async () => {
+    const doc = await open(`dim B, D
+fn f(x: f32[B, D]) -> f32[B] {
+  let s = sum(x, D)
+  return s
+}
+fn g(x: f32[B, D]) -> f32[B, D] {
+  let t = tanh(x)
+  return t
+}
+`);
+    const shown = async () => (await lsp.inlayHints(doc)).map((h) => `${h.position.line + 1}:${h.position.character + 1}${h.label}`);
+    expect(await shown()).toEqual(["3:8: f32[B]", "7:8: f32[B, D]"]);
+    await lsp.edit(doc, { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, "// shapes\n");
+    expect(await shown()).toEqual(["4:8: f32[B]", "8:8: f32[B, D]"]);
+    // f now sums over B: its hint changes, g's only moved
+    await lsp.edit(doc, { start: { line: 3, character: 17 }, end: { line: 3, character: 18 } }, "B");
+    expect(doc.text.split("\n")[3]).toBe("  let s = sum(x, B)");
+    expect(await shown()).toEqual(["4:8: f32[D]", "8:8: f32[B, D]"]);
+  });
+
   it("still hints in a file with a syntax error", async () => {
     const doc = await open(`dim B
 fn f(x: f32[B]) -> f32[B] {

@@ -248,17 +248,17 @@ export function editsFor(edit: WorkspaceEdit | null, uri: string): TextEdit[] {
   return edit?.changes?.[uri] ?? [];
 }
 
-/** Decoded semantic tokens: `text@line:col type [mods]`. */
-export function decodeTokens(text: string, tokens: SemanticTokens, legend: { tokenTypes: string[]; tokenModifiers: string[] }): { text: string; type: string; mods: string[] }[] {
+/** Decoded semantic tokens: the text, its type and modifiers, and where it is (1-based line). */
+export function decodeTokens(text: string, tokens: SemanticTokens, legend: { tokenTypes: string[]; tokenModifiers: string[] }): { text: string; type: string; mods: string[]; line: number }[] {
   const lines = text.split("\n");
-  const out: { text: string; type: string; mods: string[] }[] = [];
+  const out: { text: string; type: string; mods: string[]; line: number }[] = [];
   let line = 0;
   let col = 0;
   for (let i = 0; i < tokens.data.length; i += 5) {
     const [dl, dc, len, type, mods] = tokens.data.slice(i, i + 5);
     line += dl;
     col = dl ? dc : col + dc;
-    out.push({ text: lines[line].slice(col, col + len), type: legend.tokenTypes[type], mods: legend.tokenModifiers.filter((_, k) => mods & (1 << k)) });
+    out.push({ text: lines[line].slice(col, col + len), type: legend.tokenTypes[type], mods: legend.tokenModifiers.filter((_, k) => mods & (1 << k)), line: line + 1 });
   }
   return out;
 }

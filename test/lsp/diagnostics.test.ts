@@ -1,6 +1,7 @@
 // Diagnostics through a spawned `weft lsp`: published on open and after every edit (for that
 // version), with the compiler's code, related spans and hint; importers re-checked when an
-// imported file changes.
+// imported file changes; an edit re-checks what depends on the edited item, and the
+// diagnostics of items that only moved move with them.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LspClient, textOf, uriOf } from "./client.ts";
 
@@ -42,6 +43,29 @@ fn f(x: f32[B, D]) -> f32[B] = sum(x, D)
     expect(after.map((d) => [d.code, textOf(doc.text, d.range)])).toEqual([["W0101", "Q"]]);
     await lsp.edit(doc, { start: { line: 1, character: 38 }, end: { line: 1, character: 39 } }, "D");
     expect(await lsp.diagnostics(doc)).toEqual([]);
+  });
+
+  it("re-checks what depends on an edited item, and moves the diagnostics of items that only moved", async () => {
+    const doc = await lsp.open("/virtual/diag/deps.weft", `dim B, D, F
+fn widen(x: f32[B, D], w: f32[D, F]) -> f32[B, F] = x @ w
+fn up(x: f32[B, D], w: f32[D, F]) -> f32[B, F] = widen(x, w)
+fn keep(x: f32[B, D]) -> f32[B, D] {
+  let spare = x
+  return x
+}
+`);
+    const shown = async () => (await lsp.diagnostics(doc)).map((d) => [d.code, d.range.start.line, textOf(doc.text, d.range)]);
+    expect(await shown()).toEqual([["W0401", 4, "spare"]]);
+    // widen now maps D to D: `up`, whose text did not change, passes it a w of the old shape
+    const sig = { start: { line: 1, character: 26 }, end: { line: 1, character: 49 } };
+    expect(textOf(doc.text, sig)).toBe("f32[D, F]) -> f32[B, F]");
+    await lsp.edit(doc, sig, "f32[D, D]) -> f32[B, D]");
+    expect(await shown()).toEqual([["W0203", 2, "w"], ["W0401", 4, "spare"]]);
+    // a line inserted above everything: both move down with their fns
+    await lsp.edit(doc, { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, "// shapes\n");
+    expect(await shown()).toEqual([["W0203", 3, "w"], ["W0401", 5, "spare"]]);
+    await lsp.edit(doc, { start: { line: 2, character: 26 }, end: { line: 2, character: 49 } }, "f32[D, F]) -> f32[B, F]");
+    expect(await shown()).toEqual([["W0401", 5, "spare"]]);
   });
 
   it("keeps checking a file with a syntax error, without follow-on noise", async () => {

@@ -1,4 +1,5 @@
-// Document symbols (the outline), workspace symbols, folding ranges and semantic tokens.
+// Document symbols (the outline), workspace symbols, folding ranges and semantic tokens (also
+// after edits that move and change items: the server keeps what it found for unchanged items).
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -104,5 +105,21 @@ describe("symbols", () => {
     expect(kind("axis")).toBe("parameter");
     expect(kind("batch")).toBe("variable readonly defaultLibrary");
     expect(kind("t")).toBe("event declaration");
+  });
+
+  it("classifies names right after edits that move items and change one", async () => {
+    const doc = await lsp.open(join(dir, "edited.weft"), SRC);
+    const legend = lsp.initialized.capabilities.semanticTokensProvider?.legend as SemanticTokensLegend;
+    const tokens = async (name: string) => decodeTokens(doc.text, await lsp.semanticTokens(doc), legend).filter((t) => t.text === name).map((t) => `${t.line} ${[t.type, ...t.mods].join(" ")}`);
+    expect(await tokens("gain")).toEqual(["11 property declaration", "18 property"]);
+    // two lines above everything: the names of the unchanged items move with them
+    await lsp.edit(doc, { start: { line: 0, character: 0 }, end: { line: 0, character: 0 } }, "// one\n// two\n");
+    expect(await tokens("gain")).toEqual(["13 property declaration", "20 property"]);
+    // the loss's parameter `m` renamed in its declaration only: its use no longer names it
+    await lsp.edit(doc, { start: { line: 23, character: 8 }, end: { line: 23, character: 9 } }, "mm");
+    expect(doc.text.split("\n")[23]).toBe("fn loss(mm: Mlp, x: f32[B, D]) -> f32 = mean(m(x) ** 2, axis=B)");
+    expect(await tokens("mm")).toEqual(["24 parameter declaration"]);
+    expect(await tokens("m")).toEqual([]);
+    expect(await tokens("hidden")).toEqual(["12 property declaration", "15 property"]);
   });
 });

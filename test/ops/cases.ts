@@ -74,6 +74,8 @@ gradCases.push(
   { op: "slice", inputs: [f(2, 3, 4)], attrs: { starts: [0, 1, 1], steps: [1, 1, 1], shape: [2, 2, 3] } },
   { op: "pad", inputs: [f(2, 3)], attrs: { starts: [1, 0], steps: [2, 3], shape: [5, 8] } },
   { op: "pad", inputs: [f(3)], attrs: { starts: [2], steps: [1], shape: [7] } },
+  { op: "concat", inputs: [f(1, 3, 2), f(2, 3, 2), f(1, 3, 2)], attrs: { axis: 0 } },
+  { op: "concat", inputs: [f(2, 3), f(2, 1), f(2, 4)], attrs: { axis: 1 } },
   { op: "gather", inputs: [f(5, 3), i32(2, 4)], attrs: { axis: 0 }, range: [[-2, 2], [-1.4, 5.4]] },
   { op: "gather", inputs: [f(2, 6, 3), i32(4)], attrs: { axis: 1 }, range: [[-2, 2], [0, 6.4]] },
   { op: "gather", inputs: [f(3, 7), i32(2, 2)], attrs: { axis: 1 }, range: [[-2, 2], [-1, 7]] },
@@ -106,6 +108,10 @@ forwardCases.push(
   { op: "slice", inputs: [bool(4, 4)], attrs: { starts: [0, 0], steps: [3, 1], shape: [2, 4] } },
   { op: "pad", inputs: [i32(2, 2)], attrs: { starts: [0, 1], steps: [4, 2], shape: [5, 4] }, range: [[-50, 50]] },
   { op: "pad", inputs: [bool(3)], attrs: { starts: [1], steps: [2], shape: [6] } },
+  // more inputs than one kernel may bind: several kernels write one buffer
+  { op: "concat", inputs: Array.from({ length: 9 }, (_, k) => f(3, 1 + (k % 3), 2)), attrs: { axis: 1 } },
+  { op: "concat", inputs: [i32(2, 2), i32(3, 2)], attrs: { axis: 0 }, range: [[-50, 50], [-50, 50]] },
+  { op: "concat", inputs: [bool(4, 1), bool(4, 2)], attrs: { axis: 1 } },
   { op: "gather", inputs: [i32(9, 2), i32(3, 5)], attrs: { axis: 0 }, range: [[-50, 50], [-2, 10]] },
   { op: "take_along", inputs: [bool(3, 4), i32(3, 6)], attrs: { axis: 1 }, range: [[-1, 1], [-1, 4]] },
   { op: "cumsum", inputs: [i32(5, 6)], attrs: { axis: 1, reverse: false }, range: [[-50, 50]] },
@@ -125,4 +131,22 @@ forwardCases.push(
 forwardCases.push(
   { op: "random_uniform", inputs: [{ shape: [], dtype: "i32" }], attrs: { shape: [300], seed: 1, stream: 4 }, range: [[0, 1000]] },
   { op: "random_normal", inputs: [{ shape: [], dtype: "i32" }], attrs: { shape: [7, 9], seed: 2, stream: 0 }, range: [[0, 1000]] },
+);
+
+// ---- gelu and argsort (compiler/ops/special.ts, compiler/ops/select.ts). argsort's i32
+// cases hold small integers, so rows have many ties (which go to the lower index).
+gradCases.push(
+  { op: "gelu", inputs: [f(3, 4)], attrs: { approximate: "none" }, range: [[-3, 3]] },
+  { op: "gelu", inputs: [f(19)], attrs: { approximate: "none" }, range: [[-7, 7]] },
+  { op: "gelu", inputs: [f(3, 4)], attrs: { approximate: "tanh" }, range: [[-3, 3]] },
+);
+forwardCases.push(
+  { op: "gelu", inputs: [f(257)], attrs: { approximate: "none" }, range: [[-9, 9]] },
+  { op: "gelu", inputs: [f(257)], attrs: { approximate: "tanh" }, range: [[-9, 9]] },
+  { op: "argsort", inputs: [f(5, 7)], attrs: { axis: 1, descending: true, start: 0, count: 3 } },
+  { op: "argsort", inputs: [f(4, 9, 3)], attrs: { axis: 1, descending: false, start: 4, count: 2 } },
+  { op: "argsort", inputs: [f(13)], attrs: { axis: 0, descending: false, start: 0, count: 13 } },
+  { op: "argsort", inputs: [f(6, 1)], attrs: { axis: 0, descending: true, start: 5, count: 1 } },
+  { op: "argsort", inputs: [i32(5, 11)], attrs: { axis: 1, descending: true, start: 0, count: 11 }, range: [[-2, 2]] },
+  { op: "argsort", inputs: [i32(9, 4)], attrs: { axis: 0, descending: false, start: 3, count: 4 }, range: [[-1, 1]] },
 );

@@ -182,18 +182,50 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
     ex.destroy();
   });
 
-  it("WEFT_DEBUG logs kernels at load, launches per run and GPU times at 3", async () => {
+  it("WEFT_DEBUG logs kernels and runs at 1, launches with bytes and fused ops at 2, times at 3", async () => {
     const lines: string[] = [];
     vi.spyOn(console, "error").mockImplementation((s: unknown) => void lines.push(String(s)));
-    process.env.WEFT_DEBUG = "3";
-    const ex = await Executor.load(h, addBundle());
-    await ex.run();
-    ex.destroy();
-    const text = lines.join("\n");
-    expect(text).toMatch(/kernel add workgroups=\[2,1,1\]/);
-    expect(text).toMatch(/launch post \[2,1,1\]/);
-    expect(text).toMatch(/bytes written/);
-    if (h.features.includes("timestamp-query")) expect(text).toMatch(/gpu add: [\d.]+ us/);
+    const b = addBundle();
+    b.kernels[0] = { ...b.kernels[0], fused: [{ node: 4, op: "add", at: "t.weft:3:12" }] };
+    const at = async (level: string, handle = h) => {
+      lines.length = 0;
+      process.env.WEFT_DEBUG = level;
+      const ex = await Executor.load(handle, b);
+      await ex.run();
+      ex.destroy();
+      return lines.join("\n");
+    };
+    const one = await at("1");
+    expect(one).toMatch(/loaded bundle on .*: 7 buffers, \d+ bytes \(input 800, temp \d+, const 4, param 400\); 2 kernels, 1 copies/);
+    expect(one).toMatch(/kernel add workgroups=\[2,1,1\] bindings=3/);
+    expect(one).toMatch(/run 1: 2 launches, 1 copies \(400 bytes\); host wrote 0 bytes/);
+    expect(one).not.toMatch(/launch |fuses|gpu |cpu /);
+    const two = await at("2");
+    expect(two).toMatch(/launch post \[2,1,1\] reads 404 bytes, writes 800 bytes/);
+    expect(two).toMatch(/fuses %4 add \(t\.weft:3:12\)/);
+    expect(two).not.toMatch(/gpu |cpu /);
+    const three = await at("3");
+    if (h.features.includes("timestamp-query")) expect(three).toMatch(/gpu add: [\d.]+ us[\s\S]*gpu total: [\d.]+ us over 2 kernels/);
+    // without timestamp queries: CPU-side time per submit, and it says so
+    const noTimestamps = await at("3", { ...h, features: h.features.filter((f) => f !== "timestamp-query") });
+    expect(noTimestamps).toMatch(/cpu run 1: [\d.]+ ms from submit to done, all 2 kernels \(CPU-side timing: the adapter has no 'timestamp-query'/);
+  });
+
+  it("poison mode: an output element no kernel writes reads as NaN, not as a stale or zero value", async () => {
+    // a kernel that forgets the second half of its output
+    const HALF = ADD.replace("if (i < arrayLength(&c))", "if (i < arrayLength(&c) / 2u)");
+    const b = addBundle();
+    b.kernels[0] = { ...b.kernels[0], wgsl: HALF };
+    for (const poison of [false, true]) {
+      const ex = await Executor.load(h, b, { poison });
+      ex.write("a", range((i) => i));
+      ex.write("b", range(() => 1));
+      const sum = (await ex.run({ read: ["sum"] })).get("sum")!;
+      expect(sum[0]).toBe(1);
+      expect(Number.isNaN(sum[N - 1])).toBe(poison);
+      expect(new Uint32Array(sum.buffer)[N - 1]).toBe(poison ? 0x7fc00000 : 0);
+      ex.destroy();
+    }
   });
 });
 

@@ -6,7 +6,8 @@ import { loadProgram, lowerFunction, type InputType } from "../../compiler/index
 import { evaluators } from "../../compiler/ops/index.ts";
 import { toStorage, type Backend, type HostArray } from "../../runtime/backend.ts";
 import type { DType } from "../../runtime/bundle.ts";
-import { initialValues } from "../../runtime/init.ts";
+import { paramValues } from "../../runtime/init.ts";
+import { splitValues } from "../../runtime/stacked.ts";
 import { ReferenceBackend } from "../../runtime/reference/backend.ts";
 import { GpuBackend } from "../../runtime/webgpu/backend.ts";
 import { gpu } from "../gpu.ts";
@@ -21,7 +22,7 @@ export interface TensorIn {
 
 export interface FnRun {
   outputs: Map<string, HostArray>;
-  /** the parameter values used, by path */
+  /** the parameter values used, by path (a repeat's stacked params: per layer, by each layer's own path) */
   params: Map<string, Float64Array>;
 }
 
@@ -40,10 +41,11 @@ export async function runFn(
   const backend: Backend = opts.backend === "reference" ? new ReferenceBackend(graph, evaluators()) : await GpuBackend.load(await gpu(), compileBundle(graph));
   try {
     const used = new Map<string, Float64Array>();
+    // given values by path; a stacked param (a repeat's) also slice by slice, by each layer's own name
+    const given = new Map([...(opts.params ?? [])].map(([k, x]) => [k, Float64Array.from(x)]));
     for (const q of params) {
-      const given = opts.params?.get(q.path);
-      const v = given ? Float64Array.from(given) : Float64Array.from(initialValues(q.init, q.shape, opts.seed ?? 0, q.path));
-      used.set(q.path, v);
+      const v = Float64Array.from(paramValues(q, opts.seed ?? 0, given));
+      for (const t of splitValues(q, v)) used.set(t.name, t.data);
       backend.write(q.path, toStorage(v, q.dtype));
     }
     for (const [k, t] of Object.entries(inputs)) backend.write(k, toStorage(t.data, t.dtype ?? "f32"));

@@ -1,0 +1,422 @@
+// Batched matmul, C[..., M, N] = A[..., M, K] @ B[..., K, N], as one WGSL kernel per
+// product, in one of two shapes chosen by a measured table (MATMUL_TABLE below):
+//
+// - register-blocked ("global"): each thread computes a tm×tn block of C reading A and B
+//   straight from global memory, so every loaded element of A is used tn times and every
+//   element of B tm times. Fastest on software adapters (DEVICE-NOTES item 4).
+// - shared-memory tiles: a workgroup computes a (wy·tm)×(wx·tn) tile of C; its threads
+//   first copy a K-slice of A and B into workgroup memory together, then each reads
+//   its operands from there. What makes matmul fast on hardware GPUs.
+//
+// Operands are read through their views: a transposed or broadcast operand costs no
+// copy. Where an operand's view is contiguous along K or along its free dim and
+// 16-byte aligned, it is read as vec4 (four elements per load); else element by element.
+// Edge tiles clamp their loads and guard their stores, so any M, N, K works. The
+// fused epilogue (bias, activation, residual…) is rendered per output element.
+import type { DType, KernelSpec } from "../../runtime/bundle.ts";
+import type { DeviceProfile } from "../../runtime/profile.ts";
+import type { Node } from "../ir/graph.ts";
+import { numel } from "../ir/graph.ts";
+import type { View } from "../kernel/view.ts";
+import type { KernelArgs } from "../ops/registry.ts";
+import { Bindings, groupGrid, offsetExpr, store, u, unflatten } from "./wgsl.ts";
+import { Renderer } from "./render.ts";
+import { DEFAULT_TARGET, type Target } from "./target.ts";
+
+export interface Epilogue {
+  /** the value stored for the output element at `idx`, given the accumulator's variable */
+  render(r: Renderer, idx: readonly string[], acc: string): string;
+  dtype: DType;
+}
+
+/** How a matmul kernel divides its work. */
+export interface MatmulTile {
+  /** threads per workgroup along N (x) and along M (y) */
+  readonly wx: number;
+  readonly wy: number;
+  /** outputs per thread along M and along N */
+  readonly tm: number;
+  readonly tn: number;
+  /** depth along K of the workgroup's shared-memory tiles; 0: no shared memory (register-blocked) */
+  readonly tk: number;
+}
+
+/** "8x8:8x4" (workgroup wx×wy, thread block tm×tn) or "16x16:4x4:k16" (shared tiles of depth 16). */
+export function tileName(t: MatmulTile): string {
+  return `${t.wx}x${t.wy}:${t.tm}x${t.tn}${t.tk ? `:k${t.tk}` : ""}`;
+}
+
+export function parseTile(s: string): MatmulTile | undefined {
+  const m = /^(\d+)x(\d+):(\d+)x(\d+)(?::k(\d+))?$/.exec(s.trim());
+  if (!m) return undefined;
+  const [wx, wy, tm, tn, tk] = [m[1], m[2], m[3], m[4], m[5] ?? "0"].map(Number);
+  if ([wx, wy, tm, tn].some((v) => v < 1 || v > 256) || tk > 256 || (tk > 0 && tk % 4 !== 0)) return undefined;
+  return { wx, wy, tm, tn, tk };
+}
+
+/**
+ * The measured choices per device class, by output elements per kernel (batch·M·N, which
+ * sets how many workgroups can run at once): the first row whose `upTo` is at least that
+ * applies. Numbers are GFLOP/s on square n×n products, medians of interleaved rounds,
+ * with bench/wgsl.ts (the hand-written register-blocked kernel) as "hand".
+ * Override with the compile option `matmulTile` or WEFT_MATMUL_TILE=8x8:8x4.
+ */
+export const MATMUL_TABLE: Record<DeviceProfile["kind"], { upTo: number; tile: string }[]> = {
+  // lavapipe (Mesa 25.0.7, LLVM 15, 2 vCPUs shared with other jobs), wall clock:
+  //            8x8:8x4  8x8:4x8  8x8:4x4  16x16:8x4  8x8:8x8  16x16:4x4:k16  hand
+  //   256        7.98     7.41     6.93     7.19      5.87       1.28        5.17
+  //   512        7.28     6.75     5.70     5.04      3.54       1.67        5.71
+  //   1024       7.26     6.52     5.69     6.85      4.67       1.71        3.90
+  // On a quieter machine 8x8:8x4 made 9.4 / 8.8 / 10.2 against the hand kernel's 8.4 /
+  // 7.7 / 8.9 (1.13–1.17× paired), and 12.7–17.9 idle (1.2–1.4×). 8x8:4x8 ties at these
+  // sizes and wins where A cannot be read as vec4 (257×129×300: 8.4 against 6.0), loses
+  // at 128 (6.2 against 8.0). Shared-memory tiles are 3–4× slower here (DEVICE-NOTES).
+  cpu: [{ upTo: Infinity, tile: "8x8:8x4" }],
+  // NVIDIA H200 through dawn-node's Vulkan back end (driver 580.159), GPU timestamps.
+  // Shared-memory tiles win from 256 up; the small 32×32 tile keeps enough workgroups
+  // busy up to 512², the 64×64 one to 1024², the 64×128 one (8×8 per thread) beyond:
+  //            8x8:4x4:k16  16x16:4x4:k16  16x8:8x8:k16  8x8:8x4 (register-blocked)  hand
+  //   256          2926          1932           1125           923                   931
+  //   512         11543          8192           4508          3809                  3828
+  //   1000        16954         21193          16954         12931                     —
+  //   1024        18382         21533          18382         13703                 13957
+  //   2048        19661         23831          28087         20696                 19181
+  //   4096        20902         24867          29127         19784                 27594
+  // (5 rounds each; a second session reproduced the choices' 2926 / 11543 / 21533 / 27118.)
+  gpu: [
+    { upTo: 512 * 512, tile: "8x8:4x4:k16" },
+    { upTo: 1024 * 1024, tile: "16x16:4x4:k16" },
+    { upTo: Infinity, tile: "16x8:8x8:k16" },
+  ],
+  // nothing known about the device: register blocking from global memory, correct and
+  // about as fast as the hand-written kernel everywhere (1.6–3× behind the shared tiles
+  // on the H200 up to 1024, the best choice on lavapipe)
+  unknown: [{ upTo: Infinity, tile: "8x8:8x4" }],
+};
+
+const envTile = (): string | undefined => (typeof process !== "undefined" ? process.env?.WEFT_MATMUL_TILE : undefined) || undefined;
+
+/** The tile for `batch` M×N products on `target`, shrunk to the problem and fitted to the device's limits. */
+export function chooseTile(target: Target, M: number, N: number, batch = 1): MatmulTile {
+  const forced = target.matmulTile ?? envTile();
+  let t: MatmulTile | undefined;
+  if (forced) {
+    t = parseTile(forced);
+    // a user's setting (WEFT_MATMUL_TILE, or the compile option): an error that says what is expected
+    if (!t) throw new Error(`matmul tile "${forced}": expected WxH:TMxTN or WxH:TMxTN:kD with D a multiple of 4 (e.g. 8x8:8x4, 16x16:4x4:k16)`);
+  } else {
+    const rows = MATMUL_TABLE[target.device.kind];
+    t = parseTile((rows.find((r) => batch * M * N <= r.upTo) ?? rows[rows.length - 1]).tile)!;
+  }
+  return fitTile(t, M, N, target.device);
+}
+
+const pow2ceil = (n: number) => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
+
+/**
+ * Shrinks a tile for small products (no thread computes rows or columns that do not
+ * exist, idle threads move to the other axis) and to the device's limits on workgroup
+ * size and workgroup memory.
+ */
+export function fitTile(t: MatmulTile, M: number, N: number, device: DeviceProfile): MatmulTile {
+  let { wx, wy, tm, tn, tk } = t;
+  // Rows and columns go to threads before they go to one thread's block (a block of a
+  // multiple of 4 stays one from 3 up, so that vec4 loads along it stay possible).
+  const share = (block: number, D: number, w: number) => {
+    const need = Math.ceil(D / w);
+    return Math.max(1, Math.min(block, block % 4 === 0 && need >= 3 ? Math.ceil(need / 4) * 4 : need));
+  };
+  tm = share(tm, M, wy);
+  tn = share(tn, N, wx);
+  const threads = wx * wy;
+  const needY = pow2ceil(Math.ceil(M / tm));
+  const needX = pow2ceil(Math.ceil(N / tn));
+  if (needY < wy) {
+    wy = needY;
+    wx = Math.min(Math.max(1, Math.floor(threads / wy)), Math.max(wx, needX));
+  }
+  if (needX < wx) {
+    wx = needX;
+    wy = Math.min(Math.max(1, Math.floor(threads / wx)), Math.max(wy, needY));
+  }
+  const lim = device.limits;
+  while (wx * wy > lim.maxComputeInvocationsPerWorkgroup || wx > lim.maxComputeWorkgroupSizeX || wy > lim.maxComputeWorkgroupSizeY) {
+    if (wx >= wy && wx > 1) wx = Math.ceil(wx / 2);
+    else wy = Math.ceil(wy / 2);
+  }
+  while (tk > 4 && (wy * tm + wx * tn) * tk * 4 > lim.maxComputeWorkgroupStorageSize) tk /= 2;
+  if (tk > 0 && (wy * tm + wx * tn) * tk * 4 > lim.maxComputeWorkgroupStorageSize) tk = 0;
+  return { wx, wy, tm, tn, tk };
+}
+
+/**
+ * How one operand is read: X is A (free dim M) or B (free dim N), as a [D, K] matrix
+ * per batch with strides sD and sK. `vec` names the axis read four elements at a time.
+ */
+interface Side {
+  arr: string;
+  D: number;
+  K: number;
+  sD: number;
+  sK: number;
+  /** element offset of this batch's matrix (WGSL) */
+  base: string;
+  vec: "k" | "d" | null;
+}
+
+/**
+ * The axis along which `view` (a [..., D, K] or [..., K, D] operand) can be read as
+ * aligned vec4: stride 1 along it, a multiple of 4 long, and every other stride and the
+ * offset multiples of 4 (so each vec4 starts on a 16-byte boundary).
+ */
+function vecAxis(view: View, dAxis: number, kAxis: number, blockD: number, tk: number): "k" | "d" | null {
+  const { shape, strides } = view;
+  const aligned = (skip: number) =>
+    view.offset % 4 === 0 && strides.every((s, i) => i === skip || shape[i] === 1 || s % 4 === 0);
+  const K = shape[kAxis];
+  const D = shape[dAxis];
+  if (K % 4 === 0 && strides[kAxis] === 1 && (tk === 0 || tk % 4 === 0) && aligned(kAxis)) return "k";
+  if (D % 4 === 0 && blockD % 4 === 0 && strides[dAxis] === 1 && aligned(dAxis)) return "d";
+  return null;
+}
+
+export function matmulKernel({ name, node, inputs: [a, bOp], out, target }: KernelArgs, epilogue?: Epilogue): KernelSpec {
+  const tgt = target ?? DEFAULT_TARGET;
+  const shape = node.type.shape;
+  const r = shape.length;
+  const M = shape[r - 2];
+  const N = shape[r - 1];
+  const tile = chooseTile(tgt, M, N, numel(shape.slice(0, -2)));
+  const spec = renderMatmul(name, node, a.buffer, a.view, bOp.buffer, bOp.view, out, tile, true, epilogue);
+  // A buffer read as vec4 and as f32 (by the epilogue) is bound twice: over the limit, read it as f32 only.
+  if (spec.bindings.length > tgt.device.limits.maxStorageBuffersPerShaderStage) {
+    return renderMatmul(name, node, a.buffer, a.view, bOp.buffer, bOp.view, out, tile, false, epilogue);
+  }
+  return spec;
+}
+
+function renderMatmul(
+  name: string,
+  node: Node,
+  aBuf: number,
+  aView: View,
+  bBuf: number,
+  bView: View,
+  out: number,
+  tile: MatmulTile,
+  vec4: boolean,
+  epilogue?: Epilogue,
+): KernelSpec {
+  const shape = node.type.shape;
+  const r = shape.length;
+  const M = shape[r - 2];
+  const N = shape[r - 1];
+  const K = aView.shape[r - 1];
+  const { wx, wy, tm, tn, tk } = tile;
+  const shared = tk > 0;
+  const BM = wy * tm;
+  const BN = wx * tn;
+  const MT = Math.ceil(M / BM);
+  const NT = Math.ceil(N / BN);
+  const batchShape = shape.slice(0, -2);
+  const groups = Math.max(1, numel(batchShape) * MT * NT);
+  const b = new Bindings();
+  // In the register-blocked kernel a thread's rows (columns) are contiguous, so vec4
+  // along the free dim needs tm (tn) a multiple of 4; in shared tiles the workgroup's are.
+  const aVec = vec4 && K > 0 ? vecAxis(aView, r - 2, r - 1, shared ? BM : tm, tk) : null;
+  const bVec = vec4 && K > 0 ? vecAxis(bView, r - 1, r - 2, shared ? BN : tn, tk) : null;
+  const A = aVec ? b.bindVec4(aBuf) : b.bind(aBuf, "f32");
+  const B = bVec ? b.bindVec4(bBuf) : b.bind(bBuf, "f32");
+
+  const body: string[] = [];
+  body.push("  let t = wid.x + wid.y * groups.x;");
+  body.push(`  if (t >= ${u(groups)}) { return; }`);
+  body.push(`  let nt = t % ${u(NT)};`, `  let mt = (t / ${u(NT)}) % ${u(MT)};`, `  let p = t / ${u(NT * MT)};`);
+  body.push(...unflatten("p", batchShape, "o"));
+  const batch = batchShape.map((_, k) => `o${k}`);
+  // (the stride of a dim of size 1 is never used: 0 keeps the index arithmetic exact)
+  const st = (v: View, axis: number) => (v.shape[axis] === 1 ? 0 : v.strides[axis]);
+  const sa: Side = { arr: A, D: M, K, sD: st(aView, r - 2), sK: st(aView, r - 1), base: "abase", vec: aVec };
+  const sb: Side = { arr: B, D: N, K, sD: st(bView, r - 1), sK: st(bView, r - 2), base: "bbase", vec: bVec };
+  body.push(`  let abase = ${offsetExpr(aView, [...batch, "0u", "0u"])};`);
+  body.push(`  let bbase = ${offsetExpr(bView, [...batch, "0u", "0u"])};`);
+  for (let x = 0; x < tm; x++) for (let y = 0; y < tn; y++) body.push(`  var c${x}_${y} = 0.0;`);
+
+  // The output row and column of accumulator (x, y), as WGSL.
+  let row: (x: number) => string;
+  let col: (y: number) => string;
+  let decls = "";
+  if (shared) {
+    body.push(`  let m0 = mt * ${u(BM)};`, `  let n0 = nt * ${u(BN)};`);
+    decls = `var<workgroup> As: array<f32, ${tk * BM}>;\nvar<workgroup> Bs: array<f32, ${tk * BN}>;\n`;
+    // Threads take rows ty, ty + wy, … and columns tx, tx + wx, …: neighbours read
+    // neighbouring words of the tiles (no bank conflicts) and store neighbouring outputs.
+    row = (x) => `m0 + lid.y${x ? ` + ${u(x * wy)}` : ""}`;
+    col = (y) => `n0 + lid.x${y ? ` + ${u(y * wx)}` : ""}`;
+    sharedLoop(body, sa, sb, tile, wx * wy);
+  } else {
+    body.push(`  let m0 = (mt * ${u(wy)} + lid.y) * ${u(tm)};`, `  let n0 = (nt * ${u(wx)} + lid.x) * ${u(tn)};`);
+    row = (x) => `m0${x ? ` + ${u(x)}` : ""}`;
+    col = (y) => `n0${y ? ` + ${u(y)}` : ""}`;
+    globalLoop(body, sa, sb, tm, tn);
+  }
+
+  body.push(`  let obase = p * ${u(M * N)};`);
+  const guardM = M % BM !== 0;
+  const guardN = N % BN !== 0;
+  const top = epilogue ? new Renderer(b, body) : undefined;
+  for (let x = 0; x < tm; x++) {
+    for (let y = 0; y < tn; y++) {
+      const guard = [guardM ? `${row(x)} < ${u(M)}` : "", guardN ? `${col(y)} < ${u(N)}` : ""].filter(Boolean);
+      const at = `obase + (${row(x)}) * ${u(N)} + ${col(y)}`;
+      if (!epilogue || !top) {
+        const st = `out[${at}] = c${x}_${y};`;
+        body.push(guard.length ? `  if (${guard.join(" && ")}) { ${st} }` : `  ${st}`);
+        continue;
+      }
+      const lines: string[] = [];
+      const rr = top.child(lines, "    ");
+      const v = epilogue.render(rr, [...batch, row(x), col(y)], `c${x}_${y}`);
+      body.push(`  ${guard.length ? `if (${guard.join(" && ")})` : "if (true)"} {`, ...lines, `    out[${at}] = ${store(v, epilogue.dtype)};`, "  }");
+    }
+  }
+
+  const wgsl = [
+    `// ${name}: [${M}×${K}] @ [${K}×${N}]${batchShape.length ? ` × ${numel(batchShape)}` : ""}, tile ${tileName(tile)}${aVec ? `, A vec4 along ${aVec === "k" ? "K" : "M"}` : ""}${bVec ? `, B vec4 along ${bVec === "k" ? "K" : "N"}` : ""}`,
+    b.declare(epilogue?.dtype ?? "f32"),
+    decls,
+    `@compute @workgroup_size(${wx}, ${wy})`,
+    "fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32, @builtin(num_workgroups) groups: vec3<u32>) {",
+    ...body,
+    "}",
+    "",
+  ].join("\n");
+  return { name, wgsl, bindings: [...b.ids, out], readOnly: b.ids.length, workgroups: groupGrid(groups) };
+}
+
+const COMP = ["x", "y", "z", "w"];
+
+/**
+ * The register-blocked K loop: per step of U (4 where K allows) each thread loads tm
+ * values of A and tn of B for every k and accumulates tm·tn products.
+ */
+function globalLoop(body: string[], sa: Side, sb: Side, tm: number, tn: number): void {
+  const K = sa.K;
+  const U = K % 4 === 0 ? 4 : 1;
+  // Per side: per-row base offsets (clamped to the last row: edge threads compute
+  // rows that are never stored), and a function giving the loaded value for (i, kk).
+  const prep = (s: Side, first: string, count: number, nm: string): ((i: number, kk: number) => string) => {
+    if (s.vec === "k") {
+      // (base + row·sD)/4 + k/4: sD and the base are multiples of 4
+      for (let i = 0; i < count; i++) body.push(`  let ${nm}r${i} = (${s.base} + min(${first}${i ? ` + ${u(i)}` : ""}, ${u(s.D - 1)}) * ${u(s.sD)}) / 4u;`);
+      return (i, kk) => `${nm}q${i}.${COMP[kk]}`;
+    }
+    if (s.vec === "d") {
+      for (let j = 0; j < count / 4; j++) body.push(`  let ${nm}r${j} = ${s.base} / 4u + min(${first} / 4u${j ? ` + ${u(j)}` : ""}, ${u(s.D / 4 - 1)});`);
+      return (i, kk) => `${nm}q${i >> 2}_${kk}.${COMP[i & 3]}`;
+    }
+    for (let i = 0; i < count; i++) body.push(`  let ${nm}r${i} = ${s.base} + min(${first}${i ? ` + ${u(i)}` : ""}, ${u(s.D - 1)}) * ${u(s.sD)};`);
+    return (i, kk) => `${nm}${i}_${kk}`;
+  };
+  const loads = (s: Side, count: number, nm: string, u4: number, lines: string[], ind: string) => {
+    if (s.vec === "k") {
+      for (let i = 0; i < count; i++) lines.push(`${ind}let ${nm}q${i} = ${s.arr}[${nm}r${i} + k / 4u];`);
+    } else if (s.vec === "d") {
+      for (let kk = 0; kk < u4; kk++) {
+        const kx = kk ? `(k + ${u(kk)})` : "k";
+        for (let j = 0; j < count / 4; j++) lines.push(`${ind}let ${nm}q${j}_${kk} = ${s.arr}[${nm}r${j} + ${kx} * ${u(s.sK / 4)}];`);
+      }
+    } else {
+      for (let kk = 0; kk < u4; kk++) {
+        const kx = kk ? `(k + ${u(kk)})` : "k";
+        for (let i = 0; i < count; i++) lines.push(`${ind}let ${nm}${i}_${kk} = ${s.arr}[${nm}r${i} + ${kx}${s.sK === 1 ? "" : ` * ${u(s.sK)}`}];`);
+      }
+    }
+  };
+  const av = prep(sa, "m0", tm, "a");
+  const bv = prep(sb, "n0", tn, "b");
+  if (K === 0) return;
+  body.push(`  for (var k = 0u; k < ${u(K)}; k += ${u(U)}) {`);
+  loads(sa, tm, "a", U, body, "    ");
+  loads(sb, tn, "b", U, body, "    ");
+  for (let kk = 0; kk < U; kk++) {
+    for (let x = 0; x < tm; x++) for (let y = 0; y < tn; y++) body.push(`    c${x}_${y} = fma(${av(x, kk)}, ${bv(y, kk)}, c${x}_${y});`);
+  }
+  body.push("  }");
+}
+
+/**
+ * The shared-memory K loop: per slice of depth tk the workgroup copies A's BM×tk and
+ * B's tk×BN block into workgroup memory (stored k-major: Xs[kk·BD + d]), waits, and
+ * each thread accumulates its tm×tn products from there.
+ */
+function sharedLoop(body: string[], sa: Side, sb: Side, tile: MatmulTile, threads: number): void {
+  const { wx, wy, tm, tn, tk } = tile;
+  const K = sa.K;
+  if (K === 0) return;
+  body.push(`  for (var k0 = 0u; k0 < ${u(K)}; k0 += ${u(tk)}) {`);
+  cooperativeLoad(body, sa, "As", wy * tm, tk, threads, "m0");
+  cooperativeLoad(body, sb, "Bs", wx * tn, tk, threads, "n0");
+  body.push("    workgroupBarrier();");
+  body.push(`    for (var kk = 0u; kk < ${u(tk)}; kk++) {`);
+  for (let x = 0; x < tm; x++) body.push(`      let a${x} = As[kk * ${u(wy * tm)} + lid.y${x ? ` + ${u(x * wy)}` : ""}];`);
+  for (let y = 0; y < tn; y++) body.push(`      let b${y} = Bs[kk * ${u(wx * tn)} + lid.x${y ? ` + ${u(y * wx)}` : ""}];`);
+  for (let x = 0; x < tm; x++) for (let y = 0; y < tn; y++) body.push(`      c${x}_${y} = fma(a${x}, b${y}, c${x}_${y});`);
+  body.push("    }");
+  body.push("    workgroupBarrier();");
+  body.push("  }");
+}
+
+/**
+ * Lines copying the BD×tk block of side `s` starting at free index `d0` and k0 into
+ * `dst` (k-major). Consecutive threads read consecutive addresses along the operand's
+ * contiguous axis. Elements past K are zero (they meet the other operand's); rows past
+ * D are clamped (their outputs are not stored).
+ */
+function cooperativeLoad(body: string[], s: Side, dst: string, BD: number, tk: number, threads: number, d0: string): void {
+  const ind = "    ";
+  const padK = s.K % tk !== 0;
+  const emit = (count: number, lines: (e: string) => string[]) => {
+    if (count > 2 * threads) {
+      // a loop, not unrolled copies: small workgroups would multiply the code (and lavapipe's JIT time)
+      body.push(`${ind}for (var e = li; e < ${u(count)}; e += ${u(threads)}) {`, ...lines("e").map((l) => `${ind}  ${l}`), `${ind}}`);
+      return;
+    }
+    for (let j = 0; j < Math.ceil(count / threads); j++) {
+      const e = j ? `li + ${u(j * threads)}` : "li";
+      const inner = lines("e");
+      if ((j + 1) * threads > count) body.push(`${ind}if (${e} < ${u(count)}) {`, `${ind}  let e = ${e};`, ...inner.map((l) => `${ind}  ${l}`), `${ind}}`);
+      else body.push(`${ind}{`, `${ind}  let e = ${e};`, ...inner.map((l) => `${ind}  ${l}`), `${ind}}`);
+    }
+  };
+  if (s.vec === "k") {
+    const q = tk / 4;
+    emit(BD * q, (e) => {
+      const l = [`let d = ${e} / ${u(q)};`, `let kq = ${e} % ${u(q)};`, `let k = k0 + kq * 4u;`];
+      const at = `(${s.base} + min(${d0} + d, ${u(s.D - 1)}) * ${u(s.sD)}) / 4u + ${padK ? `min(k, ${u(s.K - 4)})` : "k"} / 4u`;
+      l.push(padK ? `let v = select(vec4<f32>(0.0), ${s.arr}[${at}], k < ${u(s.K)});` : `let v = ${s.arr}[${at}];`);
+      for (let c = 0; c < 4; c++) l.push(`${dst}[(kq * 4u${c ? ` + ${u(c)}` : ""}) * ${u(BD)} + d] = v.${COMP[c]};`);
+      return l;
+    });
+  } else if (s.vec === "d") {
+    const q = BD / 4;
+    emit(q * tk, (e) => {
+      const l = [`let dq = ${e} % ${u(q)};`, `let kk = ${e} / ${u(q)};`, `let k = k0 + kk;`];
+      const at = `${s.base} / 4u + min(${d0} / 4u + dq, ${u(s.D / 4 - 1)}) + ${padK ? `min(k, ${u(s.K - 1)})` : "k"} * ${u(s.sK / 4)}`;
+      l.push(padK ? `let v = select(vec4<f32>(0.0), ${s.arr}[${at}], k < ${u(s.K)});` : `let v = ${s.arr}[${at}];`);
+      for (let c = 0; c < 4; c++) l.push(`${dst}[kk * ${u(BD)} + dq * 4u${c ? ` + ${u(c)}` : ""}] = v.${COMP[c]};`);
+      return l;
+    });
+  } else {
+    // Walk the operand's smaller stride fastest, so that neighbouring threads read neighbouring addresses.
+    const kFast = Math.abs(s.sK) <= Math.abs(s.sD) || s.D === 1;
+    emit(BD * tk, (e) => {
+      const l = kFast ? [`let d = ${e} / ${u(tk)};`, `let kk = ${e} % ${u(tk)};`] : [`let d = ${e} % ${u(BD)};`, `let kk = ${e} / ${u(BD)};`];
+      l.push("let k = k0 + kk;");
+      const at = `${s.base} + min(${d0} + d, ${u(s.D - 1)}) * ${u(s.sD)} + ${padK ? `min(k, ${u(s.K - 1)})` : "k"} * ${u(s.sK)}`;
+      l.push(padK ? `let v = select(0.0, ${s.arr}[${at}], k < ${u(s.K)});` : `let v = ${s.arr}[${at}];`);
+      l.push(`${dst}[kk * ${u(BD)} + d] = v;`);
+      return l;
+    });
+  }
+}
