@@ -30,6 +30,33 @@ export function erf(x: number): number {
   return x < 0 ? -r : r;
 }
 
+/**
+ * erfc in float64, accurate in relative terms far into the tail (where 1 − erf(x) would
+ * cancel): below 2, 1 − erf(x) (erfc(2) ≈ 4.7e-3 keeps the relative error near 1e-14);
+ * from 2, the continued fraction e^{−x²}/√π · 1/(x + ½/(x + 1/(x + (3/2)/(x + …)))) by
+ * the modified Lentz method.
+ */
+export function erfc(x: number): number {
+  if (Number.isNaN(x)) return NaN;
+  if (x < 0) return 2 - erfc(-x);
+  if (x < 2) return 1 - erf(x);
+  if (x > 27) return 0; // e^{−x²} underflows
+  const tiny = 1e-300;
+  let f = x;
+  let c = x;
+  let d = 0;
+  for (let n = 1; n < 5000; n++) {
+    const a = n / 2;
+    d = x + a * d;
+    d = 1 / (Math.abs(d) < tiny ? tiny : d);
+    c = x + a / (Math.abs(c) < tiny ? tiny : c);
+    const delta = c * d;
+    f *= delta;
+    if (Math.abs(delta - 1) < 1e-16) break;
+  }
+  return Math.exp(-x * x) / Math.sqrt(Math.PI) / f;
+}
+
 // WGSL: |x| < 1, the Maclaurin series 2/√π·Σ (−1)^n x^{2n+1} / (n!(2n+1)) through n = 10
 // (truncation < 2e-9); |x| ≥ 1, erf = 1 − erfc with Numerical Recipes' erfcc (Chebyshev
 // fit, relative error < 1.2e-7 on erfc ≤ 0.16, so < 2e-8 absolute on erf).
@@ -85,6 +112,32 @@ defineOp({
   lower: { kind: "elementwise", expr: ([x]) => erfWgsl(x) },
 });
 
+// erfc as its own primitive, so that Φ(x) = ½·erfc(−x/√2) keeps its relative accuracy
+// for very negative x (gelu's derivative needs it: Φ(x) and x·φ(x) nearly cancel there).
+defineOp({
+  name: "erfc",
+  arity: 1,
+  doc: "the complementary error function 1 − erf(x), accurate in its tail",
+  infer: ([x]) => {
+    if (x.dtype !== "f32") throw new OpTypeError(`erfc takes a float operand, got ${fmtType(x)}`);
+    return x;
+  },
+  evaluate: ([x]) => {
+    const out = refTensor(x.shape);
+    for (let i = 0; i < out.data.length; i++) out.data[i] = erfc(x.data[i]);
+    return out;
+  },
+  // d/dx erfc(x) = −2/√π·e^{−x²}
+  vjp: ({ g, cot, node }) => {
+    const x = node.inputs[0];
+    const e = g.add("exp", [g.add("neg", [mul(g, x, x)])]);
+    return [mul(g, cot, mul(g, fill(g, -TWO_OVER_SQRT_PI, x), e))];
+  },
+  batch: batchElementwise,
+  // 1 + erf(−x) = erfc(x)
+  lower: { kind: "elementwise", expr: ([x]) => onePlusErfWgsl(`(-${x})`) },
+});
+
 // ---- gelu(x; approximate): x·Φ(x), Φ the standard normal CDF, as torch.nn.functional.gelu:
 // approximate = "none" (the default) is exact, Φ(x) = ½(1 + erf(x/√2)); "tanh" is
 // ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
@@ -99,7 +152,8 @@ function isTanh(op: string, approximate: unknown): boolean {
 }
 
 export function gelu(x: number, tanhForm = false): number {
-  return tanhForm ? 0.5 * x * (1 + Math.tanh(K0 * (x + K1 * x * x * x))) : 0.5 * x * (1 + erf(x * Math.SQRT1_2));
+  // Φ(x) = ½·erfc(−x/√2): exact in relative terms for very negative x, where 1 + erf cancels
+  return tanhForm ? 0.5 * x * (1 + Math.tanh(K0 * (x + K1 * x * x * x))) : 0.5 * x * erfc(-x * Math.SQRT1_2);
 }
 
 defineOp({
@@ -130,7 +184,7 @@ defineOp({
       d = add(g, scale(g, add(g, one, t), 0.5), mul(g, scale(g, x, 0.5), mul(g, dt, du)));
     } else {
       // Φ(x) + x·φ(x), φ(x) = e^{−x²/2}/√(2π)
-      const cdf = scale(g, add(g, one, g.add("erf", [scale(g, x, Math.SQRT1_2)])), 0.5);
+      const cdf = scale(g, g.add("erfc", [scale(g, x, -Math.SQRT1_2)]), 0.5);
       const pdf = scale(g, g.add("exp", [scale(g, mul(g, x, x), -0.5)]), INV_SQRT_2PI);
       d = add(g, cdf, mul(g, x, pdf));
     }

@@ -89,6 +89,9 @@ gradCases.push(
   { op: "cumsum", inputs: [f(2, 9, 3)], attrs: { axis: 1, reverse: true } },
   { op: "erf", inputs: [f(3, 4)], range: [[-3, 3]] },
   { op: "erf", inputs: [f(17)], range: [[-0.9, 0.9]] },
+  { op: "erfc", inputs: [f(3, 4)], range: [[-3, 3]] },
+  // the tail (where erfc is tiny and 1 − erf would have cancelled)
+  { op: "erfc", inputs: [f(33)], range: [[0, 9]] },
 );
 
 forwardCases.push(

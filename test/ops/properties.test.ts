@@ -155,6 +155,7 @@ const GENERATORS: Record<string, fc.Arbitrary<PropCase>> = {
   sin: unaryArb("sin", "any"),
   cos: unaryArb("cos", "any"),
   erf: unaryArb("erf", "any"),
+  erfc: unaryArb("erfc", "any"),
   gelu: unaryArb("gelu", "wide", fc.record({ approximate: fc.constantFrom("none", "tanh") })),
   add: binaryArb("add", ["any", "any"]),
   sub: binaryArb("sub", ["any", "any"]),
