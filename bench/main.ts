@@ -22,7 +22,7 @@ import { memory } from "./workloads/memory.ts";
 export const WORKLOADS: Workload[] = [gelu, matmul, mlp, transformer, firstStep, memory];
 
 const USAGE = `usage: npm run bench -- [--quick] [--only NAME[,NAME]] [--readme] [--spin] [--list]
-       npm run bench -- --report bench/results/DATE.json [--readme]   (print a results file's table again)
+       npm run bench -- --report bench/results/A.json [B.json …] [--readme]   (print results files' tables again)
   --quick      fewer repetitions (a rough figure in about a third of the time)
   --only N,M   run only these workloads (${WORKLOADS.map((w) => w.name).join(", ")})
   --readme     rewrite the "## Speed" section of README.md with this run's table
@@ -31,7 +31,7 @@ const USAGE = `usage: npm run bench -- [--quick] [--only NAME[,NAME]] [--readme]
 
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === "--child") return runFirstStepChild(argv.slice(1));
-  if (argv[0] === "--report") return report(argv[1], argv.includes("--readme"));
+  if (argv[0] === "--report") return report(argv.slice(1).filter((a) => a !== "--readme"), argv.includes("--readme"));
   let quick = false;
   let readme = false;
   let only: string[] | null = null;
@@ -99,7 +99,7 @@ export async function main(argv: string[]): Promise<number> {
     node: process.version,
     host: hostDescription(),
     poll: process.env.WEFT_SPIN_POLL === "1" ? "spin" : "timer",
-    shaderCache: "Warm figures run with the Mesa shader cache as found; time to first step runs in child processes with MESA_SHADER_CACHE_DISABLE=true (cold compile).",
+    shaderCache: "Warm figures run with the driver's shader cache as found; time to first step runs in child processes with the on-disk shader caches off (MESA_SHADER_CACHE_DISABLE=true, __GL_SHADER_DISK_CACHE=0: cold compile).",
     quick,
     only,
     peers,
@@ -114,26 +114,32 @@ export async function main(argv: string[]): Promise<number> {
   if (!only && !quick) writeFileSync(join(dir, "latest.md"), table);
   process.stdout.write(`\n${table}\n`);
   log(`bench: wrote ${file} (${results.seconds.toFixed(0)} s)`);
-  if (readme) updateReadme({ ...results, date });
+  if (readme) updateReadme([{ ...results, date }]);
   return 0;
 }
 
-function updateReadme(r: Results): void {
+function updateReadme(rs: Results[], made = "npm run bench -- --readme"): void {
   const path = resolve(BENCH_DIR, "..", "README.md");
-  writeFileSync(path, readmeWithSpeed(readFileSync(path, "utf8"), r, "npm run bench"));
+  writeFileSync(path, readmeWithSpeed(readFileSync(path, "utf8"), rs, made));
   console.error(`bench: updated the Speed section of ${path}`);
 }
 
-/** `--report FILE [--readme]`: the table of an earlier run, without measuring again. */
-function report(file: string | undefined, readme: boolean): number {
-  if (!file) {
+/**
+ * `--report FILE… [--readme]`: the tables of earlier runs, without measuring again; with
+ * --readme the README's Speed section shows them all, in the order given (e.g. the CI
+ * device's run and a real GPU's run packed with bench/pack.mjs).
+ */
+function report(files: string[], readme: boolean): number {
+  if (!files.length) {
     console.error(USAGE);
     return 2;
   }
-  const r = JSON.parse(readFileSync(resolve(file), "utf8")) as Results;
-  const shown = { ...r, date: r.date.slice(0, 10) };
-  process.stdout.write(`${header(shown)}\n\n${markdown(shown)}\n`);
-  if (readme) updateReadme(shown);
+  const shown = files.map((file) => {
+    const r = JSON.parse(readFileSync(resolve(file), "utf8")) as Results;
+    return { ...r, date: r.date.slice(0, 10) };
+  });
+  for (const r of shown) process.stdout.write(`${header(r)}\n\n${markdown(r)}\n\n`);
+  if (readme) updateReadme(shown, `npm run bench -- --report ${files.join(" ")} --readme`);
   return 0;
 }
 

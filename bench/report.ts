@@ -86,20 +86,19 @@ export function header(r: Results): string {
 }
 
 /** Replaces (or appends) the README's closing "## Speed" section. */
-export function readmeWithSpeed(readme: string, r: Results, command: string): string {
+export function readmeWithSpeed(readme: string, rs: readonly Results[], made: string): string {
   const section = [
     "## Speed",
     "",
-    `\`${command}\` measures Weft against TensorFlow.js (WebGPU back end) and jax-js (jit) on one`,
+    "`npm run bench` measures Weft against TensorFlow.js (WebGPU back end) and jax-js (jit) on one",
     "shared WebGPU device, interleaved in one process, with a hand-written WGSL matmul as the",
-    "kernel baseline; it writes `bench/results/<date>.json` and prints this table (`-- --quick` for",
+    "kernel baseline; it writes `bench/results/<date>.json` and prints a table (`-- --quick` for",
     "fewer repetitions, `-- --only matmul,mlp` for some workloads, `-- --list` for their names).",
-    "The method is described at the top of `bench/harness.ts`. Latest run:",
+    "The method is described at the top of `bench/harness.ts`; `node bench/pack.mjs` packs the",
+    "bench to run on a machine with a GPU but no npm. The tables below come from",
+    `\`${made}\`:`,
     "",
-    header(r),
-    "",
-    markdown(r),
-    "",
+    ...rs.flatMap((r) => [header(r), "", markdown(r), ""]),
   ].join("\n");
   const at = readme.search(/^## Speed\s*$/m);
   const base = at >= 0 ? readme.slice(0, at) : readme.replace(/\s*$/, "\n\n");

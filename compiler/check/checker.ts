@@ -17,7 +17,7 @@ import { Frame, type FnContext, type TypedNode } from "./frame.ts";
 import { type GlobalSym, type ModuleScope, hintFor, symSpan } from "./scope.ts";
 import {
   type BlockInfo, type DimInfo, type DType, type FnInfo, type FnSig, type InstanceType, type ParamInfo, type Rest, type TensorType, type Type,
-  DTYPES, ERROR, UNIT, collectVars, describe, freeze, hasInstance, instanceSubst, isCompileTime, isDType, joinCompileTime, liftRecord, liftType,
+  DTYPES, ERROR, UNIT, collectSyms, collectVars, describe, freeze, hasInstance, instanceSubst, isCompileTime, isDType, joinCompileTime, liftRecord, liftType,
   printDims, printType, substType, tensor, typeKey,
 } from "./types.ts";
 import { castHint, dtypeList, mismatchDetail, mismatchHint, rankDetail, sameNameHint } from "./messages.ts";
@@ -1980,34 +1980,6 @@ function sameSym(a: GlobalSym, b: GlobalSym): boolean {
   return false;
 }
 
-/** The named sizes a type mentions (dims, instance args, counts), by key. */
-function collectSyms(t: Type, out: Map<string, NamedAtom>): void {
-  const add = (d: Dim) => {
-    for (const a of atomsOf(d).values()) if (a.kind === "sym") out.set(a.key, a);
-  };
-  switch (t.kind) {
-    case "tensor":
-      t.dims.forEach(add);
-      return;
-    case "int":
-      if (t.value) add(t.value);
-      return;
-    case "instance":
-      t.args.forEach(add);
-      return;
-    case "repeat":
-      add(t.count);
-      collectSyms(t.elem, out);
-      return;
-    case "tuple":
-    case "list":
-      t.items.forEach((x) => collectSyms(x, out));
-      return;
-    case "record":
-      t.fields.forEach((x) => collectSyms(x.type, out));
-      return;
-  }
-}
 
 function fnLabel(info: FnInfo): string {
   if (!info.owner) return `\`${info.name}\``;

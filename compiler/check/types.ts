@@ -382,13 +382,22 @@ export function hasInstance(t: Type): boolean {
 
 /** The unification variables mentioned in a type. */
 export function collectVars(t: Type, out: Map<string, NamedAtom>): void {
+  collectAtoms(t, "var", out);
+}
+
+/** The named sizes a type mentions (dims, instance args, counts), by key. */
+export function collectSyms(t: Type, out: Map<string, NamedAtom>): void {
+  collectAtoms(t, "sym", out);
+}
+
+function collectAtoms(t: Type, kind: "var" | "sym", out: Map<string, NamedAtom>): void {
   const add = (d: Dim) => {
-    for (const a of atomsOf(d).values()) if (a.kind === "var") out.set(a.key, a);
+    for (const a of atomsOf(d).values()) if (a.kind === kind) out.set(a.key, a);
   };
   switch (t.kind) {
     case "tensor":
       t.dims.forEach(add);
-      for (const p of t.rest?.parts ?? []) collectVars(tensor(t.dtype, p.dims, p.rest), out);
+      for (const p of t.rest?.parts ?? []) collectAtoms(tensor(t.dtype, p.dims, p.rest), kind, out);
       return;
     case "int":
       if (t.value) add(t.value);
@@ -398,14 +407,14 @@ export function collectVars(t: Type, out: Map<string, NamedAtom>): void {
       return;
     case "repeat":
       add(t.count);
-      collectVars(t.elem, out);
+      collectAtoms(t.elem, kind, out);
       return;
     case "tuple":
     case "list":
-      t.items.forEach((x) => collectVars(x, out));
+      t.items.forEach((x) => collectAtoms(x, kind, out));
       return;
     case "record":
-      t.fields.forEach((x) => collectVars(x.type, out));
+      t.fields.forEach((x) => collectAtoms(x.type, kind, out));
       return;
   }
 }

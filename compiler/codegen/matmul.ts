@@ -71,7 +71,15 @@ export const MATMUL_TABLE: Record<DeviceProfile["kind"], { upTo: number; tile: s
   // 7.7 / 8.9 (1.13–1.17× paired), and 12.7–17.9 idle (1.2–1.4×). 8x8:4x8 ties at these
   // sizes and wins where A cannot be read as vec4 (257×129×300: 8.4 against 6.0), loses
   // at 128 (6.2 against 8.0). Shared-memory tiles are 3–4× slower here (DEVICE-NOTES).
-  cpu: [{ upTo: Infinity, tile: "8x8:8x4" }],
+  // But lavapipe JITs each shader at its first dispatch, and 8x8:8x4 (32 accumulators,
+  // vec4 loads, unrolled) costs about 3× the JIT time of 8x8:4x4: the transformer block's
+  // time to first step (bench ttfs, ~20 matmul kernels) was 25.9–26.8 s with 8x8:8x4
+  // everywhere and 8.9 s with 8x8:4x4. Up to 512² outputs, where a program holds many
+  // small matmuls, the faster JIT is worth more than 8x8:8x4's 13–22% of throughput.
+  cpu: [
+    { upTo: 512 * 512, tile: "8x8:4x4" },
+    { upTo: Infinity, tile: "8x8:8x4" },
+  ],
   // NVIDIA H200 through dawn-node's Vulkan back end (driver 580.159), GPU timestamps.
   // Shared-memory tiles win from 256 up; the small 32×32 tile keeps enough workgroups
   // busy up to 512², the 64×64 one to 1024², the 64×128 one (8×8 per thread) beyond:
