@@ -778,6 +778,7 @@ export class Lowering {
     const shape: number[] = [];
     const labels: Label[] = [];
     let axis = 0;
+    const gathers: { axis: number; index: TensorValue }[] = [];
     const int = (e: Expr | undefined, what: string): number | undefined => {
       if (!e) return undefined;
       const v = this.evalExpr(e, scope, module);
@@ -815,7 +816,17 @@ export class Lowering {
         shape.push(len);
         labels.push(len === n ? obj.labels[axis] : undefined);
       } else {
-        const i = int(ix as Expr, "an index")!;
+        const v = this.evalExpr(ix as Expr, scope, module);
+        if (v.kind === "tensor" && this.dtypeOf(v) === "i32") {
+          // an i32 tensor index: the whole axis here, then gathered (its dims replace the axis)
+          gathers.push({ axis: shape.length, index: v });
+          shape.push(n);
+          labels.push(undefined);
+          axis++;
+          continue;
+        }
+        if (v.kind !== "number" || !v.isInt) this.fail(ix.span, `an index must be a compile-time integer or an i32 tensor, found ${describe(v)}`, Code.Index);
+        const i = v.value;
         const k = i < 0 ? n + i : i;
         if (k < 0 || k >= n) this.fail(ix.span, `index ${i} is out of range for an axis of size ${n}`, Code.Index);
         starts[axis] = k;
@@ -829,7 +840,13 @@ export class Lowering {
     }
     const whole = starts.every((s0, k) => s0 === 0 && steps[k] === 1 && sizes[k] === type.shape[k]);
     const sliced = whole ? obj.id : this.op("slice", [obj.id], { starts, steps, shape: sizes }, span);
-    return { kind: "tensor", id: reshape(this.g, sliced, shape), labels };
+    let out: TensorValue = { kind: "tensor", id: reshape(this.g, sliced, shape), labels };
+    // last axis first, so that the axes before each one stay where they are
+    for (const { axis: at, index } of gathers.reverse()) {
+      const id = this.op("gather", [out.id, index.id], { axis: at }, span);
+      out = { kind: "tensor", id, labels: [...out.labels.slice(0, at), ...index.labels, ...out.labels.slice(at + 1)] };
+    }
+    return out;
   }
 
   private evalCall(e: Extract<Expr, { kind: "call" }>, scope: Scope, module: Module): Value {
