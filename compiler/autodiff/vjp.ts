@@ -9,8 +9,8 @@ import type { Span } from "../../grammar/ast.ts";
 
 /** Differentiating through an op that has no derivative. */
 export class NotDifferentiableError extends Error {
-  constructor(readonly op: string, readonly span: Span | undefined) {
-    super(`cannot differentiate through '${op}'`);
+  constructor(readonly op: string, readonly span: Span | undefined, detail = "") {
+    super(`cannot differentiate through '${op}'${detail}`);
   }
 }
 
@@ -23,8 +23,9 @@ export function vjp(g: Graph, y: number, wrt: readonly number[], seed?: number):
   // Forward reachability from wrt: only those nodes carry gradients.
   const live = new Uint8Array(g.nodes.length);
   for (const w of wrt) live[w] = 1;
+  // `stop` cuts it: nothing past a stop depends on wrt as far as gradients go.
   for (let id = Math.min(...wrt); id <= y; id++) {
-    if (!live[id] && g.nodes[id].inputs.some((i) => live[i])) live[id] = 1;
+    if (!live[id] && g.nodes[id].op !== "stop" && g.nodes[id].inputs.some((i) => live[i])) live[id] = 1;
   }
   // Each node's cotangent contributions, summed when the node is reached (all its readers
   // come after it, so by then every contribution is in).
@@ -44,6 +45,15 @@ export function vjp(g: Graph, y: number, wrt: readonly number[], seed?: number):
     if (node.inputs.length === 0) continue;
     const def = getOp(node.op);
     if (!def.vjp) throw new NotDifferentiableError(node.op, node.span);
+    // A float made from an integer or boolean that depends on wrt (`cast(argmax(x))`,
+    // `cast(x > 0)`, topk's indices): the value moves with wrt in steps, so its derivative is
+    // not zero but undefined. That is an error unless the user says so with stop(...).
+    // (Integers used as indices — gather, take_along, where's condition — are fine: the
+    // gradient flows through the values they select.)
+    if (node.op === "cast" && g.type(node.id).dtype === "f32" && g.type(node.inputs[0]).dtype !== "f32" && live[node.inputs[0]]) {
+      const origin = integerOrigin(g, node.inputs[0], live);
+      throw new NotDifferentiableError(origin.op, origin.span ?? node.span, ` (its ${g.type(origin.id).dtype} result reaches the value being differentiated through a cast)`);
+    }
     const grads = def.vjp({ g, node, cot: c });
     node.inputs.forEach((input, k) => {
       const gk = grads[k];
@@ -57,6 +67,17 @@ export function vjp(g: Graph, y: number, wrt: readonly number[], seed?: number):
     });
   }
   return wrt.map((w) => total(w) ?? fill(g, 0, w));
+}
+
+/** The first node on the way up from `id` whose result is an integer or boolean made from a float that depends on wrt. */
+function integerOrigin(g: Graph, id: number, live: Uint8Array): { id: number; op: string; span: Span | undefined } {
+  let at = id;
+  for (;;) {
+    const n = g.node(at);
+    const next = n.inputs.find((i) => live[i] && g.type(i).dtype !== "f32");
+    if (next === undefined) return { id: at, op: n.op, span: n.span };
+    at = next;
+  }
 }
 
 /**

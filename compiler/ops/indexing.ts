@@ -264,7 +264,7 @@ defineOp({
     // oneHotT[v, j] = (clamp(idx[j]) == v), then dx[p, v, q] = Σ_j oneHotT[v, j]·cot[p, j, q]
     const c = reshape(g, clampNode(g, idx, n), [1, J]);
     const iota = g.add("iota", [], { shape: [n, J], axis: 0, dtype: "i32" });
-    const oneHotT = cast(g, g.add("eq", [iota, broadcastTo(g, c, [n, J])]), "f32");
+    const oneHotT = cast(g, g.add("stop", [g.add("eq", [iota, broadcastTo(g, c, [n, J])])]), "f32"); // a mask: no derivative
     const dx =
       P === 1
         ? g.add("matmul", [oneHotT, reshape(g, cot, [J, Q])])
@@ -330,7 +330,7 @@ defineOp({
     const E = [...I.slice(0, axis + 1), n, ...I.slice(axis + 1)];
     const spread = (t: number) => broadcastTo(g, reshape(g, t, [...I.slice(0, axis + 1), 1, ...I.slice(axis + 1)]), E);
     const iota = g.add("iota", [], { shape: E, axis: axis + 1, dtype: "i32" });
-    const oneHot = cast(g, g.add("eq", [iota, spread(clampNode(g, idx, n))]), "f32");
+    const oneHot = cast(g, g.add("stop", [g.add("eq", [iota, spread(clampNode(g, idx, n))])]), "f32"); // a mask: no derivative
     return [reduce(g, "sum", g.add("mul", [oneHot, spread(cot)]), [axis]), null];
   },
   // Both operands batched at one axis (an unbatched one broadcast: a view).

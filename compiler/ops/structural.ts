@@ -189,7 +189,7 @@ for (const [name, init, pick] of [
       const x = node.inputs[0];
       const shape = g.type(x).shape;
       const axes = node.attrs.axes as number[];
-      const hit = cast(g, g.add("eq", [x, unreduce(g, node.id, shape, axes)]), "f32");
+      const hit = cast(g, g.add("stop", [g.add("eq", [x, unreduce(g, node.id, shape, axes)])]), "f32"); // where the max is: no derivative
       const count = unreduce(g, reduce(g, "sum", hit, axes), shape, axes);
       return [mul(g, div(g, hit, count), unreduce(g, cot, shape, axes))];
     },

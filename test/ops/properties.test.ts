@@ -173,13 +173,14 @@ const GENERATORS: Record<string, fc.Arbitrary<PropCase>> = {
       label: `where ${show(sc)} ${show(sa)} ${show(sb)}`,
     };
   }),
-  // f32 → f32 passes the gradient; through i32 or bool it is zero (values away from integers)
+  // f32 → f32 passes the gradient; through i32 or bool (stopped: without stop that is an
+  // error, tested in select.test.ts) it is zero (values away from integers)
   cast: fc.tuple(shapeArb(0, 3), fc.constantFrom<DType>("f32", "i32", "bool"), seedArb).map(([s, dtype, seed]) => ({
     inputs: [tt(s)],
     values: [tensor(s, draw(rng(seed), numel(s), "offInt"))],
     build: (g, [x]) => {
       const c = g.add("cast", [x], { dtype });
-      return dtype === "f32" ? c : g.add("cast", [c], { dtype: "f32" });
+      return dtype === "f32" ? c : g.add("cast", [g.add("stop", [c])], { dtype: "f32" });
     },
     label: `cast ${show(s)} via ${dtype}`,
   })),

@@ -76,10 +76,12 @@ fn top_axis0(x: f32[R, N]) -> (f32[2, N], i32[2, N]) = topk(x, 2, R)
 fn top_int(x: i32[R, N]) -> (i32[R, K], i32[R, K]) = topk(x, K, -1)
 fn grads(x: f32[R, N], w: f32[R, K]) -> (f32[R, N], f32[R, N]) {
   let (v, i) = topk(x, K, N)
-  // through the values: the cotangent goes back to where each value came from; through
-  // the indices (i32): no gradient, as for argmax
-  return (grad(sum(v * w), x), grad(sum(cast(i) * w) + sum(cast(argmax(x, N))), x))
-}`;
+  // through the values: the cotangent goes back to where each value came from; the
+  // indices (i32), like argmax's, carry none once the program says so with stop
+  return (grad(sum(v * w), x), grad(sum(cast(stop(i)) * w) + sum(cast(stop(argmax(x, N)))), x))
+}
+fn through_indices(x: f32[R, N], w: f32[R, K]) -> f32[R, N] = grad(sum(cast(topk(x, K, N)[1]) * w), x)
+fn through_argmax(x: f32[R, N]) -> f32[R, N] = grad(sum(cast(argmax(x, N))), x)`;
 
   it("gives the k largest, largest first, with their indices; ties go to the lower index", () => {
     // row 1 ties 4 three ways; row 2 is all equal
@@ -121,6 +123,16 @@ fn grads(x: f32[R, N], w: f32[R, K]) -> (f32[R, N], f32[R, N]) {
     indices.forEach((j, s) => (want[Math.floor(s / 3) * 7 + j] += w[s]));
     expect(out.get("out.0")).toEqual(want);
     expect(out.get("out.1")).toEqual(new Array(21).fill(0));
+  });
+
+  it("differentiating through the indices (or argmax) without stop is an error naming the op", () => {
+    const types = { x: { shape: [3, 7], dtype: "f32" as const }, w: { shape: [3, 3], dtype: "f32" as const } };
+    const a = lowered(SRC, "through_indices", types);
+    expect(a.ok).toBe(false);
+    expect(!a.ok && a.messages.join("\n")).toMatch(/W0216 cannot differentiate through 'argsort' \(its i32 result .*stop/);
+    const b = lowered(SRC, "through_argmax", { x: types.x });
+    expect(b.ok).toBe(false);
+    expect(!b.ok && b.messages.join("\n")).toMatch(/W0216 cannot differentiate through 'argmax' \(its i32 result .*stop/);
   });
 
   it("k outside 1..n is an error naming the axis length", () => {
