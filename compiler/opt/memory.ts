@@ -6,7 +6,7 @@
 // joins the smallest buffer none of whose temporaries it overlaps, else a new one).
 //
 // The lower bound is the largest total size of temporaries alive at one launch of this
-// launch order: any assignment of buffers for this order needs at least that much.
+// launch order: every assignment of buffers for this order needs at least that much.
 // (A different order may have a lower bound; compiler/opt/schedule.ts picks the order.)
 import type { Bundle, BufferSpec } from "../../runtime/bundle.ts";
 
