@@ -7,7 +7,7 @@
 import type { DType, KernelSpec } from "../../runtime/bundle.ts";
 import type { Shape } from "../ir/graph.ts";
 import { numel } from "../ir/graph.ts";
-import { Bindings, grid, load, storage, store, u, unflatten, WORKGROUP } from "./wgsl.ts";
+import { Bindings, grid, load, store, threadKernelWgsl, unflatten } from "./wgsl.ts";
 import { isIdentity, Renderer, type Renderable } from "./render.ts";
 
 const sameShape = (a: Shape, b: Shape) => a.length === b.length && a.every((d, i) => d === b[i]);
@@ -82,20 +82,7 @@ export function updateKernel(name: string, shape: Shape, outs: readonly UpdateOu
   const r = new Renderer(b, body);
   const values = roots.map((root) => r.value(root, idx));
   outs.forEach((o, k) => body.push(`  out${k}[i] = ${store(values[k], o.dtype)};`));
-  const n = b.ids.length;
   const threads = Math.max(1, numel(shape));
-  const wgsl = [
-    `// ${name}${inPlace ? " (in place)" : ""}`,
-    ...b.ids.map((_, k) => `@group(0) @binding(${k}) var<storage, read> in${k}: array<${storage(b.types[k])}>;`),
-    ...outs.map((o, k) => `@group(0) @binding(${n + k}) var<storage, read_write> out${k}: array<${storage(o.dtype)}>;`),
-    "",
-    `@compute @workgroup_size(${WORKGROUP})`,
-    "fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {",
-    `  let i = gid.x + gid.y * groups.x * ${u(WORKGROUP)};`,
-    `  if (i >= ${u(threads)}) { return; }`,
-    ...body,
-    "}",
-    "",
-  ].join("\n");
-  return { name, wgsl, bindings: [...b.ids, ...outs.map((o) => o.out)], readOnly: n, workgroups: grid(threads) };
+  const wgsl = threadKernelWgsl(`${name}${inPlace ? " (in place)" : ""}`, b.declare(outs.map((o) => o.dtype)), threads, body);
+  return { name, wgsl, bindings: [...b.ids, ...outs.map((o) => o.out)], readOnly: b.ids.length, workgroups: grid(threads) };
 }

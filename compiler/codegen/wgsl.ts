@@ -99,17 +99,20 @@ export class Bindings {
     }
     return `in${k}`;
   }
-  declare(outType: DType): string {
+  /** The read-only inputs' declarations, then the read_write output `out` (one dtype) or `out0`, `out1`, … (a list). */
+  declare(out: DType | readonly DType[]): string {
     const lines = this.ids.map((_, k) => `@group(0) @binding(${k}) var<storage, read> in${k}: array<${this.vec[k] ? "vec4<f32>" : storage(this.types[k])}>;`);
-    lines.push(`@group(0) @binding(${this.ids.length}) var<storage, read_write> out: array<${storage(outType)}>;`);
+    const outs = typeof out === "string" ? [out] : out;
+    outs.forEach((t, k) => lines.push(`@group(0) @binding(${this.ids.length + k}) var<storage, read_write> out${typeof out === "string" ? "" : k}: array<${storage(t)}>;`));
     return lines.join("\n");
   }
 }
 
-export function kernel(name: string, b: Bindings, outType: DType, out: number, threads: number, body: string[]): KernelSpec {
-  const wgsl = [
-    `// ${name}`,
-    b.declare(outType),
+/** The WGSL of a kernel with one thread per element `i` of `threads` (a 2-D grid past 65,535 workgroups). */
+export function threadKernelWgsl(comment: string, declarations: string, threads: number, body: readonly string[]): string {
+  return [
+    `// ${comment}`,
+    declarations,
     "",
     `@compute @workgroup_size(${WORKGROUP})`,
     "fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {",
@@ -119,6 +122,10 @@ export function kernel(name: string, b: Bindings, outType: DType, out: number, t
     "}",
     "",
   ].join("\n");
+}
+
+export function kernel(name: string, b: Bindings, outType: DType, out: number, threads: number, body: string[]): KernelSpec {
+  const wgsl = threadKernelWgsl(name, b.declare(outType), threads, body);
   return { name, wgsl, bindings: [...b.ids, out], readOnly: b.ids.length, workgroups: grid(threads) };
 }
 
