@@ -13,7 +13,7 @@ import { printGraph, type Graph } from "../compiler/ir/graph.ts";
 import { evaluators } from "../compiler/ops/index.ts";
 import type { Backend, HostArray } from "../runtime/backend.ts";
 import { toStorage } from "../runtime/backend.ts";
-import type { DType } from "../runtime/bundle.ts";
+import { shaderKey, type DType } from "../runtime/bundle.ts";
 import { DataError } from "../runtime/data.ts";
 import { paramValues as initialParamValues, type InitSpec } from "../runtime/init.ts";
 import { joinValues, type FileTensor, type MaybeStacked } from "../runtime/stacked.ts";
@@ -262,10 +262,15 @@ async function compileCmd(file: string, v: Values): Promise<number> {
     writeBundle(v.out as string, bundle, { source: resolve(file), entry: entry ?? "" });
     process.stderr.write(`weft: wrote ${bundle.kernels.length} kernels to ${v.out as string}\n`);
   }
-  if (emit === "wgsl") for (const k of bundle.kernels) process.stdout.write(k.wgsl + "\n");
+  if (emit === "wgsl") for (const k of bundle.kernels) process.stdout.write((k.params ? `// params (P): [${k.params.join(", ")}]\n` : "") + k.wgsl + "\n");
   if (emit === "kernels") {
-    for (const k of bundle.kernels) process.stdout.write(`${k.name.padEnd(28)} groups [${k.workgroups.join(", ")}]  buffers ${k.bindings.join(", ")}\n`);
-    process.stdout.write(`${bundle.kernels.length} kernels, ${bundle.copies.length} copies after them\n`);
+    const keys = bundle.kernels.map(shaderKey);
+    const shares = (i: number) => {
+      const first = keys.indexOf(keys[i]);
+      return first < i ? `  shader of ${bundle.kernels[first].name}` : "";
+    };
+    bundle.kernels.forEach((k, i) => process.stdout.write(`${k.name.padEnd(28)} groups [${k.workgroups.join(", ")}]  buffers ${k.bindings.join(", ")}${shares(i)}\n`));
+    process.stdout.write(`${bundle.kernels.length} kernels (${new Set(keys).size} distinct shaders), ${bundle.copies.length} copies after them\n`);
     const need = requirements(bundle);
     const l = need.limits;
     process.stdout.write(

@@ -41,6 +41,12 @@ export interface KernelSpec {
   /** how many of the leading bindings are read-only (the rest are read_write) */
   readOnly: number;
   workgroups: [number, number, number];
+  /**
+   * Sizes and strides the WGSL reads from a uniform (`P`, bound after the storage
+   * buffers) instead of literals, so that kernels of one structure over different shapes
+   * share one shader (and one driver compile). u32 values, in the shader's slot order.
+   */
+  params?: number[];
   /** the graph ops this kernel computes (fused into it), for WEFT_DEBUG=2 */
   fused?: FusedOp[];
 }
@@ -76,4 +82,16 @@ export interface Bundle {
   /** parameters and optimizer state, by path; persist across runs */
   params: TensorRef[];
   state: TensorRef[];
+}
+
+/**
+ * What makes two kernels' pipelines interchangeable: the WGSL without its comment lines
+ * (which name the kernel) and the binding layout (count and read-only split).
+ */
+export function shaderKey(k: KernelSpec): string {
+  const code = k.wgsl
+    .split("\n")
+    .filter((l) => !l.trimStart().startsWith("//"))
+    .join("\n");
+  return `${k.bindings.length}/${k.readOnly}\n${code}`;
 }

@@ -55,6 +55,8 @@ export interface CompileOptions {
   device?: DeviceProfile;
   /** force one matmul tile for every matmul, e.g. "8x8:8x4" or "16x16:4x4:k16" (tests, tuning) */
   matmulTile?: string;
+  /** matmul kernels read sizes and strides from a uniform and share shaders across shapes (default true): Target.genericMatmul */
+  genericMatmul?: boolean;
 }
 
 /** Largest fused expression (in ops) that is recomputed by each of several readers. */
@@ -63,7 +65,7 @@ const MAX_SHARED_TREE = 12;
 export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
   const updates = opts.updates ?? new Map<string, number>();
   const fuse = opts.fuse ?? true;
-  const target: Target = { device: opts.device ?? PORTABLE, matmulTile: opts.matmulTile };
+  const target: Target = { device: opts.device ?? PORTABLE, matmulTile: opts.matmulTile, genericMatmul: opts.genericMatmul };
   const maxBound = (opts.maxStorageBuffers ?? 8) - 1; // one binding is the output
   const roots = [...g.outputs.values(), ...updates.values()];
   const needed = new Uint8Array(g.nodes.length);
@@ -162,7 +164,7 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
         {
           dtype: node.type.dtype,
           render: (r, idx, v) => {
-            const t = alias ? readAligned(tree, new Map([[alias.buffer, `out[${offsetExpr(contiguous(shape), idx)}]`]]), shape)! : tree;
+            const t = alias ? readAligned(tree, new Map([[alias.buffer, `out[${offsetExpr(contiguous(shape), idx, r.bindings.int)}]`]]), shape)! : tree;
             return r.value(substitute(t, acc, v), idx);
           },
         },

@@ -167,6 +167,8 @@ interface Side {
   K: number;
   sD: number;
   sK: number;
+  /** renders a size or stride (Bindings.int: a literal, or a uniform slot) */
+  int: (n: number) => string;
   /** element offset of this batch's matrix (WGSL) */
   base: string;
   vec: "k" | "d" | null;
@@ -195,10 +197,10 @@ export function matmulKernel({ name, node, inputs: [a, bOp], out, target }: Kern
   const M = shape[r - 2];
   const N = shape[r - 1];
   const tile = chooseTile(tgt, M, N, numel(shape.slice(0, -2)));
-  const spec = renderMatmul(name, node, a.buffer, a.view, bOp.buffer, bOp.view, out, tile, true, epilogue);
+  const spec = renderMatmul(name, node, a.buffer, a.view, bOp.buffer, bOp.view, out, tile, true, tgt.genericMatmul ?? true, epilogue);
   // A buffer read as vec4 and as f32 (by the epilogue) is bound twice: over the limit, read it as f32 only.
   if (spec.bindings.length > tgt.device.limits.maxStorageBuffersPerShaderStage) {
-    return renderMatmul(name, node, a.buffer, a.view, bOp.buffer, bOp.view, out, tile, false, epilogue);
+    return renderMatmul(name, node, a.buffer, a.view, bOp.buffer, bOp.view, out, tile, false, tgt.genericMatmul ?? true, epilogue);
   }
   return spec;
 }
@@ -213,6 +215,7 @@ function renderMatmul(
   out: number,
   tile: MatmulTile,
   vec4: boolean,
+  generic: boolean,
   epilogue?: Epilogue,
 ): KernelSpec {
   const shape = node.type.shape;
@@ -228,7 +231,8 @@ function renderMatmul(
   const NT = Math.ceil(N / BN);
   const batchShape = shape.slice(0, -2);
   const groups = Math.max(1, numel(batchShape) * MT * NT);
-  const b = new Bindings();
+  const b = new Bindings(generic);
+  const int = b.int;
   // In the register-blocked kernel a thread's rows (columns) are contiguous, so vec4
   // along the free dim needs tm (tn) a multiple of 4; in shared tiles the workgroup's are.
   const aVec = vec4 && K > 0 ? vecAxis(aView, r - 2, r - 1, shared ? BM : tm, tk) : null;
@@ -238,16 +242,16 @@ function renderMatmul(
 
   const body: string[] = [];
   body.push("  let t = wid.x + wid.y * groups.x;");
-  body.push(`  if (t >= ${u(groups)}) { return; }`);
-  body.push(`  let nt = t % ${u(NT)};`, `  let mt = (t / ${u(NT)}) % ${u(MT)};`, `  let p = t / ${u(NT * MT)};`);
-  body.push(...unflatten("p", batchShape, "o"));
+  body.push(`  if (t >= ${int(groups)}) { return; }`);
+  body.push(`  let nt = t % ${int(NT)};`, `  let mt = (t / ${int(NT)}) % ${int(MT)};`, `  let p = t / ${int(NT * MT)};`);
+  body.push(...unflatten("p", batchShape, "o", int));
   const batch = batchShape.map((_, k) => `o${k}`);
   // (the stride of a dim of size 1 is never used: 0 keeps the index arithmetic exact)
   const st = (v: View, axis: number) => (v.shape[axis] === 1 ? 0 : v.strides[axis]);
-  const sa: Side = { arr: A, D: M, K, sD: st(aView, r - 2), sK: st(aView, r - 1), base: "abase", vec: aVec };
-  const sb: Side = { arr: B, D: N, K, sD: st(bView, r - 1), sK: st(bView, r - 2), base: "bbase", vec: bVec };
-  body.push(`  let abase = ${offsetExpr(aView, [...batch, "0u", "0u"])};`);
-  body.push(`  let bbase = ${offsetExpr(bView, [...batch, "0u", "0u"])};`);
+  const sa: Side = { arr: A, D: M, K, sD: st(aView, r - 2), sK: st(aView, r - 1), int, base: "abase", vec: aVec };
+  const sb: Side = { arr: B, D: N, K, sD: st(bView, r - 1), sK: st(bView, r - 2), int, base: "bbase", vec: bVec };
+  body.push(`  let abase = ${offsetExpr(aView, [...batch, "0u", "0u"], int)};`);
+  body.push(`  let bbase = ${offsetExpr(bView, [...batch, "0u", "0u"], int)};`);
   for (let x = 0; x < tm; x++) for (let y = 0; y < tn; y++) body.push(`  var c${x}_${y} = 0.0;`);
 
   // The output row and column of accumulator (x, y), as WGSL.
@@ -269,23 +273,31 @@ function renderMatmul(
     globalLoop(body, sa, sb, tm, tn);
   }
 
-  body.push(`  let obase = p * ${u(M * N)};`);
+  body.push(`  let obase = p * ${int(M * N)};`);
   const guardM = M % BM !== 0;
   const guardN = N % BN !== 0;
+  if (guardM) body.push(`  let rows = ${int(M)};`);
+  body.push(`  let cols = ${int(N)};`);
   const top = epilogue ? new Renderer(b, body) : undefined;
   for (let x = 0; x < tm; x++) {
     for (let y = 0; y < tn; y++) {
-      const guard = [guardM ? `${row(x)} < ${u(M)}` : "", guardN ? `${col(y)} < ${u(N)}` : ""].filter(Boolean);
-      const at = `obase + (${row(x)}) * ${u(N)} + ${col(y)}`;
+      const guard = [guardM ? `${row(x)} < rows` : "", guardN ? `${col(y)} < cols` : ""].filter(Boolean);
+      const at = `obase + (${row(x)}) * cols + ${col(y)}`;
       if (!epilogue || !top) {
         const st = `out[${at}] = c${x}_${y};`;
         body.push(guard.length ? `  if (${guard.join(" && ")}) { ${st} }` : `  ${st}`);
         continue;
       }
+      if (!guard.length) {
+        // no guard: rendered in the kernel's scope, so values that depend only on the
+        // row or the column (a bias) are loaded once per thread, not once per output
+        body.push(`  out[${at}] = ${store(epilogue.render(top, [...batch, row(x), col(y)], `c${x}_${y}`), epilogue.dtype)};`);
+        continue;
+      }
       const lines: string[] = [];
       const rr = top.child(lines, "    ");
       const v = epilogue.render(rr, [...batch, row(x), col(y)], `c${x}_${y}`);
-      body.push(`  ${guard.length ? `if (${guard.join(" && ")})` : "if (true)"} {`, ...lines, `    out[${at}] = ${store(v, epilogue.dtype)};`, "  }");
+      body.push(`  if (${guard.join(" && ")}) {`, ...lines, `    out[${at}] = ${store(v, epilogue.dtype)};`, "  }");
     }
   }
 
@@ -299,7 +311,7 @@ function renderMatmul(
     "}",
     "",
   ].join("\n");
-  return { name, wgsl, bindings: [...b.ids, out], readOnly: b.ids.length, workgroups: groupGrid(groups) };
+  return { name, wgsl, bindings: [...b.ids, out], readOnly: b.ids.length, workgroups: groupGrid(groups), ...(b.params.length ? { params: b.params } : {}) };
 }
 
 const COMP = ["x", "y", "z", "w"];
@@ -316,14 +328,17 @@ function globalLoop(body: string[], sa: Side, sb: Side, tm: number, tn: number):
   const prep = (s: Side, first: string, count: number, nm: string): ((i: number, kk: number) => string) => {
     if (s.vec === "k") {
       // (base + row·sD)/4 + k/4: sD and the base are multiples of 4
-      for (let i = 0; i < count; i++) body.push(`  let ${nm}r${i} = (${s.base} + min(${first}${i ? ` + ${u(i)}` : ""}, ${u(s.D - 1)}) * ${u(s.sD)}) / 4u;`);
+      const [last, sD] = hoist(body, "  ", s, nm, ["last", s.D - 1], ["sD", s.sD]);
+      for (let i = 0; i < count; i++) body.push(`  let ${nm}r${i} = (${s.base} + min(${first}${i ? ` + ${u(i)}` : ""}, ${last}) * ${sD}) / 4u;`);
       return (i, kk) => `${nm}q${i}.${COMP[kk]}`;
     }
     if (s.vec === "d") {
-      for (let j = 0; j < count / 4; j++) body.push(`  let ${nm}r${j} = ${s.base} / 4u + min(${first} / 4u${j ? ` + ${u(j)}` : ""}, ${u(s.D / 4 - 1)});`);
+      const [last] = hoist(body, "  ", s, nm, ["lastq", s.D / 4 - 1]);
+      for (let j = 0; j < count / 4; j++) body.push(`  let ${nm}r${j} = ${s.base} / 4u + min(${first} / 4u${j ? ` + ${u(j)}` : ""}, ${last});`);
       return (i, kk) => `${nm}q${i >> 2}_${kk}.${COMP[i & 3]}`;
     }
-    for (let i = 0; i < count; i++) body.push(`  let ${nm}r${i} = ${s.base} + min(${first}${i ? ` + ${u(i)}` : ""}, ${u(s.D - 1)}) * ${u(s.sD)};`);
+    const [last, sD] = hoist(body, "  ", s, nm, ["last", s.D - 1], ["sD", s.sD]);
+    for (let i = 0; i < count; i++) body.push(`  let ${nm}r${i} = ${s.base} + min(${first}${i ? ` + ${u(i)}` : ""}, ${last}) * ${sD};`);
     return (i, kk) => `${nm}${i}_${kk}`;
   };
   const loads = (s: Side, count: number, nm: string, u4: number, lines: string[], ind: string) => {
@@ -332,19 +347,23 @@ function globalLoop(body: string[], sa: Side, sb: Side, tm: number, tn: number):
     } else if (s.vec === "d") {
       for (let kk = 0; kk < u4; kk++) {
         const kx = kk ? `(k + ${u(kk)})` : "k";
-        for (let j = 0; j < count / 4; j++) lines.push(`${ind}let ${nm}q${j}_${kk} = ${s.arr}[${nm}r${j} + ${kx} * ${u(s.sK / 4)}];`);
+        for (let j = 0; j < count / 4; j++) lines.push(`${ind}let ${nm}q${j}_${kk} = ${s.arr}[${nm}r${j} + ${kx} * ${nm}sKq];`);
       }
     } else {
       for (let kk = 0; kk < u4; kk++) {
         const kx = kk ? `(k + ${u(kk)})` : "k";
-        for (let i = 0; i < count; i++) lines.push(`${ind}let ${nm}${i}_${kk} = ${s.arr}[${nm}r${i} + ${kx}${s.sK === 1 ? "" : ` * ${u(s.sK)}`}];`);
+        for (let i = 0; i < count; i++) lines.push(`${ind}let ${nm}${i}_${kk} = ${s.arr}[${nm}r${i} + ${kx}${s.sK === 1 ? "" : ` * ${nm}sK`}];`);
       }
     }
   };
   const av = prep(sa, "m0", tm, "a");
   const bv = prep(sb, "n0", tn, "b");
   if (K === 0) return;
-  body.push(`  for (var k = 0u; k < ${u(K)}; k += ${u(U)}) {`);
+  for (const [s, nm] of [[sa, "a"], [sb, "b"]] as const) {
+    if (s.vec === "d") hoist(body, "  ", s, nm, ["sKq", s.sK / 4]);
+    else if (s.vec === null && s.sK !== 1) hoist(body, "  ", s, nm, ["sK", s.sK]);
+  }
+  body.push(`  for (var k = 0u; k < ${sa.int(K)}; k += ${u(U)}) {`);
   loads(sa, tm, "a", U, body, "    ");
   loads(sb, tn, "b", U, body, "    ");
   for (let kk = 0; kk < U; kk++) {
@@ -362,9 +381,11 @@ function sharedLoop(body: string[], sa: Side, sb: Side, tile: MatmulTile, thread
   const { wx, wy, tm, tn, tk } = tile;
   const K = sa.K;
   if (K === 0) return;
-  body.push(`  for (var k0 = 0u; k0 < ${u(K)}; k0 += ${u(tk)}) {`);
-  cooperativeLoad(body, sa, "As", wy * tm, tk, threads, "m0");
-  cooperativeLoad(body, sb, "Bs", wx * tn, tk, threads, "n0");
+  const ka = loadSizes(body, sa, "a", tk);
+  const kb = loadSizes(body, sb, "b", tk);
+  body.push(`  for (var k0 = 0u; k0 < ${sa.int(K)}; k0 += ${u(tk)}) {`);
+  cooperativeLoad(body, sa, ka, "As", wy * tm, tk, threads, "m0");
+  cooperativeLoad(body, sb, kb, "Bs", wx * tn, tk, threads, "n0");
   body.push("    workgroupBarrier();");
   body.push(`    for (var kk = 0u; kk < ${u(tk)}; kk++) {`);
   for (let x = 0; x < tm; x++) body.push(`      let a${x} = As[kk * ${u(wy * tm)} + lid.y${x ? ` + ${u(x * wy)}` : ""}];`);
@@ -381,7 +402,7 @@ function sharedLoop(body: string[], sa: Side, sb: Side, tile: MatmulTile, thread
  * contiguous axis. Elements past K are zero (they meet the other operand's); rows past
  * D are clamped (their outputs are not stored).
  */
-function cooperativeLoad(body: string[], s: Side, dst: string, BD: number, tk: number, threads: number, d0: string): void {
+function cooperativeLoad(body: string[], s: Side, z: Record<string, string>, dst: string, BD: number, tk: number, threads: number, d0: string): void {
   const ind = "    ";
   const padK = s.K % tk !== 0;
   const emit = (count: number, lines: (e: string) => string[]) => {
@@ -401,8 +422,8 @@ function cooperativeLoad(body: string[], s: Side, dst: string, BD: number, tk: n
     const q = tk / 4;
     emit(BD * q, (e) => {
       const l = [`let d = ${e} / ${u(q)};`, `let kq = ${e} % ${u(q)};`, `let k = k0 + kq * 4u;`];
-      const at = `(${s.base} + min(${d0} + d, ${u(s.D - 1)}) * ${u(s.sD)}) / 4u + ${padK ? `min(k, ${u(s.K - 4)})` : "k"} / 4u`;
-      l.push(padK ? `let v = select(vec4<f32>(0.0), ${s.arr}[${at}], k < ${u(s.K)});` : `let v = ${s.arr}[${at}];`);
+      const at = `(${s.base} + min(${d0} + d, ${z.last}) * ${z.sD}) / 4u + ${padK ? `min(k, ${z.lastk4})` : "k"} / 4u`;
+      l.push(padK ? `let v = select(vec4<f32>(0.0), ${s.arr}[${at}], k < ${z.K});` : `let v = ${s.arr}[${at}];`);
       for (let c = 0; c < 4; c++) l.push(`${dst}[(kq * 4u${c ? ` + ${u(c)}` : ""}) * ${u(BD)} + d] = v.${COMP[c]};`);
       return l;
     });
@@ -410,8 +431,8 @@ function cooperativeLoad(body: string[], s: Side, dst: string, BD: number, tk: n
     const q = BD / 4;
     emit(q * tk, (e) => {
       const l = [`let dq = ${e} % ${u(q)};`, `let kk = ${e} / ${u(q)};`, `let k = k0 + kk;`];
-      const at = `${s.base} / 4u + min(${d0} / 4u + dq, ${u(s.D / 4 - 1)}) + ${padK ? `min(k, ${u(s.K - 1)})` : "k"} * ${u(s.sK / 4)}`;
-      l.push(padK ? `let v = select(vec4<f32>(0.0), ${s.arr}[${at}], k < ${u(s.K)});` : `let v = ${s.arr}[${at}];`);
+      const at = `${s.base} / 4u + min(${d0} / 4u + dq, ${z.lastq}) + ${padK ? `min(k, ${z.lastk})` : "k"} * ${z.sKq}`;
+      l.push(padK ? `let v = select(vec4<f32>(0.0), ${s.arr}[${at}], k < ${z.K});` : `let v = ${s.arr}[${at}];`);
       for (let c = 0; c < 4; c++) l.push(`${dst}[kk * ${u(BD)} + dq * 4u${c ? ` + ${u(c)}` : ""}] = v.${COMP[c]};`);
       return l;
     });
@@ -421,10 +442,35 @@ function cooperativeLoad(body: string[], s: Side, dst: string, BD: number, tk: n
     emit(BD * tk, (e) => {
       const l = kFast ? [`let d = ${e} / ${u(tk)};`, `let kk = ${e} % ${u(tk)};`] : [`let d = ${e} % ${u(BD)};`, `let kk = ${e} / ${u(BD)};`];
       l.push("let k = k0 + kk;");
-      const at = `${s.base} + min(${d0} + d, ${u(s.D - 1)}) * ${u(s.sD)} + ${padK ? `min(k, ${u(s.K - 1)})` : "k"} * ${u(s.sK)}`;
-      l.push(padK ? `let v = select(0.0, ${s.arr}[${at}], k < ${u(s.K)});` : `let v = ${s.arr}[${at}];`);
+      const at = `${s.base} + min(${d0} + d, ${z.last}) * ${z.sD} + ${padK ? `min(k, ${z.lastk})` : "k"} * ${z.sK}`;
+      l.push(padK ? `let v = select(0.0, ${s.arr}[${at}], k < ${z.K});` : `let v = ${s.arr}[${at}];`);
       l.push(`${dst}[kk * ${u(BD)} + d] = v;`);
       return l;
     });
   }
+}
+
+/**
+ * `let` lines naming sizes of side `s` (prefixed by `nm`) before the loops, through the
+ * side's `int`: literals in a specialised kernel, uniform slots in a generic one. Returns
+ * the names, in the order given.
+ */
+function hoist(body: string[], ind: string, s: Side, nm: string, ...vals: [string, number][]): string[] {
+  return vals.map(([key, n]) => {
+    body.push(`${ind}let ${nm}${key} = ${s.int(n)};`);
+    return `${nm}${key}`;
+  });
+}
+
+/** The sizes cooperativeLoad's addresses use for side `s`, hoisted before the K loop. */
+function loadSizes(body: string[], s: Side, nm: string, tk: number): Record<string, string> {
+  const padK = s.K % tk !== 0;
+  const vals: [string, number][] =
+    s.vec === "k"
+      ? [["last", s.D - 1], ["sD", s.sD], ...(padK ? ([["lastk4", s.K - 4], ["K", s.K]] as [string, number][]) : [])]
+      : s.vec === "d"
+        ? [["lastq", s.D / 4 - 1], ["sKq", s.sK / 4], ...(padK ? ([["lastk", s.K - 1], ["K", s.K]] as [string, number][]) : [])]
+        : [["last", s.D - 1], ["sD", s.sD], ["sK", s.sK], ...(padK ? ([["lastk", s.K - 1], ["K", s.K]] as [string, number][]) : [])];
+  const names = hoist(body, "  ", s, nm, ...vals);
+  return Object.fromEntries(vals.map(([key], i) => [key, names[i]]));
 }

@@ -94,7 +94,7 @@ export class Renderer {
       // fail to compile on overflow (exp(100.0)).
       expr = literal(op.value, op.dtype);
     } else if (op.kind === "buffer") {
-      expr = load(`${this.bindings.bind(op.buffer, op.dtype)}[${offsetExpr(op.view, idx)}]`, op.dtype);
+      expr = load(`${this.bindings.bind(op.buffer, op.dtype)}[${offsetExpr(op.view, idx, this.bindings.int)}]`, op.dtype);
     } else {
       const inner = this.innerIndex(op, idx);
       const args = op.inputs.map((x) => this.value(x, inner));
@@ -117,12 +117,13 @@ export class Renderer {
     const shape = op.node.type.shape;
     if (isIdentity(op.view, shape)) return [...idx];
     const flat = this.fresh("x");
-    this.lines.push(`${this.indent}let ${flat} = ${offsetExpr(op.view, idx)};`);
+    const int = this.bindings.int;
+    this.lines.push(`${this.indent}let ${flat} = ${offsetExpr(op.view, idx, int)};`);
     const strides = stridesOf(shape);
     return shape.map((d, k) => {
       if (d === 1) return "0u";
-      const q = strides[k] === 1 ? flat : `${flat} / ${u(strides[k])}`;
-      return k === 0 ? `(${q})` : `((${q}) % ${u(d)})`;
+      const q = strides[k] === 1 ? flat : `${flat} / ${int(strides[k])}`;
+      return k === 0 ? `(${q})` : `((${q}) % ${int(d)})`;
     });
   }
 }

@@ -53,24 +53,27 @@ export function store(expr: string, dtype: DType): string {
   return dtype === "bool" ? `select(0u, 1u, ${expr})` : expr;
 }
 
-/** `offset + Σ idx[k] * stride[k]` as WGSL, skipping zero strides. */
-export function offsetExpr(view: View, idx: readonly string[]): string {
-  const terms = [view.offset ? u(view.offset) : ""];
+/**
+ * `offset + Σ idx[k] * stride[k]` as WGSL, skipping zero strides. `int` renders a size or
+ * stride (a literal, or a uniform slot in a shape-generic kernel: Bindings.int).
+ */
+export function offsetExpr(view: View, idx: readonly string[], int: (n: number) => string = u): string {
+  const terms = [view.offset ? int(view.offset) : ""];
   view.strides.forEach((s, k) => {
     // an index may be an expression (`m0 + 1u`): parenthesise it before scaling
     const i = /^[A-Za-z0-9_]+$/.test(idx[k]) ? idx[k] : `(${idx[k]})`;
-    if (s !== 0 && view.shape[k] !== 1) terms.push(s === 1 ? i : `${i} * ${u(s)}`);
+    if (s !== 0 && view.shape[k] !== 1) terms.push(s === 1 ? i : `${i} * ${int(s)}`);
   });
   const t = terms.filter(Boolean);
   return t.length ? t.join(" + ") : "0u";
 }
 
 /** Lines decomposing flat index `flat` into per-axis indices `${prefix}k`. */
-export function unflatten(flat: string, shape: Shape, prefix: string): string[] {
+export function unflatten(flat: string, shape: Shape, prefix: string, int: (n: number) => string = u): string[] {
   const strides = stridesOf(shape);
   return shape.map((d, k) => {
-    const q = strides[k] === 1 ? flat : `${flat} / ${u(strides[k])}`;
-    return `  let ${prefix}${k} = ${k === 0 ? q : `(${q}) % ${u(d)}`};`;
+    const q = strides[k] === 1 ? flat : `${flat} / ${int(strides[k])}`;
+    return `  let ${prefix}${k} = ${k === 0 ? q : `(${q}) % ${int(d)}`};`;
   });
 }
 
@@ -82,6 +85,23 @@ export class Bindings {
   readonly ids: number[] = [];
   readonly types: DType[] = [];
   private readonly vec: boolean[] = [];
+  /** the values of the uniform slots `int` handed out (shape-generic kernels) */
+  readonly params: number[] = [];
+  /**
+   * `generic`: sizes and strides go through `int` into uniform slots, so the WGSL depends
+   * on the kernel's structure only, not on its shapes.
+   */
+  constructor(readonly generic = false) {}
+  /**
+   * A size, stride or offset as WGSL: a literal, or in a generic kernel a new uniform slot.
+   * Slots are handed out in rendering order, one per call (never shared by value, which
+   * would make the code depend on which sizes happen to be equal).
+   */
+  readonly int = (n: number): string => {
+    if (!this.generic) return u(n);
+    const k = this.params.push(n >>> 0) - 1;
+    return `P[${k >> 2}].${"xyzw"[k & 3]}`;
+  };
   bind(buffer: number, dtype: DType): string {
     return this.slot(buffer, dtype, false);
   }
@@ -104,6 +124,9 @@ export class Bindings {
     const lines = this.ids.map((_, k) => `@group(0) @binding(${k}) var<storage, read> in${k}: array<${this.vec[k] ? "vec4<f32>" : storage(this.types[k])}>;`);
     const outs = typeof out === "string" ? [out] : out;
     outs.forEach((t, k) => lines.push(`@group(0) @binding(${this.ids.length + k}) var<storage, read_write> out${typeof out === "string" ? "" : k}: array<${storage(t)}>;`));
+    if (this.params.length) {
+      lines.push(`@group(0) @binding(${this.ids.length + outs.length}) var<uniform> P: array<vec4<u32>, ${Math.ceil(this.params.length / 4)}>;`);
+    }
     return lines.join("\n");
   }
 }

@@ -2,7 +2,7 @@
 // load; a run is one command encoder and one submit; the host waits for the GPU only
 // when it asks to read something back.
 
-import { BUNDLE_VERSION, type Bundle, type BufferSpec, type KernelSpec, type StorageType, type TensorRef } from "../bundle.ts";
+import { BUNDLE_VERSION, type Bundle, type BufferSpec, type KernelSpec, shaderKey, type StorageType, type TensorRef } from "../bundle.ts";
 import { awaitGpu, type GpuHandle } from "./device.ts";
 import { CHECKED_LIMITS, checkDevice, DeviceLimitError, type Limits } from "../limits.ts";
 
@@ -57,6 +57,8 @@ export class Executor {
     private readonly pipelines: GPUComputePipeline[],
     private readonly bindGroups: GPUBindGroup[],
     private readonly opts: ExecutorOptions = {},
+    /** buffers outside the plan the executor owns (the kernels' sizes) */
+    private readonly owned: GPUBuffer[] = [],
   ) {
     for (const r of [...bundle.inputs, ...bundle.params, ...bundle.state, ...bundle.outputs]) {
       if (!this.byName.has(r.name)) this.byName.set(r.name, r);
@@ -94,7 +96,7 @@ export class Executor {
     // against the WGSL declarations and unused bindings do not break bind groups.
     const layouts = new Map<string, GPUBindGroupLayout>();
     const layoutFor = (k: KernelSpec): GPUBindGroupLayout => {
-      const key = `${k.bindings.length}/${k.readOnly}`;
+      const key = `${k.bindings.length}/${k.readOnly}/${k.params?.length ? "P" : ""}`;
       let l = layouts.get(key);
       if (!l) {
         const entries: GPUBindGroupLayoutEntry[] = k.bindings.map((_, i) => ({
@@ -102,50 +104,81 @@ export class Executor {
           visibility: GPUShaderStage.COMPUTE,
           buffer: { type: i < k.readOnly ? "read-only-storage" : "storage" },
         }));
+        if (k.params?.length) entries.push({ binding: k.bindings.length, visibility: GPUShaderStage.COMPUTE, buffer: { type: "uniform" } });
         l = device.createBindGroupLayout({ label: `weft ${key}`, entries });
         layouts.set(key, l);
       }
       return l;
     };
-    const modules = bundle.kernels.map((k) => device.createShaderModule({ label: k.name, code: k.wgsl }));
-    const pipelineLayouts = bundle.kernels.map((k) => device.createPipelineLayout({ bindGroupLayouts: [layoutFor(k)] }));
-    const bindGroups = bundle.kernels.map((k) =>
+    // Kernels whose WGSL is the same but for comments (the same fused expression over
+    // the same shapes, on other buffers: the layers of a block, the update of each
+    // parameter of one shape) share one module and one pipeline, so the driver compiles
+    // each distinct shader once; on lavapipe that compile is most of the first step.
+    const shaderOf = bundle.kernels.map((k) => shaderKey(k));
+    const distinct = [...new Set(shaderOf)];
+    const firstOf = new Map(distinct.map((key) => [key, bundle.kernels[shaderOf.indexOf(key)]]));
+    const modules = distinct.map((key) => device.createShaderModule({ label: firstOf.get(key)!.name, code: firstOf.get(key)!.wgsl }));
+    // A shape-generic kernel's sizes: one uniform buffer holding every kernel's, each at
+    // an offset aligned to minUniformBufferOffsetAlignment.
+    const align = device.limits.minUniformBufferOffsetAlignment;
+    const paramAt: number[] = [];
+    let paramBytes = 0;
+    for (const k of bundle.kernels) {
+      paramAt.push(paramBytes);
+      if (k.params?.length) paramBytes += Math.ceil((16 * Math.ceil(k.params.length / 4)) / align) * align;
+    }
+    const paramBuffer = paramBytes ? device.createBuffer({ label: "weft kernel sizes", size: paramBytes, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }) : null;
+    if (paramBuffer) {
+      const all = new Uint32Array(paramBytes / 4);
+      bundle.kernels.forEach((k, i) => k.params && all.set(k.params, paramAt[i] / 4));
+      device.queue.writeBuffer(paramBuffer, 0, all);
+    }
+    const bindGroups = bundle.kernels.map((k, i) =>
       device.createBindGroup({
         label: k.name,
         layout: layoutFor(k),
-        entries: k.bindings.map((id, i) => ({ binding: i, resource: { buffer: buffers.get(id)! } })),
+        entries: [
+          ...k.bindings.map((id, j) => ({ binding: j, resource: { buffer: buffers.get(id)! } })),
+          ...(k.params?.length && paramBuffer ? [{ binding: k.bindings.length, resource: { buffer: paramBuffer, offset: paramAt[i], size: 16 * Math.ceil(k.params.length / 4) } }] : []),
+        ],
       }),
     );
     // Resolves to the first error (or null); a rejection (device lost) is an error too.
     const scope = device.popErrorScope().catch((e: Error) => e);
 
-    const destroyAll = () => buffers.forEach((b) => b.destroy());
+    const destroyAll = () => {
+      buffers.forEach((b) => b.destroy());
+      paramBuffer?.destroy();
+    };
     try {
       // WGSL errors first: they name the kernel and line; pipeline errors would not.
       const infos = await awaitGpu(Promise.all(modules.map((m) => m.getCompilationInfo())));
-      const wgslErrors = bundle.kernels
-        .map((k, i) => compileErrors(k, infos[i]))
+      const wgslErrors = distinct
+        .map((key, i) => compileErrors(firstOf.get(key)!, infos[i]))
         .filter((s): s is string => s !== null);
       if (wgslErrors.length) throw new Error(wgslErrors.join("\n"));
 
       const settled = await awaitGpu(
         Promise.allSettled(
-          bundle.kernels.map((k, i) =>
-            device.createComputePipelineAsync({ label: k.name, layout: pipelineLayouts[i], compute: { module: modules[i] } }),
-          ),
+          distinct.map((key, i) => {
+            const k = firstOf.get(key)!;
+            const layout = device.createPipelineLayout({ bindGroupLayouts: [layoutFor(k)] });
+            return device.createComputePipelineAsync({ label: k.name, layout, compute: { module: modules[i] } });
+          }),
         ),
       );
       const pipeErrors = settled.flatMap((s, i) =>
-        s.status === "rejected" ? [`kernel "${bundle.kernels[i].name}": pipeline creation failed: ${String((s.reason as Error)?.message ?? s.reason).trim()}`] : [],
+        s.status === "rejected" ? [`kernel "${firstOf.get(distinct[i])!.name}": pipeline creation failed: ${String((s.reason as Error)?.message ?? s.reason).trim()}`] : [],
       );
       if (pipeErrors.length) throw new Error(pipeErrors.join("\n"));
       const scopeError = await awaitGpu(scope);
       if (scopeError) throw new Error(`bundle load failed: ${scopeError.message.trim()}`);
-      const pipelines = settled.map((s) => (s as PromiseFulfilledResult<GPUComputePipeline>).value);
+      const byKey = new Map(distinct.map((key, i) => [key, (settled[i] as PromiseFulfilledResult<GPUComputePipeline>).value]));
+      const pipelines = shaderOf.map((key) => byKey.get(key)!);
 
-      if (level >= 1) logLoad(bundle, handle.info, performance.now() - t0, level);
+      if (level >= 1) logLoad(bundle, handle.info, performance.now() - t0, level, distinct.length);
       const poison = opts.poison ?? (typeof process !== "undefined" && process.env?.WEFT_POISON === "1");
-      return new Executor(handle, bundle, specs, buffers, pipelines, bindGroups, { poison });
+      return new Executor(handle, bundle, specs, buffers, pipelines, bindGroups, { poison }, paramBuffer ? [paramBuffer] : []);
     } catch (e) {
       destroyAll();
       throw e;
@@ -263,6 +296,7 @@ export class Executor {
     if (this.destroyed) return;
     this.destroyed = true;
     this.buffers.forEach((b) => b.destroy());
+    this.owned.forEach((b) => b.destroy());
     this.staging.forEach((list) => list.forEach((b) => b.destroy()));
     this.timing?.set.destroy();
     this.timing?.resolve.destroy();
@@ -377,12 +411,12 @@ export class Executor {
 }
 
 /** WEFT_DEBUG ≥ 1 at load: the bundle's buffers and kernels; ≥ 2: which graph ops each kernel computes. */
-function logLoad(bundle: Bundle, device: string, ms: number, level: number): void {
+function logLoad(bundle: Bundle, device: string, ms: number, level: number, shaders: number): void {
   const byRole = new Map<string, number>();
   for (const b of bundle.buffers) byRole.set(b.role, (byRole.get(b.role) ?? 0) + bytesOf(b.length));
   const total = [...byRole.values()].reduce((a, b) => a + b, 0);
   const roles = [...byRole].map(([r, n]) => `${r} ${n}`).join(", ");
-  log(`loaded bundle on ${device}: ${bundle.buffers.length} buffers, ${total} bytes (${roles}); ${bundle.kernels.length} kernels, ${bundle.copies.length} copies (pipelines ready in ${ms.toFixed(0)} ms)`);
+  log(`loaded bundle on ${device}: ${bundle.buffers.length} buffers, ${total} bytes (${roles}); ${bundle.kernels.length} kernels (${shaders} distinct shaders), ${bundle.copies.length} copies (pipelines ready in ${ms.toFixed(0)} ms)`);
   for (const k of bundle.kernels) {
     log(`  kernel ${k.name} workgroups=[${k.workgroups.join(",")}] bindings=${k.bindings.length}`);
     if (level >= 2 && k.fused?.length) log(`    fuses ${k.fused.map((f) => `%${f.node} ${f.op}${f.at ? ` (${f.at})` : ""}`).join(", ")}`);

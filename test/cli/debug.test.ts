@@ -42,7 +42,7 @@ describe("WEFT_DEBUG on `weft run`", () => {
     const r = await run("1");
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toHaveProperty("out");
-    expect(r.stderr).toMatch(/weft: loaded bundle on .+: \d+ buffers, \d+ bytes \(.*\); \d+ kernels, 0 copies \(pipelines ready in \d+ ms\)/);
+    expect(r.stderr).toMatch(/weft: loaded bundle on .+: \d+ buffers, \d+ bytes \(.*\); \d+ kernels \(\d+ distinct shaders\), 0 copies \(pipelines ready in \d+ ms\)/);
     expect(r.stderr).toMatch(/weft: {3}kernel \S+ workgroups=\[\d+,\d+,\d+\] bindings=\d+/);
     expect(r.stderr).toMatch(/weft: run 1: \d+ launches, 0 copies \(0 bytes\); host wrote 24 bytes/);
     expect(r.stderr).not.toMatch(/launch |fuses|gpu |cpu run/);

@@ -124,3 +124,71 @@ describe.each(tiles)("matmul on the GPU, tile %s", (tile) => {
     });
   }
 });
+
+// Shape-generic matmuls (the default) read sizes and strides from a uniform; the suites
+// above run them. Specialised kernels (every size a literal) are checked here on two tiles.
+describe.each(["8x8:4x4", "16x16:4x4:k16"])("specialised matmul kernels (genericMatmul: false), tile %s", (tile) => {
+  const { g, feeds, cases } = build(FEW);
+  let got: Map<string, HostArray>;
+  let want: Map<string, RefTensor>;
+  beforeAll(async () => {
+    ({ got, want } = await runBoth(g, feeds, cases.map((c) => c.name), () => ({ matmulTile: tile, genericMatmul: false })));
+  }, 600_000);
+
+  it("bakes every size into the WGSL", () => {
+    const kernels = compileBundle(g, { matmulTile: tile, genericMatmul: false }).kernels;
+    expect(kernels.every((k) => k.params === undefined && !k.wgsl.includes("var<uniform>"))).toBe(true);
+  });
+
+  for (const c of cases) {
+    it(c.name, () => {
+      const w = want.get(c.name)!.data;
+      const o = got.get(c.name)!;
+      for (let i = 0; i < w.length; i++) expect(Math.abs(o[i] - w[i])).toBeLessThanOrEqual(1e-5 * 4 * c.k + 1e-6);
+    });
+  }
+});
+
+describe("shape-generic matmul kernels", () => {
+  // Two linear layers of different widths and one of a transposed weight: the first two
+  // have one structure (tile, vec4 reads, a bias epilogue), the third reads B along K.
+  const g = new Graph();
+  const x = g.source("input", "x", { shape: [8, 64, 128], dtype: "f32" });
+  const bw = (w: number) => g.add("broadcast", [w], { shape: [8, ...g.type(w).shape] });
+  const lin = (w: number, b: number) => g.add("add", [g.add("matmul", [x, bw(w)]), g.add("broadcast", [b], { shape: [8, 64, g.type(w).shape[1]] })]);
+  const w1 = g.source("param", "w1", { shape: [128, 128], dtype: "f32" });
+  const w2 = g.source("param", "w2", { shape: [128, 512], dtype: "f32" });
+  const w3 = g.source("param", "w3", { shape: [96, 128], dtype: "f32" });
+  g.output("h1", lin(w1, g.source("param", "b1", { shape: [128], dtype: "f32" })));
+  g.output("h2", lin(w2, g.source("param", "b2", { shape: [512], dtype: "f32" })));
+  g.output("h3", g.add("matmul", [x, bw(mT(g, w3))]));
+  const device = { ...PORTABLE, kind: "cpu" as const };
+
+  it("share one shader across shapes, their sizes in params; specialised kernels do not", () => {
+    const key = (wgsl: string) => wgsl.split("\n").filter((l) => !l.startsWith("//")).join("\n");
+    const [k1, k2, k3] = compileBundle(g, { device }).kernels;
+    expect(key(k1.wgsl)).toBe(key(k2.wgsl));
+    expect(key(k3.wgsl)).not.toBe(key(k1.wgsl));
+    expect(k1.params).not.toEqual(k2.params);
+    expect(k1.wgsl).toContain("var<uniform> P");
+    const [s1, s2] = compileBundle(g, { device, genericMatmul: false }).kernels;
+    expect(key(s1.wgsl)).not.toBe(key(s2.wgsl));
+  });
+
+  it("compute each layer's own product when the pipeline is shared", async () => {
+    const r = rng(11);
+    const feeds: Record<string, RefTensor> = {};
+    for (const name of ["x", "w1", "w2", "w3", "b1", "b2"]) {
+      const t = randomTensor(g.type(g.sources.get(name)!).shape, r);
+      t.data.set(Float32Array.from(t.data));
+      feeds[name] = t;
+    }
+    const { got, want } = await runBoth(g, feeds, ["h1", "h2", "h3"], () => ({ device }));
+    for (const name of ["h1", "h2", "h3"]) {
+      const w = want.get(name)!.data;
+      const o = got.get(name)!;
+      expect(o.length).toBe(w.length);
+      for (let i = 0; i < w.length; i++) expect(Math.abs(o[i] - w[i])).toBeLessThanOrEqual(1e-5 * 4 * 129 + 1e-6);
+    }
+  }, 120_000);
+});
