@@ -164,7 +164,7 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
         {
           dtype: node.type.dtype,
           render: (r, idx, v) => {
-            const t = alias ? readAligned(tree, new Map([[alias.buffer, `out[${offsetExpr(contiguous(shape), idx, r.bindings.int)}]`]]), shape)! : tree;
+            const t = alias ? readAligned(tree, new Map([[alias.buffer, `out[${offsetExpr(contiguous(shape), idx)}]`]]), shape)! : tree;
             return r.value(substitute(t, acc, v), idx);
           },
         },

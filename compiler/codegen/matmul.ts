@@ -232,6 +232,8 @@ function renderMatmul(
   const batchShape = shape.slice(0, -2);
   const groups = Math.max(1, numel(batchShape) * MT * NT);
   const b = new Bindings(generic);
+  // The frame's sizes and strides (through `int`: uniform slots when generic); the epilogue
+  // keeps its own as literals (its index arithmetic, divisions included, folds at compile time).
   const int = b.int;
   // In the register-blocked kernel a thread's rows (columns) are contiguous, so vec4
   // along the free dim needs tm (tn) a multiple of 4; in shared tiles the workgroup's are.

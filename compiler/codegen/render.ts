@@ -85,7 +85,10 @@ export class Renderer {
   value(op: Renderable, idx: readonly string[]): string {
     if (op.kind === "raw") return op.name;
     if (op.kind === "matmul") throw new InternalError("a pending matmul must be computed before it is rendered");
-    const key = `${op.kind === "fused" ? `f${op.node.id}` : op.kind === "buffer" ? `b${op.buffer}` : `c${op.value}`}:${op.kind === "const" ? "" : JSON.stringify([op.view.strides, op.view.offset, idx])}`;
+    // Keyed by the element's address, not by `idx`: indices that differ only along an
+    // axis the view broadcasts (a matmul epilogue's columns, reading a per-row value)
+    // reuse one load or one computation.
+    const key = op.kind === "const" ? `c${op.value}` : `${op.kind === "fused" ? `f${op.node.id}` : `b${op.buffer}`}:${offsetExpr(op.view, idx)}`;
     const hit = this.memo.get(key);
     if (hit) return hit;
     let expr: string;
@@ -94,7 +97,7 @@ export class Renderer {
       // fail to compile on overflow (exp(100.0)).
       expr = literal(op.value, op.dtype);
     } else if (op.kind === "buffer") {
-      expr = load(`${this.bindings.bind(op.buffer, op.dtype)}[${offsetExpr(op.view, idx, this.bindings.int)}]`, op.dtype);
+      expr = load(`${this.bindings.bind(op.buffer, op.dtype)}[${offsetExpr(op.view, idx)}]`, op.dtype);
     } else {
       const inner = this.innerIndex(op, idx);
       const args = op.inputs.map((x) => this.value(x, inner));
@@ -117,13 +120,12 @@ export class Renderer {
     const shape = op.node.type.shape;
     if (isIdentity(op.view, shape)) return [...idx];
     const flat = this.fresh("x");
-    const int = this.bindings.int;
-    this.lines.push(`${this.indent}let ${flat} = ${offsetExpr(op.view, idx, int)};`);
+    this.lines.push(`${this.indent}let ${flat} = ${offsetExpr(op.view, idx)};`);
     const strides = stridesOf(shape);
     return shape.map((d, k) => {
       if (d === 1) return "0u";
-      const q = strides[k] === 1 ? flat : `${flat} / ${int(strides[k])}`;
-      return k === 0 ? `(${q})` : `((${q}) % ${int(d)})`;
+      const q = strides[k] === 1 ? flat : `${flat} / ${u(strides[k])}`;
+      return k === 0 ? `(${q})` : `((${q}) % ${u(d)})`;
     });
   }
 }

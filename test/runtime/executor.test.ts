@@ -196,7 +196,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
       return lines.join("\n");
     };
     const one = await at("1");
-    expect(one).toMatch(/loaded bundle on .*: 7 buffers, \d+ bytes \(input 800, temp \d+, const 4, param 400\); 2 kernels, 1 copies/);
+    expect(one).toMatch(/loaded bundle on .*: 7 buffers, \d+ bytes \(input 800, temp \d+, const 4, param 400\); 2 kernels \(2 distinct shaders\), 1 copies/);
     expect(one).toMatch(/kernel add workgroups=\[2,1,1\] bindings=3/);
     expect(one).toMatch(/run 1: 2 launches, 1 copies \(400 bytes\); host wrote 0 bytes/);
     expect(one).not.toMatch(/launch |fuses|gpu |cpu /);
