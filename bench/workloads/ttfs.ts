@@ -9,6 +9,7 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type * as JAX from "@jax-js/jax";
+import { shaderKey } from "../../runtime/bundle.ts";
 import { GpuBackend } from "../../runtime/webgpu/backend.ts";
 import { awaitGpu } from "../../runtime/webgpu/device.ts";
 import { errorText, openDevice, stat, uniforms, type PeerName, type Timings } from "../harness.ts";
@@ -30,6 +31,9 @@ interface ChildResult {
   importMs: number;
   deviceMs: number;
   loss: number;
+  /** Weft: kernels launched by the step, and the distinct shaders among them (what the driver compiles) */
+  kernels?: number;
+  shaders?: number;
 }
 
 function child(peer: PeerName, timeoutMs: number): Promise<ChildResult> {
@@ -89,6 +93,7 @@ export const firstStep: Workload = {
       const parts = Object.keys(rs[0].parts).map((k) => `${k} ${(stat(rs.map((x) => x.parts[k])).median / 1000).toFixed(2)} s`);
       row.checks[peer] =
         `first-step loss ${rs[0].loss.toFixed(5)}; ` +
+        (rs[0].shaders ? `${rs[0].kernels} kernels, ${rs[0].shaders} distinct shaders; ` : "") +
         (parts.length ? `${parts.join(" + ")}; ` : "") +
         `not counted: library import ${(stat(rs.map((x) => x.importMs)).median / 1000).toFixed(2)} s, device ${(stat(rs.map((x) => x.deviceMs)).median / 1000).toFixed(2)} s`;
     }
@@ -112,6 +117,7 @@ export async function runFirstStepChild(args: string[]): Promise<number> {
   const parts: Record<string, number> = {};
   let loss = NaN;
   let t0 = 0;
+  let counts: { kernels?: number; shaders?: number } = {};
   try {
     if (peer === "weft") {
       t0 = performance.now();
@@ -126,6 +132,7 @@ export async function runFirstStepChild(args: string[]): Promise<number> {
       be.write(job.spec.scalars.lr, Float32Array.of(LR));
       if (job.spec.scalars.apply) be.write(job.spec.scalars.apply, Float32Array.of(1));
       loss = (await be.run([job.spec.loss])).get(job.spec.loss)![0];
+      counts = { kernels: bundle.kernels.length, shaders: new Set(bundle.kernels.map(shaderKey)).size };
       Object.assign(parts, { compile: t1 - t0, "pipeline creation": t2 - t1, "first run (incl. any shader compile the driver defers to it)": performance.now() - t2 });
     } else if (peer === "tfjs") {
       t = performance.now();
@@ -160,7 +167,7 @@ export async function runFirstStepChild(args: string[]): Promise<number> {
     console.error(`bench --child ttfs ${peer}: ${(e as Error).stack ?? e}`);
     return 1;
   }
-  const res: ChildResult = { peer, ms: performance.now() - t0, parts, importMs, deviceMs, loss };
+  const res: ChildResult = { peer, ms: performance.now() - t0, parts, importMs, deviceMs, loss, ...counts };
   process.stdout.write(`TTFS ${JSON.stringify(res)}\n`);
   return 0;
 }
