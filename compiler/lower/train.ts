@@ -180,7 +180,7 @@ function lossGraph(l: Lowering, job: TrainItem, module: Module, batch: number, i
 
   const loss = l.tensor(l.evalExpr(lossField.value, scope, module), lossField.value.span);
   const lt = l.g.type(loss.id);
-  if (lt.shape.length !== 0 || lt.dtype !== "f32") l.fail(lossField.value.span, `the loss must be an f32 scalar, found ${l.typeText(loss)}`, "W0306", "reduce it: mean(...) or sum(...)");
+  if (lt.shape.length !== 0 || (lt.dtype !== "f32" && lt.dtype !== "f16")) l.fail(lossField.value.span, `the loss must be a float scalar (f32 or f16), found ${l.typeText(loss)}`, "W0306", "reduce it: mean(...) or sum(...)");
   return { loss: loss.id, instances, scope };
 }
 
@@ -427,7 +427,7 @@ function paramList(l: Lowering, f: Field | undefined, scope: Scope, module: Modu
       // the repeat itself (its layers' slots: this repeat's alone), not a repeat inside a layer of another
       if (item.items.some((i) => i.slots.length !== 1)) oneLayer();
       if (item.items.length) addPrefix(item.items[0].stackPath);
-    } else if (item.kind === "tensor" && l.g.node(item.id).op === "param") out.add(String(l.g.node(item.id).attrs.name));
+    } else if (item.kind === "tensor" && l.paramSource(item.id) !== undefined) out.add(String(l.g.node(l.paramSource(item.id)!).attrs.name));
     else if (item.kind === "tensor" && l.layerView(item.id)) oneLayer();
     else l.fail(f.value.span, `${what} lists instances or parameters, found ${describe(item)}`, "W0308");
   }
