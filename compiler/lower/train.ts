@@ -120,6 +120,7 @@ export function lowerTrain(l: Lowering, job: TrainItem, module: Module, readFiel
     params: [...l.params.values()].map((p): ParamSpec => ({
       path: p.path, shape: p.shape, dtype: p.dtype, init: p.init, trainable: trainable.includes(p.path), decay: decay.has(p.path),
       ...(p.stacked ? { stacked: p.stacked } : {}),
+      ...(p.master ? { master: true } : {}),
     })),
     state,
     scalars,
