@@ -194,7 +194,7 @@ export class Executor {
     const spec = this.specs.get(ref.buffer)!;
     if (typeOfArray(data) !== hostTypeOf(spec.type)) {
       const want = { f32: "Float32Array", f16: "Float32Array", i32: "Int32Array", u32: "Uint32Array" }[spec.type];
-      throw new Error(`write("${name}"): expected a ${want} for ${ref.dtype}[${ref.shape.join(", ")}], got ${data.constructor.name}`);
+      throw new Error(`write("${name}"): expected ${ref.dtype} data, a ${want}${spec.type === "f16" ? " (numbers, rounded to halves)" : ""} for ${ref.dtype}[${ref.shape.join(", ")}], got ${data.constructor.name}`);
     }
     const n = numel(ref.shape);
     if (data.length !== n) throw new Error(`write("${name}"): expected ${n} elements for shape [${ref.shape}], got ${data.length}`);
