@@ -22,7 +22,7 @@ import { numel } from "../ir/graph.ts";
 import { contiguous, type View } from "../kernel/view.ts";
 import { getOp, type BufferOperand } from "../ops/registry.ts";
 import { InternalError } from "../diagnostics.ts";
-import { elementwiseKernel, matmulKernel, offsetExpr, reduceKernels, withHalfEnabled } from "./wgsl.ts";
+import { elementwiseKernel, finishKernel, matmulKernel, offsetExpr, reduceKernels } from "./wgsl.ts";
 import type { Target } from "./target.ts";
 import { PORTABLE, type DeviceProfile } from "../../runtime/profile.ts";
 import { readAligned, updateKernel } from "./update.ts";
@@ -556,8 +556,8 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
   const renamed: Bundle = {
     version: BUNDLE_VERSION,
     buffers,
-    // (every kernel that touches f16 gets its `enable f16;`, whichever stage rendered it)
-    kernels: kernels.map((k) => ({ ...k, wgsl: withHalfEnabled(k.wgsl), bindings: k.bindings.map(rename) })),
+    // (every kernel gets its `enable f16;` and helpers here, whichever stage rendered it)
+    kernels: kernels.map((k) => ({ ...k, wgsl: finishKernel(k.wgsl), bindings: k.bindings.map(rename) })),
     copies: phase.copies.map((c) => ({ src: rename(c.src), dst: c.dst })),
     inputs: sourcesOf("input"),
     outputs: outputs.map((r) => ({ ...r, buffer: rename(r.buffer) })),

@@ -53,27 +53,42 @@ export function literal(value: number, dtype: DType): string {
 
 /**
  * An f16 constant. The value is rounded to the nearest half here (as the reference rounds
- * every f16 node); infinities and NaN, which WGSL cannot write as literals, come from bits.
+ * every f16 node) and written out in full (JS's shortest round-trip decimal of a half is
+ * the half exactly, so the shader compiler has nothing to round: Tint's rounding of a
+ * literal that is not a half, 3.0e-8h, gave 0 on lavapipe). Infinities and NaN come from
+ * bits at run time (see wgslFloat).
  */
 function halfLiteral(value: number): string {
   const h = f16Round(value);
-  if (Number.isNaN(h)) return "bitcast<vec2<f16>>(0x7e007e00u).x";
-  if (h === Infinity) return "bitcast<vec2<f16>>(0x7c007c00u).x";
-  if (h === -Infinity) return "bitcast<vec2<f16>>(0xfc00fc00u).x";
-  // every half is exact in f32, so 9 significant digits spell it exactly
-  return `${wgslFloat(h)}h`;
+  if (Number.isNaN(h)) return "weft_f16_bits(0x7e00u)";
+  if (h === Infinity) return "weft_f16_bits(0x7c00u)";
+  if (h === -Infinity) return "weft_f16_bits(0xfc00u)";
+  const s = Object.is(h, -0) ? "-0" : String(h);
+  return `${/[.e]/.test(s) ? s : `${s}.0`}h`;
 }
 
+/** Module-scope helpers a kernel may call, added where it does. */
+const HELPERS: Record<string, string> = {
+  weft_f32_bits: "fn weft_f32_bits(b: u32) -> f32 { return bitcast<f32>(b); }",
+  // the low half of the word (bits 0x0000hhhh)
+  weft_f16_bits: "fn weft_f16_bits(b: u32) -> f16 { return bitcast<vec2<f16>>(b).x; }",
+};
+
 /**
- * The kernel with `enable f16;` at its head when its code (outside comments) names f16
- * or writes a half literal: WGSL needs the directive before any declaration, and the
- * device needs the `shader-f16` feature (runtime/limits.ts reads the directive).
+ * A kernel made ready to compile: `enable f16;` at its head when its code (outside
+ * comments) names f16 or writes a half literal (WGSL needs the directive before any
+ * declaration, and the device needs `shader-f16`: runtime/limits.ts reads the directive),
+ * and the helpers it calls appended (module-scope declarations may follow their use).
  */
-export function withHalfEnabled(wgsl: string): string {
+export function finishKernel(wgsl: string): string {
   const code = wgsl.replace(/\/\/[^\n]*/g, " ");
-  if (/\benable\s+[^;]*\bf16\b/.test(code)) return wgsl;
-  if (!/\bf16\b|\b\d+(?:\.\d*)?(?:e[-+]?\d+)?h\b/.test(code)) return wgsl;
-  return `enable f16;\n${wgsl}`;
+  let out = wgsl;
+  for (const [name, fn] of Object.entries(HELPERS)) {
+    if (new RegExp(`\\b${name}\\(`).test(code) && !new RegExp(`\\bfn\\s+${name}\\b`).test(code)) out = `${out}${out.endsWith("\n") ? "" : "\n"}${fn}\n`;
+  }
+  const half = /\bf16\b|\b\d+(?:\.\d*)?(?:e[-+]?\d+)?h\b/.test(out.replace(/\/\/[^\n]*/g, " "));
+  if (half && !/\benable\s+[^;]*\bf16\b/.test(code)) out = `enable f16;\n${out}`;
+  return out;
 }
 
 /** A value loaded from storage, converted to its WGSL value type. */

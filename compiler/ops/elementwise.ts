@@ -39,11 +39,16 @@ function mapRef(inputs: readonly RefTensor[], f: (...xs: number[]) => number): R
   return out;
 }
 
-/** float literal in WGSL for a JS number (an abstract float: it takes the type of the f32 or f16 operands it meets) */
+/**
+ * float literal in WGSL for a JS number (an abstract float: it takes the type of the f32
+ * or f16 operands it meets). NaN and ±Inf have no literal, and WGSL rejects them in any
+ * constant expression (`bitcast<f32>(0x7f800000u)` fails to compile), so they come from
+ * bits through a function call, which is evaluated at run time (codegen/wgsl.ts adds it).
+ */
 export function wgslFloat(v: number): string {
-  if (Number.isNaN(v)) return "bitcast<f32>(0x7fc00000u)";
-  if (v === Infinity) return "bitcast<f32>(0x7f800000u)";
-  if (v === -Infinity) return "bitcast<f32>(0xff800000u)";
+  if (Number.isNaN(v)) return "weft_f32_bits(0x7fc00000u)";
+  if (v === Infinity) return "weft_f32_bits(0x7f800000u)";
+  if (v === -Infinity) return "weft_f32_bits(0xff800000u)";
   const s = Math.fround(v).toPrecision(9);
   return s.includes(".") || s.includes("e") ? s : `${s}.0`;
 }

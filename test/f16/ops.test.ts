@@ -90,6 +90,23 @@ ops.add("matmul with a broadcast batch operand", [h16(1, 3, 4), h16(6, 4, 2)], [
 ops.add("sum over a transposed view", [h16(3, 4, 5)], [], (g, [a]) => g.add("sum", [transpose(g, a, [2, 0, 1])], { axes: [0, 2] }));
 ops.add("reshape of a transposed view (needs a copy)", [h16(3, 4)], [], (g, [a]) => g.add("exp", [reshape(g, transpose(g, a, [1, 0]), [2, 6])]));
 ops.add("an f16 constant inside exp", [h16(2, 2)], [], (g, [a]) => g.add("mul", [a, g.add("exp", [g.add("const", [], { value: 3.1, shape: [2, 2], dtype: "f16" })])]));
+ops.add("f16 constants: subnormal, past the range (inf), and one that rounds", [h16(3, 3)], [], (g, [a]) => {
+  const c = (value: number) => g.add("const", [], { value, shape: [3, 3], dtype: "f16" });
+  return g.add("add", [g.add("mul", [a, c(3e-6)]), g.add("min", [c(1e5), c(0.1)])]);
+});
+// (±inf and NaN have no WGSL literal and fail in constant expressions: they come from bits at run time)
+ops.add("f16 constants ±inf and NaN", [h16(2, 3)], [], (g, [a]) => {
+  const c = (value: number) => g.add("const", [], { value, shape: [2, 3], dtype: "f16" });
+  return g.add("add", [g.add("max", [a, c(-Infinity)]), g.add("min", [c(Infinity), g.add("where", [g.add("gt", [a, c(5)]), c(NaN), c(-0)])])]);
+});
+ops.add("f32 constants ±inf and NaN", [f32(2, 3)], [], (g, [a]) => {
+  const c = (value: number) => g.add("const", [], { value, shape: [2, 3], dtype: "f32" });
+  return g.add("add", [g.add("max", [a, c(-Infinity)]), g.add("min", [c(Infinity), g.add("where", [g.add("gt", [a, c(5)]), c(NaN), c(1)])])]);
+});
+ops.add("f16 NaN constant where it is taken", [h16(2, 3)], [[6, 7]], (g, [a]) => {
+  const c = (value: number) => g.add("const", [], { value, shape: [2, 3], dtype: "f16" });
+  return g.add("where", [g.add("gt", [a, c(5)]), c(NaN), a]);
+});
 ops.add("an odd number of halves (buffers padded to 4 bytes)", [h16(7), h16(7)], [], (g, [a, b]) => g.add("sub", [a, b]));
 
 describe("f16 primitives on the GPU match the reference's f16 rounding", () => {
