@@ -334,7 +334,9 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
         const input = operands.get(node.inputs[0])!;
         // A sum over the batch of a batched matmul (a broadcast weight's gradient) is one
         // matmul whose contraction runs over the batch too: no batched temporary, no sum.
-        const merged = node.op === "sum" && input.kind === "matmul" ? mergeBatch(input, node) : undefined;
+        // (Not in f16: the program rounds each batch's product to f16 before the sum, and
+        // one merged f32 sum would skip those roundings; the reference defines them.)
+        const merged = node.op === "sum" && input.kind === "matmul" && node.type.dtype !== "f16" ? mergeBatch(input, node) : undefined;
         if (merged) {
           operand = fuse && readers[node.id] <= 1 ? merged : compute(merged);
           break;

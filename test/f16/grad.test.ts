@@ -133,3 +133,24 @@ describe("f16 VJPs on the GPU match the reference interpreter", () => {
     });
   }
 });
+
+describe("a broadcast weight's f16 gradient", () => {
+  // x: f16[3, 5, 4] @ w: f16[4, 6]: w's gradient sums the batch's products, each rounded to
+  // f16 first (the graph's semantics; in f32 the compiler merges them into one matmul)
+  it("rounds each batch's product, as the reference does", async () => {
+    const g = new Graph();
+    const x = g.source("input", "x", { shape: [3, 5, 4], dtype: "f16" });
+    const w = g.source("input", "w", { shape: [4, 6], dtype: "f16" });
+    const c = g.source("input", "c", { shape: [3, 5, 6], dtype: "f16" });
+    const y = reduce(g, "sum", mul(g, g.add("matmul", [x, g.add("broadcast", [w], { shape: [3, 4, 6] })]), c), [0, 1, 2]);
+    const [gw] = vjp(g, y, [w]);
+    g.output("gw", gw);
+    const feeds = Object.fromEntries(
+      [["x", [3, 5, 4]], ["w", [4, 6]], ["c", [3, 5, 6]]].map(([k, s]) => [k as string, { shape: s as number[], data: randomTensor(s as number[], r, -2, 2).data.map(f16Round) }]),
+    );
+    const { got, want } = await runBoth(g, feeds, ["gw"]);
+    const v = got.get("gw")!;
+    const ww = want.get("gw")!.data;
+    for (let i = 0; i < ww.length; i++) expect(Math.abs(v[i] - ww[i]), `gw[${i}]: gpu ${v[i]} vs reference ${ww[i]}`).toBeLessThanOrEqual(2 * halfUlp(ww[i]));
+  }, 120_000);
+});

@@ -16,6 +16,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { Graph, type TensorType } from "../../compiler/ir/graph.ts";
 import { mT, reshape, transpose } from "../../compiler/ops/build.ts";
 import { allOps } from "../../compiler/ops/index.ts";
+import { compileBundle } from "../../compiler/codegen/bundle.ts";
+import type { DeviceProfile } from "../../runtime/profile.ts";
 import type { HostArray } from "../../runtime/backend.ts";
 import { f16Round } from "../../runtime/f16.ts";
 import type { RefTensor } from "../../runtime/reference/tensor.ts";
@@ -153,6 +155,38 @@ describe.each(TILES)("f16 matmul with tile %s", (tile) => {
     ({ got, want } = await runBoth(mm.g, mm.feeds, mm.built.map((b) => b.out), () => ({ matmulTile: tile })));
   }, 300_000);
   for (const b of mm.built) {
+    it(b.name, () => {
+      const w = want.get(b.out)!;
+      const o = got.get(b.out)!;
+      const { excess, at } = worstExcess(o, w.data, "f16");
+      expect(excess, at >= 0 ? `element ${at}: gpu ${o[at]} vs reference ${w.data[at]}` : "").toBeLessThanOrEqual(0);
+    });
+  }
+});
+
+// Long f16 reductions compiled for this device: with `subgroups` (lavapipe has them) the
+// workgroup folds its f32 accumulators with subgroupAdd / subgroupMax.
+const red = new Suite();
+red.add("sum over 3 × 5000", [h16(3, 5000)], [[-2, 2]], (g, [x]) => g.add("sum", [x], { axes: [1] }));
+red.add("sum of 20,000, split", [h16(20000)], [[-2, 2]], (g, [x]) => g.add("sum", [x], { axes: [0] }));
+red.add("reduce_max over 2000 × 3", [h16(2000, 3)], [[-50, 50]], (g, [x]) => g.add("reduce_max", [x], { axes: [0] }));
+red.add("reduce_min of exp over 40 × 50", [h16(40, 50)], [[-3, 3]], (g, [x]) => g.add("reduce_min", [g.add("exp", [x])], { axes: [0, 1] }));
+
+describe("f16 reductions compiled for this device", () => {
+  let got: Map<string, HostArray>;
+  let want: Map<string, RefTensor>;
+  let profile: DeviceProfile;
+  beforeAll(async () => {
+    ({ got, want } = await runBoth(red.g, red.feeds, red.built.map((b) => b.out), (h) => {
+      profile = h.profile;
+      return { device: h.profile };
+    }));
+  }, 300_000);
+  it("folds with subgroup operations where the device has them", () => {
+    const wgsl = compileBundle(red.g, { device: profile }).kernels.map((k) => k.wgsl).join("\n");
+    expect(/subgroupAdd\(acc\)/.test(wgsl)).toBe(profile.features.includes("subgroups"));
+  });
+  for (const b of red.built) {
     it(b.name, () => {
       const w = want.get(b.out)!;
       const o = got.get(b.out)!;
