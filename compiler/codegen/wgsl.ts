@@ -43,7 +43,7 @@ export const u = (n: number) => `${n}u`;
 /** The type a reduction of `d` values accumulates in: f16 sums, maxima and scans run in f32. */
 export const accumulatorOf = (d: DType): DType => (d === "f16" ? "f32" : d);
 
-/** WGSL spelling of a value of dtype `d` (a constant, already rounded to f16 by the caller for f16). */
+/** WGSL spelling of a constant of dtype `d` (an f16 one rounded to the nearest half). */
 export function literal(value: number, dtype: DType): string {
   if (dtype === "f32") return wgslFloat(value);
   if (dtype === "f16") return halfLiteral(value);
