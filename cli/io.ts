@@ -108,7 +108,8 @@ export async function writeResults(path: string, results: Map<string, NamedResul
   if (path.endsWith(".safetensors")) {
     const m = new Map<string, WritableTensor>();
     for (const [k, r] of results) {
-      m.set(k, r.dtype === "f32" ? { dtype: "F32", shape: r.shape, data: Float32Array.from(r.data) } : { dtype: "I32", shape: r.shape, data: Int32Array.from(r.data) });
+      // (f16 values are saved as F32: every half is exact in f32)
+      m.set(k, r.dtype === "f32" || r.dtype === "f16" ? { dtype: "F32", shape: r.shape, data: Float32Array.from(r.data) } : { dtype: "I32", shape: r.shape, data: Int32Array.from(r.data) });
     }
     await writeFileAtomic(path, encodeSafetensors(m));
     return;

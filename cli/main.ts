@@ -191,7 +191,7 @@ function inputTypes(p: LoadedProgram, entry: string, given: Map<string, { shape:
   for (const [name, t] of given) {
     const prm = fn?.kind === "fn" ? fn.params.find((q) => q.name.name === name) : undefined;
     const declared = prm?.type?.kind === "tensorType" ? prm.type.dtype.name : undefined;
-    const dtype: DType = declared === "i32" || declared === "bool" ? declared : declared === "f32" ? "f32" : t.data.every(Number.isInteger) ? "i32" : "f32";
+    const dtype: DType = declared === "i32" || declared === "bool" || declared === "f32" || declared === "f16" ? declared : t.data.every(Number.isInteger) ? "i32" : "f32";
     out.set(name, { shape: t.shape, dtype });
   }
   return out;

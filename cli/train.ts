@@ -237,7 +237,7 @@ export async function trainCmd(file: string, v: Values): Promise<number> {
     // stacked params (a repeat's) are saved slice by slice, under each layer's own name
     for (const q of job.spec.params) {
       for (const t of splitValues(q, res.params.get(q.path)!)) {
-        tensors.set(t.name, q.dtype === "f32" ? { dtype: "F32", shape: t.shape, data: Float32Array.from(t.data) } : { dtype: "I32", shape: t.shape, data: Int32Array.from(t.data) });
+        tensors.set(t.name, q.dtype === "f32" || q.dtype === "f16" ? { dtype: "F32", shape: t.shape, data: Float32Array.from(t.data) } : { dtype: "I32", shape: t.shape, data: Int32Array.from(t.data) });
       }
     }
     await saveSafetensors(join(dir, "params.safetensors"), tensors, { job: item.name.name, steps: String(res.step), seed: String(seed) });

@@ -152,8 +152,9 @@ function flattenOutputs(l: Lowering, v: Value, name: string, span: Span): Map<st
 function addGradients(l: Lowering, outs: Map<string, number>, wrt: string[], fn: FnItem): void {
   const y = outs.get("out");
   const span = fn.ret?.span ?? fn.span;
-  if (y === undefined || l.g.type(y).shape.length !== 0 || l.g.type(y).dtype !== "f32") {
-    l.fail(span, `grad needs ${fn.name?.name} to return an f32 scalar`, Code.Grad, "reduce it: sum(...) or mean(...)");
+  const isFloat = (id: number) => l.g.type(id).dtype === "f32" || l.g.type(id).dtype === "f16";
+  if (y === undefined || l.g.type(y).shape.length !== 0 || !isFloat(y)) {
+    l.fail(span, `grad needs ${fn.name?.name} to return a float scalar (f32 or f16)`, Code.Grad, "reduce it: sum(...) or mean(...)");
   }
   const ids = wrt.map((w) => {
     // a layer's param in a repeat stack (`stack.layers[3].ff.w1`): its slice of the stacked param
@@ -162,7 +163,7 @@ function addGradients(l: Lowering, outs: Map<string, number>, wrt: string[], fn:
       const known = [...l.g.sources.keys()].filter((k) => !k.startsWith("opt."));
       return l.fail(span, `--wrt ${w}: no input or parameter of that name`, UNKNOWN_ENTRY, `known: ${known.join(", ")}`);
     }
-    if (l.g.type(id).dtype !== "f32") l.fail(span, `--wrt ${w}: an ${l.g.type(id).dtype} tensor has no gradient`, Code.Grad);
+    if (!isFloat(id)) l.fail(span, `--wrt ${w}: an ${l.g.type(id).dtype} tensor has no gradient`, Code.Grad);
     return id;
   });
   try {
@@ -187,7 +188,8 @@ export function lowerJob(p: LoadedProgram, name: string | undefined, readFields:
     const msg = name ? `no train job named '${name}' in ${p.entry.file}` : names.length ? `${p.entry.file} has ${names.length} train jobs; pick one with --entry` : `${p.entry.file} has no train job`;
     return { ok: false, diagnostics: [error(UNKNOWN_ENTRY, entrySpan(p), msg, names.length ? { hint: `jobs: ${names.join(", ")}` } : {})] };
   }
-  const l = new Lowering(p.modules.modules, p.entry, { ...opts, training: true });
+  // f16 params train with f32 masters (LowerOptions.masterWeights), in the eval graph too
+  const l = new Lowering(p.modules.modules, p.entry, { ...opts, training: true, masterWeights: true });
   return attempt(() => ({ graph: l.g, lowering: l, job: lowerTrain(l, item, p.entry, readFields), item }));
 }
 

@@ -17,7 +17,7 @@ import { chainBefore, linePrefix, textContext, wordBefore } from "./text.ts";
 const ITEM_KEYWORDS = ["import", "dim", "block", "fn", "train"];
 const STATEMENT_KEYWORDS = ["let", "var", "for", "in", "return", "if", "else", "true", "false", "None", "repeat", "frozen"];
 // the fields train.ts knows (it does not export its list)
-const TRAIN_FIELDS = ["model", "loss", "data", "batch", "steps", "optimizer", "schedule", "trainable", "eval", "clip", "accumulate", "decay"];
+const TRAIN_FIELDS = ["model", "loss", "data", "batch", "steps", "optimizer", "schedule", "trainable", "eval", "clip", "accumulate", "decay", "loss_scale"];
 
 const kindOf: Record<NameKind, CompletionItemKind> = {
   local: CompletionItemKind.Variable,

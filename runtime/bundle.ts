@@ -4,14 +4,30 @@
 
 export const BUNDLE_VERSION = 1;
 
-/** How a tensor is stored on the device. Weft `bool` is stored as u32 (WGSL has no storage bool). */
-export type StorageType = "f32" | "i32" | "u32";
+/**
+ * How a tensor is stored on the device. Weft `bool` is stored as u32 (WGSL has no storage
+ * bool); f16 as WGSL `array<f16>`, 2 bytes an element (the device needs `shader-f16`).
+ */
+export type StorageType = "f32" | "f16" | "i32" | "u32";
 
 /** The dtype a user sees. */
-export type DType = "f32" | "i32" | "bool";
+export type DType = "f32" | "f16" | "i32" | "bool";
 
 export function storageOf(dtype: DType): StorageType {
-  return dtype === "f32" ? "f32" : dtype === "i32" ? "i32" : "u32";
+  return dtype === "bool" ? "u32" : dtype;
+}
+
+/** Bytes per element of a storage type. */
+export function elementBytes(type: StorageType): number {
+  return type === "f16" ? 2 : 4;
+}
+
+/**
+ * The byte size of a device buffer of `length` elements: at least 4, and a multiple of 4
+ * (WebGPU binds storage buffers in 4-byte units, so an odd number of f16 is rounded up).
+ */
+export function bufferBytes(length: number, type: StorageType): number {
+  return Math.max(4, Math.ceil((length * elementBytes(type)) / 4) * 4);
 }
 
 export type BufferRole =
@@ -23,7 +39,7 @@ export type BufferRole =
 
 export interface BufferSpec {
   id: number;
-  /** number of elements (4 bytes each) */
+  /** number of elements (bufferBytes gives the byte size) */
   length: number;
   type: StorageType;
   role: BufferRole;

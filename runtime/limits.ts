@@ -3,7 +3,7 @@
 // and the compiler at compile time when it knows the device, so that a bundle never
 // meets a validation error at dispatch: it runs, or it is refused naming the limit (or
 // feature), what the bundle needs and what the device has.
-import type { Bundle } from "./bundle.ts";
+import { bufferBytes, type Bundle } from "./bundle.ts";
 
 /** The limits a bundle can exceed (names as in WebGPU's GPUSupportedLimits). */
 export const CHECKED_LIMITS = [
@@ -41,8 +41,16 @@ export class DeviceLimitError extends Error {
   }
 }
 
+/** Why a bundle needs a feature, where that helps the reader decide what to change. */
+const FEATURE_REASONS: Record<string, string> = {
+  "shader-f16": "it computes on f16 tensors; declare them f32 to run on this device",
+};
+
 export function describeShortfall(s: Shortfall): string {
-  if (s.limit.startsWith("feature ")) return `${s.where} ${s.what}, which the device does not have`;
+  if (s.limit.startsWith("feature ")) {
+    const why = FEATURE_REASONS[s.limit.slice(9, -1)];
+    return `${s.where} ${s.what}, which the device does not have${why ? ` (${why})` : ""}`;
+  }
   return `${s.where} ${s.what}, over the device's ${s.limit} ${s.have}`;
 }
 
@@ -178,7 +186,7 @@ export function checkDevice(bundle: Bundle, limits: Limits, features: readonly s
     const have = limits[limit];
     if (have !== undefined && need > have) out.push({ limit, need, have, where, what });
   };
-  const bytes = new Map(bundle.buffers.map((b) => [b.id, Math.max(4, b.length * 4)]));
+  const bytes = new Map(bundle.buffers.map((b) => [b.id, bufferBytes(b.length, b.type)]));
   for (const b of bundle.buffers) over("maxBufferSize", bytes.get(b.id)!, `buffer ${b.id}${b.name ? ` (${b.name})` : ""}`, `is ${bytes.get(b.id)} bytes`);
   for (const k of bundle.kernels) {
     const where = `kernel "${k.name}"`;

@@ -4,10 +4,12 @@
 //             padded with spaces so that the data starts at a multiple of 8
 //   rest      the tensors' bytes, little-endian, contiguous; offsets relative to the data start
 // Reading checks what the reference implementation checks (offsets in range, no overlap,
-// no gap, sizes match dtype × shape) and reports problems as SafetensorsError.
+// no gap, sizes match dtype × shape) and reports problems as SafetensorsError. F16 tensors
+// (half-precision checkpoints) are read into the numbers they hold, as a Float32Array.
 
 import { open, readFile, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { fromF16Array } from "./f16.ts";
 
 export class SafetensorsError extends Error {
   override name = "SafetensorsError";
@@ -20,12 +22,14 @@ export type WritableTensor =
 
 export type DecodedTensor =
   | WritableTensor
+  /** half precision, decoded: every half is exact in f32 */
+  | { dtype: "F16"; shape: number[]; data: Float32Array }
   | { dtype: "I64"; shape: number[]; data: BigInt64Array }
   | { dtype: "U8" | "BOOL"; shape: number[]; data: Uint8Array };
 
 export type SafetensorsDtype = DecodedTensor["dtype"];
 
-const ELEMENT_SIZE: Record<SafetensorsDtype, number> = { F32: 4, I32: 4, F64: 8, I64: 8, U8: 1, BOOL: 1 };
+const ELEMENT_SIZE: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, I32: 4, F64: 8, I64: 8, U8: 1, BOOL: 1 };
 /** The reference implementation refuses headers above 100 MB; so do we. */
 const MAX_HEADER = 100_000_000;
 const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
@@ -131,7 +135,7 @@ function parseHeader(bytes: Uint8Array): Header {
     if (typeof v !== "object" || v === null) bad(`${where} is not an object`);
     const { dtype, shape, data_offsets: off } = v as Record<string, unknown>;
     if (typeof dtype !== "string") bad(`${where} has no dtype`);
-    if (!Object.hasOwn(ELEMENT_SIZE, dtype as string)) bad(`${where} has dtype ${String(dtype)}, which Weft does not read (F32, F64, I32, I64, U8, BOOL)`);
+    if (!Object.hasOwn(ELEMENT_SIZE, dtype as string)) bad(`${where} has dtype ${String(dtype)}, which Weft does not read (F32, F16, F64, I32, I64, U8, BOOL)`);
     const isDim = (d: unknown): d is number => Number.isSafeInteger(d) && (d as number) >= 0;
     if (!Array.isArray(shape) || !shape.every(isDim)) bad(`${where} has shape ${JSON.stringify(shape)}, not a list of sizes`);
     if (!Array.isArray(off) || off.length !== 2 || !off.every(isDim)) bad(`${where} has data_offsets ${JSON.stringify(off)}, not [begin, end]`);
@@ -163,6 +167,7 @@ function fromLittleEndianBytes(dtype: SafetensorsDtype, raw: Uint8Array): Decode
   const b = (littleEndian || size === 1 ? raw : swapped(raw, size)).buffer;
   switch (dtype) {
     case "F32": return new Float32Array(b);
+    case "F16": return fromF16Array(new Uint16Array(b));
     case "I32": return new Int32Array(b);
     case "F64": return new Float64Array(b);
     case "I64": return new BigInt64Array(b);

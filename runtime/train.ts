@@ -52,6 +52,11 @@ export interface ParamSpec {
   decay?: boolean;
   /** a param of a `repeat` stack: leading repeat dims, saved slice by slice (stacked.ts) */
   stacked?: Stacked;
+  /**
+   * declared f16 and trained in mixed precision: this (f32) tensor is its master copy,
+   * which the optimizer updates and checkpoints save; the program reads its f16 rounding
+   */
+  master?: boolean;
 }
 
 export interface FieldSpec {

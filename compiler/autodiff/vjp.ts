@@ -6,6 +6,9 @@ import { fmtType } from "../ir/graph.ts";
 import { getOp } from "../ops/registry.ts";
 import { add, constant, fill } from "../ops/build.ts";
 import type { Span } from "../../grammar/ast.ts";
+import type { DType } from "../../runtime/bundle.ts";
+
+const isFloat = (d: DType) => d === "f32" || d === "f16";
 
 /** Differentiating through an op that has no derivative. */
 export class NotDifferentiableError extends Error {
@@ -50,7 +53,7 @@ export function vjp(g: Graph, y: number, wrt: readonly number[], seed?: number):
     // not zero but undefined. That is an error unless the user says so with stop(...).
     // (Integers used as indices — gather, take_along, where's condition — are fine: the
     // gradient flows through the values they select.)
-    if (node.op === "cast" && g.type(node.id).dtype === "f32" && g.type(node.inputs[0]).dtype !== "f32" && live[node.inputs[0]]) {
+    if (node.op === "cast" && isFloat(g.type(node.id).dtype) && !isFloat(g.type(node.inputs[0]).dtype) && live[node.inputs[0]]) {
       const origin = integerOrigin(g, node.inputs[0], live);
       throw new NotDifferentiableError(origin.op, origin.span ?? node.span, ` (its ${g.type(origin.id).dtype} result reaches the value being differentiated through a cast)`);
     }
@@ -74,7 +77,7 @@ function integerOrigin(g: Graph, id: number, live: Uint8Array): { id: number; op
   let at = id;
   for (;;) {
     const n = g.node(at);
-    const next = n.inputs.find((i) => live[i] && g.type(i).dtype !== "f32");
+    const next = n.inputs.find((i) => live[i] && !isFloat(g.type(i).dtype));
     if (next === undefined) return { id: at, op: n.op, span: n.span };
     at = next;
   }

@@ -51,7 +51,7 @@ export function mismatchHint(m: Mismatch): string | undefined {
 }
 
 export function castHint(to: DType): string {
-  return to === "f32" || to === "f16" ? `convert with cast(x)${to === "f16" ? ", f16)" : ""}` : `convert with cast(x, ${to})`;
+  return to === "f32" ? "convert with cast(x)" : `convert with cast(x, ${to})`;
 }
 
 export function dtypeList(ds: readonly DType[]): string {

@@ -26,7 +26,7 @@ export interface TrainInfo {
   eval?: { every?: number; data?: string; batch?: number; steps?: number };
 }
 
-const KNOWN = ["model", "loss", "data", "batch", "steps", "optimizer", "schedule", "trainable", "eval", "clip", "accumulate", "decay"];
+const KNOWN = ["model", "loss", "data", "batch", "steps", "optimizer", "schedule", "trainable", "eval", "clip", "accumulate", "decay", "loss_scale"];
 const EVAL_FIELDS = ["every", "data", "batch", "steps"];
 
 export function checkTrain(ck: Checker, item: TrainItem, mod: ModuleScope): TrainInfo {
@@ -73,7 +73,7 @@ export function checkTrain(ck: Checker, item: TrainItem, mod: ModuleScope): Trai
     info.loss = t;
     const scalar = t.kind === "tensor" && t.dims.length === 0 && !t.rest && (t.dtype === "f32" || t.dtype === "f16");
     if (!scalar && t.kind !== "data" && t.kind !== "error")
-      ck.err(f, Code.Loss, lossField.value.span, `the loss must be a scalar f32, found ${describe(t)}`, {
+      ck.err(f, Code.Loss, lossField.value.span, `the loss must be a float scalar (f32 or f16), found ${describe(t)}`, {
         hint: t.kind === "tensor" && t.dims.length > 0 ? "reduce it, e.g. mean(...)" : undefined,
       });
   }
@@ -91,6 +91,8 @@ export function checkTrain(ck: Checker, item: TrainItem, mod: ModuleScope): Trai
 
   const acc = seen.get("accumulate");
   if (acc) positiveInt(ck, f, acc.value, "accumulate");
+  const scale = seen.get("loss_scale");
+  if (scale && !(scale.value.kind === "number" && scale.value.value > 0)) ck.err(f, Code.TrainValue, scale.value.span, `loss_scale (the loss's multiplier for the backward pass) must be a positive number, found \`${ck.text(scale.value.span)}\``, { hint: "a power of two, like 1024, unscales exactly" });
   const clip = seen.get("clip");
   if (clip && !(clip.value.kind === "number" && clip.value.value > 0)) ck.err(f, Code.TrainValue, clip.value.span, `clip (the global gradient-norm limit) must be a positive number, found \`${ck.text(clip.value.span)}\``);
 

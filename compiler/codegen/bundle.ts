@@ -22,7 +22,7 @@ import { numel } from "../ir/graph.ts";
 import { contiguous, type View } from "../kernel/view.ts";
 import { getOp, type BufferOperand } from "../ops/registry.ts";
 import { InternalError } from "../diagnostics.ts";
-import { elementwiseKernel, matmulKernel, offsetExpr, reduceKernels } from "./wgsl.ts";
+import { elementwiseKernel, finishKernel, matmulKernel, offsetExpr, reduceKernels } from "./wgsl.ts";
 import type { Target } from "./target.ts";
 import { PORTABLE, type DeviceProfile } from "../../runtime/profile.ts";
 import { readAligned, updateKernel } from "./update.ts";
@@ -158,7 +158,8 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
       if (alias && (m.a.buffer === alias.buffer || m.b.buffer === alias.buffer)) return undefined;
       const tree = resolve(substitute(op, m, "acc"));
       if (alias && !readAligned(tree, new Map([[alias.buffer, "old"]]), shape)) return undefined;
-      const acc: RawOperand = { kind: "raw", name: "acc", dtype: "f32" };
+      // (the matmul's value: its f32 sum, rounded to f16 for an f16 product; matmul.ts)
+      const acc: RawOperand = { kind: "raw", name: "acc", dtype: m.dtype };
       return matmulKernel(
         { name: `${name}_matmul_${m.node.id}`, node: m.node, inputs: [m.a, m.b], out, target },
         {
@@ -314,6 +315,7 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
           node,
           inputs,
           expr: lower.expr,
+          native: lower.native,
           view: contiguous(node.type.shape),
           dtype: node.type.dtype,
         };
@@ -334,7 +336,9 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
         const input = operands.get(node.inputs[0])!;
         // A sum over the batch of a batched matmul (a broadcast weight's gradient) is one
         // matmul whose contraction runs over the batch too: no batched temporary, no sum.
-        const merged = node.op === "sum" && input.kind === "matmul" ? mergeBatch(input, node) : undefined;
+        // (Not in f16: the program rounds each batch's product to f16 before the sum, and
+        // one merged f32 sum would skip those roundings; the reference defines them.)
+        const merged = node.op === "sum" && input.kind === "matmul" && node.type.dtype !== "f16" ? mergeBatch(input, node) : undefined;
         if (merged) {
           operand = fuse && readers[node.id] <= 1 ? merged : compute(merged);
           break;
@@ -351,7 +355,7 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
         // A matmul read by one consumer waits: that consumer may take it as an epilogue.
         operand =
           node.op === "matmul" && fuse && readers[node.id] <= 1
-            ? { kind: "matmul", node, a: inputs[0], b: inputs[1], view: contiguous(node.type.shape), dtype: "f32" }
+            ? { kind: "matmul", node, a: inputs[0], b: inputs[1], view: contiguous(node.type.shape), dtype: node.type.dtype }
             : newKernel(node, (out) => lower.emit({ name, node, inputs, out, target }));
         break;
       }
@@ -556,7 +560,8 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
   const renamed: Bundle = {
     version: BUNDLE_VERSION,
     buffers,
-    kernels: kernels.map((k) => ({ ...k, bindings: k.bindings.map(rename) })),
+    // (every kernel gets its `enable f16;` and helpers here, whichever stage rendered it)
+    kernels: kernels.map((k) => ({ ...k, wgsl: finishKernel(k.wgsl), bindings: k.bindings.map(rename) })),
     copies: phase.copies.map((c) => ({ src: rename(c.src), dst: c.dst })),
     inputs: sourcesOf("input"),
     outputs: outputs.map((r) => ({ ...r, buffer: rename(r.buffer) })),
@@ -710,7 +715,7 @@ function mergeBatch(m: PendingMatmul, sum: Node): PendingMatmul | undefined {
     a: { ...m.a, view: { shape: [M, batch * K], strides: [a.strides[r - 2], a.strides[r - 1]], offset: a.offset } },
     b: { ...m.b, view: { shape: [batch * K, N], strides: [b.strides[r - 2], b.strides[r - 1]], offset: b.offset } },
     view: contiguous(sum.type.shape),
-    dtype: "f32",
+    dtype: m.dtype,
   };
 }
 
@@ -756,7 +761,7 @@ function epilogueMatmul(op: Operand, shape: readonly number[]): PendingMatmul | 
 
 /** `op` with `target` replaced by a value held in the variable `name`. */
 function substitute<T extends Renderable>(op: T, target: Renderable, name: string): T | RawOperand {
-  if (op === target || (op.kind === "raw" && target.kind === "raw" && op.name === target.name)) return { kind: "raw", name, dtype: "f32" };
+  if (op === target || (op.kind === "raw" && target.kind === "raw" && op.name === target.name)) return { kind: "raw", name, dtype: target.dtype };
   if (op.kind === "fused") return { ...op, inputs: op.inputs.map((i) => substitute(i, target, name)) };
   return op;
 }

@@ -13,6 +13,12 @@
 // 16-byte aligned, it is read as vec4 (four elements per load); else element by element.
 // Edge tiles clamp their loads and guard their stores, so any M, N, K works. The
 // fused epilogue (bias, activation, residual…) is rendered per output element.
+//
+// f16 operands: every load converts to f32 where it happens (vec4<f16> → vec4<f32>), so
+// the products (exact in f32: two 11-bit significands) accumulate in f32 registers and
+// shared tiles stay f32; the result is rounded to f16 once, before the epilogue reads it
+// or the store. vec4 loads work for f16 as for f32: the rules are in elements (a
+// vec4<f16> is 8 bytes, and an index a multiple of 4 elements keeps it 8-byte aligned).
 import type { DType, KernelSpec } from "../../runtime/bundle.ts";
 import type { DeviceProfile } from "../../runtime/profile.ts";
 import type { Node } from "../ir/graph.ts";
@@ -163,6 +169,8 @@ export function fitTile(t: MatmulTile, M: number, N: number, device: DeviceProfi
  */
 interface Side {
   arr: string;
+  /** the WGSL of a loaded element (or vec4) as f32 (f16 operands are converted) */
+  ld: (expr: string) => string;
   D: number;
   K: number;
   sD: number;
@@ -197,27 +205,34 @@ export function matmulKernel({ name, node, inputs: [a, bOp], out, target }: Kern
   const M = shape[r - 2];
   const N = shape[r - 1];
   const tile = chooseTile(tgt, M, N, numel(shape.slice(0, -2)));
-  const spec = renderMatmul(name, node, a.buffer, a.view, bOp.buffer, bOp.view, out, tile, true, tgt.genericMatmul ?? true, epilogue);
+  const spec = renderMatmul(name, node, a, bOp, out, tile, true, tgt.genericMatmul ?? true, epilogue);
   // A buffer read as vec4 and as f32 (by the epilogue) is bound twice: over the limit, read it as f32 only.
   if (spec.bindings.length > tgt.device.limits.maxStorageBuffersPerShaderStage) {
-    return renderMatmul(name, node, a.buffer, a.view, bOp.buffer, bOp.view, out, tile, false, tgt.genericMatmul ?? true, epilogue);
+    return renderMatmul(name, node, a, bOp, out, tile, false, tgt.genericMatmul ?? true, epilogue);
   }
   return spec;
+}
+
+/** An operand: its buffer, the view it is read through, and its element type. */
+interface MatmulOperand {
+  buffer: number;
+  view: View;
+  dtype: DType;
 }
 
 function renderMatmul(
   name: string,
   node: Node,
-  aBuf: number,
-  aView: View,
-  bBuf: number,
-  bView: View,
+  aOp: MatmulOperand,
+  bOp: MatmulOperand,
   out: number,
   tile: MatmulTile,
   vec4: boolean,
   generic: boolean,
   epilogue?: Epilogue,
 ): KernelSpec {
+  const { buffer: aBuf, view: aView } = aOp;
+  const { buffer: bBuf, view: bView } = bOp;
   const shape = node.type.shape;
   const r = shape.length;
   const M = shape[r - 2];
@@ -239,8 +254,10 @@ function renderMatmul(
   // along the free dim needs tm (tn) a multiple of 4; in shared tiles the workgroup's are.
   const aVec = vec4 && K > 0 ? vecAxis(aView, r - 2, r - 1, shared ? BM : tm, tk) : null;
   const bVec = vec4 && K > 0 ? vecAxis(bView, r - 1, r - 2, shared ? BN : tn, tk) : null;
-  const A = aVec ? b.bindVec4(aBuf) : b.bind(aBuf, "f32");
-  const B = bVec ? b.bindVec4(bBuf) : b.bind(bBuf, "f32");
+  const elem = (d: DType): "f32" | "f16" => (d === "f16" ? "f16" : "f32");
+  const A = aVec ? b.bindVec4(aBuf, elem(aOp.dtype)) : b.bind(aBuf, elem(aOp.dtype));
+  const B = bVec ? b.bindVec4(bBuf, elem(bOp.dtype)) : b.bind(bBuf, elem(bOp.dtype));
+  const loader = (d: DType, vec: boolean) => (d !== "f16" ? (x: string) => x : vec ? (x: string) => `vec4<f32>(${x})` : (x: string) => `f32(${x})`);
 
   const body: string[] = [];
   body.push("  let t = wid.x + wid.y * groups.x;");
@@ -250,8 +267,8 @@ function renderMatmul(
   const batch = batchShape.map((_, k) => `o${k}`);
   // (the stride of a dim of size 1 is never used: 0 keeps the index arithmetic exact)
   const st = (v: View, axis: number) => (v.shape[axis] === 1 ? 0 : v.strides[axis]);
-  const sa: Side = { arr: A, D: M, K, sD: st(aView, r - 2), sK: st(aView, r - 1), int, base: "abase", vec: aVec };
-  const sb: Side = { arr: B, D: N, K, sD: st(bView, r - 1), sK: st(bView, r - 2), int, base: "bbase", vec: bVec };
+  const sa: Side = { arr: A, ld: loader(aOp.dtype, aVec !== null), D: M, K, sD: st(aView, r - 2), sK: st(aView, r - 1), int, base: "abase", vec: aVec };
+  const sb: Side = { arr: B, ld: loader(bOp.dtype, bVec !== null), D: N, K, sD: st(bView, r - 1), sK: st(bView, r - 2), int, base: "bbase", vec: bVec };
   body.push(`  let abase = ${offsetExpr(aView, [...batch, "0u", "0u"], int)};`);
   body.push(`  let bbase = ${offsetExpr(bView, [...batch, "0u", "0u"], int)};`);
   for (let x = 0; x < tm; x++) for (let y = 0; y < tn; y++) body.push(`  var c${x}_${y} = 0.0;`);
@@ -276,6 +293,9 @@ function renderMatmul(
   }
 
   body.push(`  let obase = p * ${int(M * N)};`);
+  // the product's value: an f16 matmul's is the f32 sum rounded to f16
+  const outType = node.type.dtype;
+  const result = (x: number, y: number) => (outType === "f16" ? `f16(c${x}_${y})` : `c${x}_${y}`);
   const guardM = M % BM !== 0;
   const guardN = N % BN !== 0;
   if (guardM) body.push(`  let rows = ${int(M)};`);
@@ -286,26 +306,26 @@ function renderMatmul(
       const guard = [guardM ? `${row(x)} < rows` : "", guardN ? `${col(y)} < cols` : ""].filter(Boolean);
       const at = `obase + (${row(x)}) * cols + ${col(y)}`;
       if (!epilogue || !top) {
-        const st = `out[${at}] = c${x}_${y};`;
+        const st = `out[${at}] = ${result(x, y)};`;
         body.push(guard.length ? `  if (${guard.join(" && ")}) { ${st} }` : `  ${st}`);
         continue;
       }
       if (!guard.length) {
         // no guard: rendered in the kernel's scope, so values that depend only on the
         // row or the column (a bias) are loaded once per thread, not once per output
-        body.push(`  out[${at}] = ${store(epilogue.render(top, [...batch, row(x), col(y)], `c${x}_${y}`), epilogue.dtype)};`);
+        body.push(`  out[${at}] = ${store(epilogue.render(top, [...batch, row(x), col(y)], result(x, y)), epilogue.dtype)};`);
         continue;
       }
       const lines: string[] = [];
       const rr = top.child(lines, "    ");
-      const v = epilogue.render(rr, [...batch, row(x), col(y)], `c${x}_${y}`);
+      const v = epilogue.render(rr, [...batch, row(x), col(y)], result(x, y));
       body.push(`  if (${guard.join(" && ")}) {`, ...lines, `    out[${at}] = ${store(v, epilogue.dtype)};`, "  }");
     }
   }
 
   const wgsl = [
     `// ${name}: [${M}×${K}] @ [${K}×${N}]${batchShape.length ? ` × ${numel(batchShape)}` : ""}, tile ${tileName(tile)}${aVec ? `, A vec4 along ${aVec === "k" ? "K" : "M"}` : ""}${bVec ? `, B vec4 along ${bVec === "k" ? "K" : "N"}` : ""}`,
-    b.declare(epilogue?.dtype ?? "f32"),
+    b.declare(epilogue?.dtype ?? outType),
     decls,
     `@compute @workgroup_size(${wx}, ${wy})`,
     "fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32, @builtin(num_workgroups) groups: vec3<u32>) {",
@@ -345,16 +365,16 @@ function globalLoop(body: string[], sa: Side, sb: Side, tm: number, tn: number):
   };
   const loads = (s: Side, count: number, nm: string, u4: number, lines: string[], ind: string) => {
     if (s.vec === "k") {
-      for (let i = 0; i < count; i++) lines.push(`${ind}let ${nm}q${i} = ${s.arr}[${nm}r${i} + k / 4u];`);
+      for (let i = 0; i < count; i++) lines.push(`${ind}let ${nm}q${i} = ${s.ld(`${s.arr}[${nm}r${i} + k / 4u]`)};`);
     } else if (s.vec === "d") {
       for (let kk = 0; kk < u4; kk++) {
         const kx = kk ? `(k + ${u(kk)})` : "k";
-        for (let j = 0; j < count / 4; j++) lines.push(`${ind}let ${nm}q${j}_${kk} = ${s.arr}[${nm}r${j} + ${kx} * ${nm}sKq];`);
+        for (let j = 0; j < count / 4; j++) lines.push(`${ind}let ${nm}q${j}_${kk} = ${s.ld(`${s.arr}[${nm}r${j} + ${kx} * ${nm}sKq]`)};`);
       }
     } else {
       for (let kk = 0; kk < u4; kk++) {
         const kx = kk ? `(k + ${u(kk)})` : "k";
-        for (let i = 0; i < count; i++) lines.push(`${ind}let ${nm}${i}_${kk} = ${s.arr}[${nm}r${i} + ${kx}${s.sK === 1 ? "" : ` * ${nm}sK`}];`);
+        for (let i = 0; i < count; i++) lines.push(`${ind}let ${nm}${i}_${kk} = ${s.ld(`${s.arr}[${nm}r${i} + ${kx}${s.sK === 1 ? "" : ` * ${nm}sK`}]`)};`);
       }
     }
   };
@@ -425,7 +445,7 @@ function cooperativeLoad(body: string[], s: Side, z: Record<string, string>, dst
     emit(BD * q, (e) => {
       const l = [`let d = ${e} / ${u(q)};`, `let kq = ${e} % ${u(q)};`, `let k = k0 + kq * 4u;`];
       const at = `(${s.base} + min(${d0} + d, ${z.last}) * ${z.sD}) / 4u + ${padK ? `min(k, ${z.lastk4})` : "k"} / 4u`;
-      l.push(padK ? `let v = select(vec4<f32>(0.0), ${s.arr}[${at}], k < ${z.K});` : `let v = ${s.arr}[${at}];`);
+      l.push(padK ? `let v = select(vec4<f32>(0.0), ${s.ld(`${s.arr}[${at}]`)}, k < ${z.K});` : `let v = ${s.ld(`${s.arr}[${at}]`)};`);
       for (let c = 0; c < 4; c++) l.push(`${dst}[(kq * 4u${c ? ` + ${u(c)}` : ""}) * ${u(BD)} + d] = v.${COMP[c]};`);
       return l;
     });
@@ -434,7 +454,7 @@ function cooperativeLoad(body: string[], s: Side, z: Record<string, string>, dst
     emit(q * tk, (e) => {
       const l = [`let dq = ${e} % ${u(q)};`, `let kk = ${e} / ${u(q)};`, `let k = k0 + kk;`];
       const at = `${s.base} / 4u + min(${d0} / 4u + dq, ${z.lastq}) + ${padK ? `min(k, ${z.lastk})` : "k"} * ${z.sKq}`;
-      l.push(padK ? `let v = select(vec4<f32>(0.0), ${s.arr}[${at}], k < ${z.K});` : `let v = ${s.arr}[${at}];`);
+      l.push(padK ? `let v = select(vec4<f32>(0.0), ${s.ld(`${s.arr}[${at}]`)}, k < ${z.K});` : `let v = ${s.ld(`${s.arr}[${at}]`)};`);
       for (let c = 0; c < 4; c++) l.push(`${dst}[kk * ${u(BD)} + dq * 4u${c ? ` + ${u(c)}` : ""}] = v.${COMP[c]};`);
       return l;
     });
@@ -445,7 +465,7 @@ function cooperativeLoad(body: string[], s: Side, z: Record<string, string>, dst
       const l = kFast ? [`let d = ${e} / ${u(tk)};`, `let kk = ${e} % ${u(tk)};`] : [`let d = ${e} % ${u(BD)};`, `let kk = ${e} / ${u(BD)};`];
       l.push("let k = k0 + kk;");
       const at = `${s.base} + min(${d0} + d, ${z.last}) * ${z.sD} + ${padK ? `min(k, ${z.lastk})` : "k"} * ${z.sK}`;
-      l.push(padK ? `let v = select(0.0, ${s.arr}[${at}], k < ${z.K});` : `let v = ${s.arr}[${at}];`);
+      l.push(padK ? `let v = select(0.0, ${s.ld(`${s.arr}[${at}]`)}, k < ${z.K});` : `let v = ${s.ld(`${s.arr}[${at}]`)};`);
       l.push(`${dst}[kk * ${u(BD)} + d] = v;`);
       return l;
     });

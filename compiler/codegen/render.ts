@@ -24,6 +24,8 @@ export interface FusedOperand {
   node: Node;
   inputs: Renderable[];
   expr: (args: readonly string[], ctx: ExprContext) => string;
+  /** the expression is right on f16 values as they are (else f16 is evaluated in f32: registry.ts) */
+  native?: boolean;
   /** how the reader's index maps into the node's row-major index space */
   view: View;
   dtype: DType;
@@ -100,14 +102,25 @@ export class Renderer {
       expr = load(`${this.bindings.bind(op.buffer, op.dtype)}[${offsetExpr(op.view, idx)}]`, op.dtype);
     } else {
       const inner = this.innerIndex(op, idx);
-      const args = op.inputs.map((x) => this.value(x, inner));
+      // f16 operands of an op that is not exact on halves: evaluated in f32, rounded once
+      const promote = !op.native && (op.dtype === "f16" || op.inputs.some((x) => x.dtype === "f16"));
+      const up = (d: DType): DType => (promote && d === "f16" ? "f32" : d);
+      const args = op.inputs.map((x) => {
+        const v = this.value(x, inner);
+        if (up(x.dtype) === x.dtype) return v;
+        // widened once into a variable: expressions repeat their arguments
+        const w = this.fresh("w");
+        this.lines.push(`${this.indent}let ${w} = f32(${v});`);
+        return w;
+      });
       const ctx: ExprContext = {
         attrs: op.node.attrs,
-        inputs: op.inputs.map((x) => x.dtype),
-        out: op.node.type.dtype,
+        inputs: op.inputs.map((x) => up(x.dtype)),
+        out: up(op.node.type.dtype),
         index: (axis) => inner[axis],
       };
       expr = op.expr(args, ctx);
+      if (up(op.node.type.dtype) !== op.node.type.dtype) expr = `f16(${expr})`;
     }
     const name = this.fresh("v");
     this.lines.push(`${this.indent}let ${name} = ${expr};`);

@@ -9,6 +9,7 @@ import { contiguous, type View } from "../kernel/view.ts";
 import type { Lowering } from "../ops/registry.ts";
 import { Renderer, type Operand } from "./render.ts";
 import { wgslFloat } from "../ops/elementwise.ts";
+import { f16Round } from "../../runtime/f16.ts";
 import { InternalError } from "../diagnostics.ts";
 import { DEFAULT_TARGET, type Target } from "./target.ts";
 import type { DeviceProfile } from "../../runtime/profile.ts";
@@ -36,13 +37,58 @@ export function groupGrid(groups: number): [number, number, number] {
   return [Math.ceil(n / y), y, 1];
 }
 
-export const storage = (d: DType) => (d === "f32" ? "f32" : d === "i32" ? "i32" : "u32");
+export const storage = (d: DType) => (d === "bool" ? "u32" : d);
 export const u = (n: number) => `${n}u`;
 
+/** The type a reduction of `d` values accumulates in: f16 sums, maxima and scans run in f32. */
+export const accumulatorOf = (d: DType): DType => (d === "f16" ? "f32" : d);
+
+/** WGSL spelling of a constant of dtype `d` (an f16 one rounded to the nearest half). */
 export function literal(value: number, dtype: DType): string {
   if (dtype === "f32") return wgslFloat(value);
+  if (dtype === "f16") return halfLiteral(value);
   if (dtype === "i32") return value === -2147483648 ? "(-2147483647i - 1i)" : `${Math.trunc(value)}i`;
   return value ? "true" : "false";
+}
+
+/**
+ * An f16 constant. The value is rounded to the nearest half here (as the reference rounds
+ * every f16 node) and written out in full (JS's shortest round-trip decimal of a half is
+ * the half exactly, so the shader compiler has nothing to round: Tint's rounding of a
+ * literal that is not a half, 3.0e-8h, gave 0 on lavapipe). Infinities and NaN come from
+ * bits at run time (see wgslFloat).
+ */
+function halfLiteral(value: number): string {
+  const h = f16Round(value);
+  if (Number.isNaN(h)) return "weft_f16_bits(0x7e00u)";
+  if (h === Infinity) return "weft_f16_bits(0x7c00u)";
+  if (h === -Infinity) return "weft_f16_bits(0xfc00u)";
+  const s = Object.is(h, -0) ? "-0" : String(h);
+  return `${/[.e]/.test(s) ? s : `${s}.0`}h`;
+}
+
+/** Module-scope helpers a kernel may call, added where it does. */
+const HELPERS: Record<string, string> = {
+  weft_f32_bits: "fn weft_f32_bits(b: u32) -> f32 { return bitcast<f32>(b); }",
+  // the low half of the word (bits 0x0000hhhh)
+  weft_f16_bits: "fn weft_f16_bits(b: u32) -> f16 { return bitcast<vec2<f16>>(b).x; }",
+};
+
+/**
+ * A kernel made ready to compile: `enable f16;` at its head when its code (outside
+ * comments) names f16 or writes a half literal (WGSL needs the directive before any
+ * declaration, and the device needs `shader-f16`: runtime/limits.ts reads the directive),
+ * and the helpers it calls appended (module-scope declarations may follow their use).
+ */
+export function finishKernel(wgsl: string): string {
+  const code = wgsl.replace(/\/\/[^\n]*/g, " ");
+  let out = wgsl;
+  for (const [name, fn] of Object.entries(HELPERS)) {
+    if (new RegExp(`\\b${name}\\(`).test(code) && !new RegExp(`\\bfn\\s+${name}\\b`).test(code)) out = `${out}${out.endsWith("\n") ? "" : "\n"}${fn}\n`;
+  }
+  const half = /\bf16\b|\b\d+(?:\.\d*)?(?:e[-+]?\d+)?h\b/.test(out.replace(/\/\/[^\n]*/g, " "));
+  if (half && !/\benable\s+[^;]*\bf16\b/.test(code)) out = `enable f16;\n${out}`;
+  return out;
 }
 
 /** A value loaded from storage, converted to its WGSL value type. */
@@ -105,9 +151,9 @@ export class Bindings {
   bind(buffer: number, dtype: DType): string {
     return this.slot(buffer, dtype, false);
   }
-  /** The buffer as `array<vec4<f32>>`: the reader keeps every index 16-byte aligned. */
-  bindVec4(buffer: number): string {
-    return this.slot(buffer, "f32", true);
+  /** The buffer as `array<vec4<f32>>` (or `vec4<f16>`): the reader keeps every index a multiple of 4 elements. */
+  bindVec4(buffer: number, dtype: "f32" | "f16" = "f32"): string {
+    return this.slot(buffer, dtype, true);
   }
   private slot(buffer: number, dtype: DType, vec: boolean): string {
     let k = this.ids.findIndex((id, j) => id === buffer && this.vec[j] === vec);
@@ -121,7 +167,7 @@ export class Bindings {
   }
   /** The read-only inputs' declarations, then the read_write output `out` (one dtype) or `out0`, `out1`, … (a list). */
   declare(out: DType | readonly DType[]): string {
-    const lines = this.ids.map((_, k) => `@group(0) @binding(${k}) var<storage, read> in${k}: array<${this.vec[k] ? "vec4<f32>" : storage(this.types[k])}>;`);
+    const lines = this.ids.map((_, k) => `@group(0) @binding(${k}) var<storage, read> in${k}: array<${this.vec[k] ? `vec4<${storage(this.types[k])}>` : storage(this.types[k])}>;`);
     const outs = typeof out === "string" ? [out] : out;
     outs.forEach((t, k) => lines.push(`@group(0) @binding(${this.ids.length + k}) var<storage, read_write> out${typeof out === "string" ? "" : k}: array<${storage(t)}>;`));
     if (this.params.length) {
@@ -213,17 +259,27 @@ export interface ReduceContext {
   scratch?(length: number, dtype: DType): number;
 }
 
-/** One reduction: `input` (of shape `inShape`) folded over `axes` into `out` (of shape `outShape`). */
+/**
+ * One reduction: `input` (of shape `inShape`, values of `inType`) folded over `axes` into
+ * `out` (of shape `outShape`, stored as `outType`). An f16 reduction folds in an f32
+ * accumulator (accumulatorOf) and rounds once, as it stores; the partial results of a
+ * split one stay f32 between its two passes.
+ */
 interface ReduceJob {
   name: string;
   input: Operand;
   inShape: Shape;
   axes: readonly number[];
   outShape: Shape;
-  dtype: DType;
+  inType: DType;
+  outType: DType;
   lower: ReduceLowering;
   out: number;
 }
+
+/** The accumulator's WGSL for a value of `from` (widened), and for storing into `to` (narrowed). */
+const widen = (x: string, from: DType) => (from === "f16" ? `f32(${x})` : x);
+const narrow = (x: string, to: DType) => store(to === "f16" ? `f16(${x})` : x, to);
 
 /**
  * The kernels of a reduction node. The input may be a fused expression (a reduction
@@ -234,7 +290,8 @@ interface ReduceJob {
  */
 export function reduceKernels(name: string, node: Node, input: Operand, lower: ReduceLowering, out: number, ctx?: ReduceContext): KernelSpec[] {
   const inShape = input.kind === "const" ? input.shape : input.view.shape;
-  const job: ReduceJob = { name, input, inShape, axes: node.attrs.axes as number[], outShape: node.type.shape, dtype: node.type.dtype, lower, out };
+  const dtype = node.type.dtype;
+  const job: ReduceJob = { name, input, inShape, axes: node.attrs.axes as number[], outShape: node.type.shape, inType: dtype, outType: dtype, lower, out };
   return reduceJob(job, ctx);
 }
 
@@ -245,13 +302,15 @@ function reduceJob(job: ReduceJob, ctx: ReduceContext | undefined): KernelSpec[]
   if (R < PARALLEL_REDUCE) return [serialReduce(job, R)];
   const parts = ctx?.scratch ? Math.min(Math.floor(R / SPLIT_CHUNK), Math.ceil(SPLIT_GROUPS[target.device.kind] / outs)) : 1;
   if (parts <= 1 || !ctx?.scratch) return [workgroupReduce(job, R, 1, target)];
-  const partial = ctx.scratch(outs * parts, job.dtype);
-  const first = workgroupReduce({ ...job, out: partial }, R, parts, target);
+  const acc = accumulatorOf(job.inType);
+  const partial = ctx.scratch(outs * parts, acc);
+  const first = workgroupReduce({ ...job, out: partial, outType: acc }, R, parts, target);
   const view = contiguous([outs, parts]);
   const second: ReduceJob = {
     ...job,
     name: `${job.name}_partials`,
-    input: { kind: "buffer", buffer: partial, view, dtype: job.dtype },
+    inType: acc,
+    input: { kind: "buffer", buffer: partial, view, dtype: acc },
     inShape: view.shape,
     axes: [1],
     outShape: [outs],
@@ -260,7 +319,7 @@ function reduceJob(job: ReduceJob, ctx: ReduceContext | undefined): KernelSpec[]
 }
 
 /** One thread per output element, looping over the reduced axes. */
-function serialReduce({ name, input, inShape, axes, outShape, dtype, lower, out }: ReduceJob, R: number): KernelSpec {
+function serialReduce({ name, input, inShape, axes, outShape, inType, outType, lower, out }: ReduceJob, R: number): KernelSpec {
   const kept = inShape.map((_, k) => k).filter((k) => !axes.includes(k));
   const reduced = axes.map((k) => inShape[k]);
   const b = new Bindings();
@@ -269,19 +328,19 @@ function serialReduce({ name, input, inShape, axes, outShape, dtype, lower, out 
   // Start from the first element, not an identity: WGSL cannot spell -inf as a constant.
   if (R > 0) {
     const first = inShape.map((_, k) => (axes.includes(k) ? "0u" : `o${kept.indexOf(k)}`));
-    body.push(`  var acc = ${top.value(input, first)};`);
+    body.push(`  var acc = ${widen(top.value(input, first), inType)};`);
   } else {
-    body.push(`  var acc = ${lower.init(dtype)};`);
+    body.push(`  var acc = ${lower.init(accumulatorOf(inType))};`);
   }
   body.push(`  for (var r = 1u; r < ${u(R)}; r++) {`);
   body.push(...unflatten("r", reduced, "q").map((l) => `  ${l}`));
   const idx = inShape.map((_, k) => (axes.includes(k) ? `q${axes.indexOf(k)}` : `o${kept.indexOf(k)}`));
   const inner = top.child(body, "    ");
-  const x = inner.value(input, idx);
+  const x = widen(inner.value(input, idx), inType);
   body.push(`    acc = ${lower.combine("acc", x)};`);
   body.push("  }");
-  body.push(`  out[i] = ${store("acc", dtype)};`);
-  return kernel(name, b, dtype, out, Math.max(1, numel(outShape)), body);
+  body.push(`  out[i] = ${narrow("acc", outType)};`);
+  return kernel(name, b, outType, out, Math.max(1, numel(outShape)), body);
 }
 
 /**
@@ -291,12 +350,13 @@ function serialReduce({ name, input, inShape, axes, outShape, dtype, lower, out 
  * subgroup folds in registers, then one thread folds the subgroups' results), else in
  * shared memory (a tree).
  */
-function workgroupReduce({ name, input, inShape, axes, outShape, dtype, lower, out }: ReduceJob, R: number, parts: number, target: Target): KernelSpec {
+function workgroupReduce({ name, input, inShape, axes, outShape, inType, outType, lower, out }: ReduceJob, R: number, parts: number, target: Target): KernelSpec {
   const kept = inShape.map((_, k) => k).filter((k) => !axes.includes(k));
   const reduced = axes.map((k) => inShape[k]);
   const outs = Math.max(1, numel(outShape));
-  const t = storage(dtype);
-  const sub = lower.subgroup && dtype !== "bool" && target.device.features.includes("subgroups") ? lower.subgroup : undefined;
+  const accType = accumulatorOf(inType);
+  const t = storage(accType);
+  const sub = lower.subgroup && accType !== "bool" && target.device.features.includes("subgroups") ? lower.subgroup : undefined;
   const b = new Bindings();
   const body: string[] = [];
   if (parts > 1) body.push(`  let i = w / ${u(parts)};`, `  let c = w % ${u(parts)};`);
@@ -304,14 +364,14 @@ function workgroupReduce({ name, input, inShape, axes, outShape, dtype, lower, o
   body.push(...unflatten("i", outShape, "o"));
   const idx = inShape.map((_, k) => (axes.includes(k) ? `q${axes.indexOf(k)}` : `o${kept.indexOf(k)}`));
   body.push("  var have = false;");
-  body.push(`  var acc: ${t} = ${lower.init(dtype)};`);
+  body.push(`  var acc: ${t} = ${lower.init(accType)};`);
   // Part c reads runs of WORKGROUP elements c, c + parts, c + 2·parts, …: every part gets
   // about R / parts elements and every thread at least one (R ≥ parts · SPLIT_CHUNK).
   const start = parts > 1 ? `c * ${u(WORKGROUP)} + lid.x` : "lid.x";
   body.push(`  for (var r = ${start}; r < ${u(R)}; r += ${u(WORKGROUP * parts)}) {`);
   body.push(...unflatten("r", reduced, "q").map((l) => `  ${l}`));
   const inner = new Renderer(b, body, "    ");
-  const x = inner.value(input, idx);
+  const x = widen(inner.value(input, idx), inType);
   body.push(`    acc = select(${x}, ${lower.combine("acc", x)}, have);`);
   body.push("    have = true;");
   body.push("  }");
@@ -323,7 +383,7 @@ function workgroupReduce({ name, input, inShape, axes, outShape, dtype, lower, o
     body.push(`  let s = ${sub}(acc);`);
     body.push("  if (lane == 0u) { partial[sg] = s; }");
     body.push("  workgroupBarrier();");
-    body.push(`  if (${last}) {`, "    var v = partial[0];", `    for (var j = 1u; j < sgs; j++) { v = ${lower.combine("v", "partial[j]")}; }`, `    out[w] = ${store("v", dtype)};`, "  }");
+    body.push(`  if (${last}) {`, "    var v = partial[0];", `    for (var j = 1u; j < sgs; j++) { v = ${lower.combine("v", "partial[j]")}; }`, `    out[w] = ${narrow("v", outType)};`, "  }");
   } else {
     body.push("  partial[lid.x] = acc;");
     body.push("  workgroupBarrier();");
@@ -331,12 +391,12 @@ function workgroupReduce({ name, input, inShape, axes, outShape, dtype, lower, o
       body.push(`  if (lid.x < ${u(s)}) { partial[lid.x] = ${lower.combine("partial[lid.x]", `partial[lid.x + ${u(s)}]`)}; }`);
       body.push("  workgroupBarrier();");
     }
-    body.push(`  if (${last}) { out[w] = ${store("partial[0]", dtype)}; }`);
+    body.push(`  if (${last}) { out[w] = ${narrow("partial[0]", outType)}; }`);
   }
   const wgsl = [
     `// ${name} (${parts > 1 ? `${parts} workgroups` : "one workgroup"} per output${sub ? `, ${sub}` : ""})`,
     ...(sub ? ["enable subgroups;"] : []),
-    b.declare(dtype),
+    b.declare(outType),
     // sized for the smallest subgroups (1 thread) on the subgroup path
     `var<workgroup> partial: array<${t}, ${WORKGROUP}>;`,
     "",

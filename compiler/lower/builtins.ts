@@ -46,8 +46,24 @@ function tensorArg(c: Call, i: number): TensorValue {
 
 function floatArg(c: Call, i: number): TensorValue {
   const t = tensorArg(c, i);
-  if (c.l.dtypeOf(t) !== "f32") c.l.fail(argSpan(c, i), `expected an f32 tensor, found ${c.l.typeText(t)}`, Code.DtypeMismatch, "convert it with cast(x)");
+  const d = c.l.dtypeOf(t);
+  if (d !== "f32" && d !== "f16") c.l.fail(argSpan(c, i), `expected a float tensor (f32 or f16), found ${c.l.typeText(t)}`, Code.DtypeMismatch, "convert it with cast(x)");
   return t;
+}
+
+const castTo = (c: Call, x: TensorValue, dtype: DType): TensorValue =>
+  c.l.dtypeOf(x) === dtype ? x : T(c.l, c.l.op("cast", [x.id], { dtype }, c.expr.span), x.labels);
+
+/**
+ * `f` of an f16 tensor computed in f32: x widened, the result rounded back to f16 (as
+ * mixed-precision frameworks run softmax, norms and losses). The sums inside would
+ * overflow f16 (a mean over more than 65504 elements, a variance of values past 256),
+ * and the extra casts cost nothing on the GPU: they fuse into the reductions' prologues
+ * and the last kernel's store. The gradient flows through the casts, f16 at x.
+ */
+function inF32(c: Call, x: TensorValue, f: (x32: TensorValue) => TensorValue): TensorValue {
+  if (c.l.dtypeOf(x) !== "f16") return f(x);
+  return castTo(c, f(castTo(c, x, "f32")), "f16");
 }
 
 function numberArg(c: Call, v: Value | undefined, span: Span, fallback?: number): number {
@@ -176,29 +192,30 @@ def("sum", 1, 2, "sum(x, axis): sum over an axis; sum(x): over everything", (c) 
   const x = tensorArg(c, 0);
   return reduceOp(c, "sum", x, optionalAxis(c, x, 1, false));
 }, ["axis"]);
+// (on f16: computed in f32, the result rounded to f16; see inF32)
 def("mean", 1, 2, "mean(x, axis): mean over an axis; mean(x): over everything", (c) => {
   const x = floatArg(c, 0);
-  return mean(c, x, optionalAxis(c, x, 1, false));
+  return inF32(c, x, (y) => mean(c, y, optionalAxis(c, y, 1, false)));
 }, ["axis"]);
 def("var", 1, 2, "var(x, axis, unbiased=false): variance (N−1 divisor when unbiased)", (c) => {
   const x = floatArg(c, 0);
-  return variance(c, x, optionalAxis(c, x, 1, false), boolNamed(c, "unbiased", false));
+  return inF32(c, x, (y) => variance(c, y, optionalAxis(c, y, 1, false), boolNamed(c, "unbiased", false)));
 }, ["axis", "unbiased"]);
 def("std", 1, 2, "std(x, axis, unbiased=false): standard deviation", (c) => {
   const x = floatArg(c, 0);
-  return un(c, "sqrt", variance(c, x, optionalAxis(c, x, 1, false), boolNamed(c, "unbiased", false)));
+  return inF32(c, x, (y) => un(c, "sqrt", variance(c, y, optionalAxis(c, y, 1, false), boolNamed(c, "unbiased", false))));
 }, ["axis", "unbiased"]);
 def("logsumexp", 1, 2, "log Σ exp(x) over an axis, computed stably", (c) => {
   const x = floatArg(c, 0);
-  return logsumexp(c, x, optionalAxis(c, x, 1, false));
+  return inF32(c, x, (y) => logsumexp(c, y, optionalAxis(c, y, 1, false)));
 }, ["axis"]);
 def("log_softmax", 1, 2, "x − logsumexp(x) over an axis (default: the last)", (c) => {
   const x = floatArg(c, 0);
-  return logSoftmax(c, x, optionalAxis(c, x, 1, true));
+  return inF32(c, x, (y) => logSoftmax(c, y, optionalAxis(c, y, 1, true)));
 }, ["axis"]);
 def("softmax", 1, 2, "exp(x) / Σ exp(x) over an axis (default: the last)", (c) => {
   const x = floatArg(c, 0);
-  return un(c, "exp", logSoftmax(c, x, optionalAxis(c, x, 1, true)));
+  return inF32(c, x, (y) => un(c, "exp", logSoftmax(c, y, optionalAxis(c, y, 1, true))));
 }, ["axis"]);
 def("cross_entropy", 2, 2, "cross_entropy(logits: f32[.., C], target: i32[..]): mean negative log-likelihood of the targets", (c) => {
   const logits = floatArg(c, 0);
@@ -210,22 +227,25 @@ def("cross_entropy", 2, 2, "cross_entropy(logits: f32[.., C], target: i32[..]): 
     c.l.fail(c.expr.span, `targets ${c.l.typeText(target)} must have the logits' shape without the class axis (logits ${c.l.typeText(logits)})`, Code.Annotation);
   }
   const axis = ls.length - 1;
-  const lsm = logSoftmax(c, logits, [axis]);
-  const classes = T(c.l, c.l.g.add("iota", [], { shape: [...ls], axis, dtype: "i32" }), logits.labels);
-  const t = T(c.l, reshape(c.l.g, target.id, [...ts, 1]), [...target.labels, undefined]);
-  const onehot = T(c.l, c.l.op("cast", [bin(c, "eq", classes, t).id], { dtype: "f32" }, c.expr.span), logits.labels);
-  const picked = reduceOp(c, "sum", bin(c, "mul", onehot, lsm), [...ls.keys()]);
-  return bin(c, "div", un(c, "neg", picked), num(c, Math.max(1, count(c, target, [...ts.keys()])), picked));
+  return inF32(c, logits, (z) => {
+    const lsm = logSoftmax(c, z, [axis]);
+    const classes = T(c.l, c.l.g.add("iota", [], { shape: [...ls], axis, dtype: "i32" }), z.labels);
+    const t = T(c.l, reshape(c.l.g, target.id, [...ts, 1]), [...target.labels, undefined]);
+    const onehot = T(c.l, c.l.op("cast", [bin(c, "eq", classes, t).id], { dtype: c.l.dtypeOf(z) }, c.expr.span), z.labels);
+    const picked = reduceOp(c, "sum", bin(c, "mul", onehot, lsm), [...ls.keys()]);
+    return bin(c, "div", un(c, "neg", picked), num(c, Math.max(1, count(c, target, [...ts.keys()])), picked));
+  });
 });
 for (const [name, rms] of [["layer_norm", false], ["rms_norm", true]] as const) {
   def(name, 1, 2, `${name}(x, axis, eps=1e-5): normalise over an axis (no affine; std blocks add it)`, (c) => {
-    const x = floatArg(c, 0);
-    const axes = optionalAxis(c, x, 1, true);
     const eps = numberArg(c, c.named.get("eps"), c.expr.span, 1e-5);
-    const centred = rms ? x : bin(c, "sub", x, keep(c, mean(c, x, axes), x, axes));
-    const ms = mean(c, bin(c, "mul", centred, centred), axes);
-    const inv = un(c, "rsqrt", bin(c, "add", ms, num(c, eps, ms)));
-    return bin(c, "mul", centred, keep(c, inv, x, axes));
+    return inF32(c, floatArg(c, 0), (x) => {
+      const axes = optionalAxis(c, x, 1, true);
+      const centred = rms ? x : bin(c, "sub", x, keep(c, mean(c, x, axes), x, axes));
+      const ms = mean(c, bin(c, "mul", centred, centred), axes);
+      const inv = un(c, "rsqrt", bin(c, "add", ms, num(c, eps, ms)));
+      return bin(c, "mul", centred, keep(c, inv, x, axes));
+    });
   }, ["axis", "eps"]);
 }
 def("pow", 2, 2, "pow(a, b): a^b elementwise (a > 0)", (c) => c.l.evalBinary("**", c.args[0], c.args[1], c.expr.span));
@@ -247,7 +267,7 @@ def("where", 3, 3, "where(cond, a, b): a where cond, else b", (c) => {
 def("zeros_like", 1, 1, "zeros with x's shape and dtype", (c) => num(c, 0, tensorArg(c, 0)));
 def("ones_like", 1, 1, "ones with x's shape and dtype", (c) => num(c, 1, tensorArg(c, 0)));
 def("stop", 1, 1, "stop(x): x, with no gradient flowing back", (c) => un(c, "stop", tensorArg(c, 0)));
-def("cast", 1, 2, "cast(x) to f32, or cast(x, i32)", (c) => {
+def("cast", 1, 2, "cast(x) to f32, or cast(x, f16), cast(x, i32), cast(x, bool)", (c) => {
   const x = tensorArg(c, 0);
   const dtype = dtypeArg(c, 1, "f32");
   return T(c.l, c.l.op("cast", [x.id], { dtype }, c.expr.span), x.labels);
@@ -255,8 +275,8 @@ def("cast", 1, 2, "cast(x) to f32, or cast(x, i32)", (c) => {
 function dtypeArg(c: Call, i: number, fallback: DType): DType {
   const v = c.args[i] ?? c.named.get("dtype");
   if (v === undefined) return fallback;
-  if (v.kind === "string" && (v.value === "f32" || v.value === "i32" || v.value === "bool")) return v.value;
-  return c.l.fail(argSpan(c, i), `expected a dtype: f32, i32 or bool, found ${describe(v)}`, Code.UnknownDtype);
+  if (v.kind === "string" && (v.value === "f32" || v.value === "f16" || v.value === "i32" || v.value === "bool")) return v.value;
+  return c.l.fail(argSpan(c, i), `expected a dtype: f32, f16, i32 or bool, found ${describe(v)}`, Code.UnknownDtype);
 }
 
 function shapeArg(c: Call, i: number): { shape: number[]; labels: Label[] } {

@@ -23,6 +23,13 @@ export interface LowerOptions {
   training?: boolean;
   /** seed of the program's random numbers (dropout) */
   seed?: number;
+  /**
+   * Mixed precision (train jobs): a trainable param declared f16 is an f32 source, its
+   * master copy, and the program reads `cast(master, f16)`; the optimizer updates the
+   * master in f32, and its gradient (f16, through the program) is cast to f32 by the
+   * cast's VJP. Frozen f16 params stay f16 sources.
+   */
+  masterWeights?: boolean;
 }
 
 export interface ParamInfo {
@@ -34,6 +41,8 @@ export interface ParamInfo {
   /** checkpoint the instance is initialised from */
   from?: string;
   span: Span;
+  /** declared f16 and held as an f32 master (LowerOptions.masterWeights): `dtype` is f32 */
+  master?: boolean;
   /**
    * a param of the layers of a `repeat`: one tensor, the repeat counts leading its shape
    * (`stack.layers.ff.w1`: f32[L, D, F]); `init` is each layer's, for the per-layer shape
@@ -59,7 +68,7 @@ class ReturnSignal {
   constructor(readonly value: Value) {}
 }
 
-const DTYPES = new Set(["f32", "i32", "bool"]);
+const DTYPES = new Set(["f32", "f16", "i32", "bool"]);
 const MAX_INLINE_DEPTH = 200;
 
 export class Lowering {
@@ -68,6 +77,8 @@ export class Lowering {
   readonly params = new Map<string, ParamInfo>();
   /** each layer's param view in a repeat stack (by view node) … */
   private readonly views = new Map<number, LayerView>();
+  /** f16 rounding of an f32 master param (its cast node) → the master source */
+  private readonly masters = new Map<number, { graph: Graph; source: number }>();
   /** … and by the layer's own path (`stack.layers[3].ff.w1` → the stacked source and index 3) */
   readonly layerParams = new Map<string, { source: string; index: number[]; view: number }>();
   private readonly globals = new Map<string, Map<string, Global>>();
@@ -188,13 +199,17 @@ export class Lowering {
         const p = `${path}.${m.name.name}`;
         const init = this.paramInit(m.init, shape, scope, module);
         const labels = type.dims.map((d) => d.label);
+        // an f16 param trained with an f32 master: the source is f32, the program reads its rounding
+        const master = type.dtype === "f16" && !frozen && this.opts.masterWeights === true;
+        const dtype: DType = master ? "f32" : type.dtype;
+        const info: ParamInfo = { path: p, shape, dtype, init, frozen, from, span: m.span, ...(master ? { master } : {}) };
         let v: TensorValue;
         if (at.slots.length) {
-          v = this.layerParam(`${at.stackPath}.${m.name.name}`, p, at.slots, { shape, dtype: type.dtype }, labels, { path: p, shape, dtype: type.dtype, init, frozen, from, span: m.span });
+          v = this.layerParam(`${at.stackPath}.${m.name.name}`, p, at.slots, { shape, dtype }, labels, info);
         } else {
-          const id = this.g.source("param", p, { shape, dtype: type.dtype }, m.span);
-          this.params.set(p, { path: p, shape, dtype: type.dtype, init, frozen, from, span: m.span });
-          v = { kind: "tensor", id, labels };
+          const id = this.g.source("param", p, { shape, dtype }, m.span);
+          this.params.set(p, info);
+          v = { kind: "tensor", id: this.halfOf(id, master, m.span), labels };
         }
         inst.members.set(m.name.name, v);
         scope.define(m.name.name, v);
@@ -217,7 +232,8 @@ export class Lowering {
   private layerParam(stacked: string, own: string, slots: RepeatSlot[], type: { shape: number[]; dtype: DType }, labels: Label[], info: ParamInfo): TensorValue {
     const counts = slots.map((s) => s.count);
     const full = [...counts, ...type.shape];
-    const source = this.g.source("param", stacked, { shape: full, dtype: type.dtype }, info.span);
+    // (with an f32 master, the layers read slices of the whole stack's f16 rounding)
+    const source = this.halfOf(this.g.source("param", stacked, { shape: full, dtype: type.dtype }, info.span), info.master === true, info.span);
     if (!this.params.has(stacked)) {
       this.params.set(stacked, { ...info, path: stacked, shape: full, stacked: { lead: slots.length, names: sliceNames(stacked, slots) } });
     }
@@ -227,6 +243,24 @@ export class Lowering {
     this.views.set(id, { graph: this.g, source, index });
     this.layerParams.set(own, { source: stacked, index, view: id });
     return { kind: "tensor", id, labels };
+  }
+
+  /** The f16 value the program reads of master param `source` (a cast, remembered); `source` itself without a master. */
+  private halfOf(source: number, master: boolean, span: Span): number {
+    if (!master) return source;
+    const id = this.g.add("cast", [source], { dtype: "f16" }, span);
+    this.masters.set(id, { graph: this.g, source });
+    return id;
+  }
+
+  /**
+   * The param source behind a value the program reads: the source itself, or the f32
+   * master of an f16 param's rounding (LowerOptions.masterWeights). Undefined otherwise.
+   */
+  paramSource(id: number): number | undefined {
+    if (this.g.node(id).op === "param") return id;
+    const m = this.masters.get(id);
+    return m && m.graph === this.g ? m.source : undefined;
   }
 
   /** A layer's param view (in the graph being built), if `id` is one. */
@@ -323,7 +357,7 @@ export class Lowering {
     if (t.kind !== "tensorType") return this.fail(t.span, "expected a tensor type", Code.UnknownDtype);
     const dtype = t.dtype.name;
     if (!DTYPES.has(dtype)) {
-      this.fail(t.dtype.span, `unknown dtype '${dtype}'; expected f32, i32 or bool`, Code.UnknownDtype, dtype === "f16" ? "f16 tensors come with the f16 back end (issue 5)" : undefined);
+      this.fail(t.dtype.span, `unknown dtype '${dtype}'; expected f32, f16, i32 or bool`, Code.UnknownDtype);
     }
     const dims = t.dims ?? [];
     const rest = dims.findIndex((d) => d.kind === "restDim");
@@ -385,8 +419,8 @@ export class Lowering {
     const ann = this.tensorAnnotation(t, scope, module, type.shape);
     if (ann.dtype !== type.dtype) {
       // Data read from JSON has no f32/i32 distinction for whole numbers: widen integer inputs.
-      if (ann.dtype === "f32" && type.dtype === "i32" && this.g.node(tv.id).op === "input") {
-        tv = { kind: "tensor", id: this.g.add("cast", [tv.id], { dtype: "f32" }), labels: tv.labels };
+      if ((ann.dtype === "f32" || ann.dtype === "f16") && type.dtype === "i32" && this.g.node(tv.id).op === "input") {
+        tv = { kind: "tensor", id: this.g.add("cast", [tv.id], { dtype: ann.dtype }), labels: tv.labels };
       } else {
         this.fail(span, `${what}: expected ${typeText(t)}, found ${fmtType(type)}`, Code.DtypeMismatch);
       }

@@ -14,7 +14,7 @@ import type { Stacked } from "../../runtime/stacked.ts";
 import { TOKENIZERS, type TokenizerKind } from "../../runtime/tokenize.ts";
 import { vjp, NotDifferentiableError } from "../autodiff/vjp.ts";
 import type { Graph } from "../ir/graph.ts";
-import { add, constant, div, fill, mul, nary, reduce, sub } from "../ops/build.ts";
+import { add, constant, div, fill, mul, nary, reduce, scale, sub } from "../ops/build.ts";
 import { RNG_STEP } from "./builtins.ts";
 import { Lowering, didYouMean } from "./lower.ts";
 import { Scope, type Module } from "./scope.ts";
@@ -39,7 +39,7 @@ export interface TrainJob {
   eval?: { graph: Graph; data: DataRef };
 }
 
-const FIELDS = ["model", "loss", "data", "batch", "steps", "optimizer", "schedule", "trainable", "eval", "clip", "accumulate", "decay"];
+const FIELDS = ["model", "loss", "data", "batch", "steps", "optimizer", "schedule", "trainable", "eval", "clip", "accumulate", "decay", "loss_scale"];
 
 interface Setting {
   kind: "number" | "bool";
@@ -94,14 +94,24 @@ export function lowerTrain(l: Lowering, job: TrainItem, module: Module, readFiel
   const clip = clipField ? positiveNumber(l, clipField, scope, module) : undefined;
   const accField = fields.get("accumulate");
   const accumulate = accField ? positiveInt(l, accField, scope, module) : 1;
+  // Static loss scaling for f16: the backward pass starts from loss_scale instead of 1, so
+  // small f16 cotangents stay above f16's underflow; the (f32) gradients are divided by
+  // it before clipping and the update. (No dynamic scaling: a step that overflows is not
+  // skipped.)
+  const scaleField = fields.get("loss_scale");
+  const lossScale = scaleField ? positiveNumber(l, scaleField, scope, module) : 1;
+  if (scaleField && l.g.type(loss).dtype === "f16" && lossScale > 65504) {
+    l.fail(scaleField.value.span, `loss_scale ${lossScale} is past f16's largest number, 65504, and the loss is f16`, "W0307", "use at most 32768, or compute the loss in f32 (cast the logits first)");
+  }
 
   let grads: number[];
   try {
-    grads = vjp(l.g, loss, trainable.map((p) => l.g.sources.get(p)!));
+    grads = vjp(l.g, loss, trainable.map((p) => l.g.sources.get(p)!), lossScale === 1 ? undefined : fill(l.g, lossScale, loss));
   } catch (e) {
     if (e instanceof NotDifferentiableError) l.fail(e.span ?? need("loss").value.span, `${e.message}; wrap it in stop(...) if no gradient should flow there`, "W0235");
     throw e;
   }
+  if (lossScale !== 1) grads = grads.map((gr) => scale(l.g, gr, 1 / lossScale));
   const { updates, state, scalars, gradNorm } = optimizerStep(l.g, trainable, grads, { optimizer, decay, clip, accumulate, stacked: (p) => l.params.get(p)?.stacked });
   if (gradNorm !== undefined) l.g.output("grad_norm", gradNorm);
 
@@ -120,6 +130,7 @@ export function lowerTrain(l: Lowering, job: TrainItem, module: Module, readFiel
     params: [...l.params.values()].map((p): ParamSpec => ({
       path: p.path, shape: p.shape, dtype: p.dtype, init: p.init, trainable: trainable.includes(p.path), decay: decay.has(p.path),
       ...(p.stacked ? { stacked: p.stacked } : {}),
+      ...(p.master ? { master: true } : {}),
     })),
     state,
     scalars,
@@ -180,7 +191,7 @@ function lossGraph(l: Lowering, job: TrainItem, module: Module, batch: number, i
 
   const loss = l.tensor(l.evalExpr(lossField.value, scope, module), lossField.value.span);
   const lt = l.g.type(loss.id);
-  if (lt.shape.length !== 0 || lt.dtype !== "f32") l.fail(lossField.value.span, `the loss must be an f32 scalar, found ${l.typeText(loss)}`, "W0306", "reduce it: mean(...) or sum(...)");
+  if (lt.shape.length !== 0 || (lt.dtype !== "f32" && lt.dtype !== "f16")) l.fail(lossField.value.span, `the loss must be a float scalar (f32 or f16), found ${l.typeText(loss)}`, "W0306", "reduce it: mean(...) or sum(...)");
   return { loss: loss.id, instances, scope };
 }
 
@@ -427,7 +438,7 @@ function paramList(l: Lowering, f: Field | undefined, scope: Scope, module: Modu
       // the repeat itself (its layers' slots: this repeat's alone), not a repeat inside a layer of another
       if (item.items.some((i) => i.slots.length !== 1)) oneLayer();
       if (item.items.length) addPrefix(item.items[0].stackPath);
-    } else if (item.kind === "tensor" && l.g.node(item.id).op === "param") out.add(String(l.g.node(item.id).attrs.name));
+    } else if (item.kind === "tensor" && l.paramSource(item.id) !== undefined) out.add(String(l.g.node(l.paramSource(item.id)!).attrs.name));
     else if (item.kind === "tensor" && l.layerView(item.id)) oneLayer();
     else l.fail(f.value.span, `${what} lists instances or parameters, found ${describe(item)}`, "W0308");
   }

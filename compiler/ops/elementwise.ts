@@ -4,14 +4,16 @@ import type { DType } from "../../runtime/bundle.ts";
 import { refTensor, type RefTensor } from "../../runtime/reference/tensor.ts";
 import type { Attrs, Graph, TensorType } from "../ir/graph.ts";
 import { fmtType, sameShape } from "../ir/graph.ts";
-import { add, div, fill, mul, sub } from "./build.ts";
+import { add, cast, div, fill, mul, sub } from "./build.ts";
 import { defineOp, OpTypeError, type ExprContext, type VjpArgs } from "./registry.ts";
 import { batchElementwise } from "./batching.ts";
 
 type Kind = "float" | "numeric" | "bool" | "any";
 
+export const isFloat = (d: DType): boolean => d === "f32" || d === "f16";
+
 function accepts(kind: Kind, d: DType): boolean {
-  return kind === "any" || (kind === "float" ? d === "f32" : kind === "numeric" ? d !== "bool" : d === "bool");
+  return kind === "any" || (kind === "float" ? isFloat(d) : kind === "numeric" ? d !== "bool" : d === "bool");
 }
 
 function sameShapeRule(name: string, kind: Kind, out?: DType) {
@@ -37,11 +39,16 @@ function mapRef(inputs: readonly RefTensor[], f: (...xs: number[]) => number): R
   return out;
 }
 
-/** float literal in WGSL for a JS number */
+/**
+ * float literal in WGSL for a JS number (an abstract float: it takes the type of the f32
+ * or f16 operands it meets). NaN and ±Inf have no literal, and WGSL rejects them in any
+ * constant expression (`bitcast<f32>(0x7f800000u)` fails to compile), so they come from
+ * bits through a function call, which is evaluated at run time (codegen/wgsl.ts adds it).
+ */
 export function wgslFloat(v: number): string {
-  if (Number.isNaN(v)) return "bitcast<f32>(0x7fc00000u)";
-  if (v === Infinity) return "bitcast<f32>(0x7f800000u)";
-  if (v === -Infinity) return "bitcast<f32>(0xff800000u)";
+  if (Number.isNaN(v)) return "weft_f32_bits(0x7fc00000u)";
+  if (v === Infinity) return "weft_f32_bits(0x7f800000u)";
+  if (v === -Infinity) return "weft_f32_bits(0xff800000u)";
   const s = Math.fround(v).toPrecision(9);
   return s.includes(".") || s.includes("e") ? s : `${s}.0`;
 }
@@ -56,6 +63,8 @@ interface EwSpec {
   wgsl: (args: readonly string[], ctx: ExprContext) => string;
   vjp?: (a: VjpArgs, x: readonly number[]) => readonly (number | null)[];
   zeroGrad?: boolean;
+  /** exact (or correctly rounded) on f16 in WGSL: rendered on the halves, not through f32 */
+  native?: boolean;
 }
 
 function ew(spec: EwSpec, arity: number): void {
@@ -69,7 +78,7 @@ function ew(spec: EwSpec, arity: number): void {
     vjp: spec.vjp ? (a) => spec.vjp!(a, a.node.inputs) : spec.zeroGrad ? (a) => a.node.inputs.map(() => null) : undefined,
     zeroGrad: spec.zeroGrad,
     batch: batchElementwise,
-    lower: { kind: "elementwise", expr: spec.wgsl },
+    lower: { kind: "elementwise", expr: spec.wgsl, native: spec.native },
   });
 }
 
@@ -80,7 +89,7 @@ const softplus = (x: number) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x
 
 // ---- unary
 const unary: EwSpec[] = [
-  { name: "neg", doc: "-x", kind: "numeric", f: (x) => -x, wgsl: ([x]) => `(-${x})`, vjp: ({ g, cot }) => [g.add("neg", [cot])] },
+  { name: "neg", native: true, doc: "-x", kind: "numeric", f: (x) => -x, wgsl: ([x]) => `(-${x})`, vjp: ({ g, cot }) => [g.add("neg", [cot])] },
   { name: "exp", doc: "e^x", kind: "float", f: Math.exp, wgsl: ([x]) => `exp(${x})`, vjp: ({ g, cot, node }) => [mul(g, cot, node.id)] },
   { name: "log", doc: "natural logarithm", kind: "float", f: Math.log, wgsl: ([x]) => `log(${x})`, vjp: ({ g, cot }, [x]) => [div(g, cot, x)] },
   {
@@ -92,9 +101,9 @@ const unary: EwSpec[] = [
     // d/dx x^(-1/2) = -1/2 · y / x
     vjp: ({ g, cot, node }, [x]) => [mul(g, cot, mul(g, fill(g, -0.5, x), div(g, node.id, x)))],
   },
-  { name: "abs", doc: "|x|", kind: "numeric", f: Math.abs, wgsl: ([x]) => `abs(${x})`, vjp: ({ g, cot }, [x]) => [mul(g, cot, g.add("sign", [x]))] },
-  { name: "sign", doc: "-1, 0 or 1", kind: "numeric", f: Math.sign, wgsl: ([x]) => `sign(${x})`, zeroGrad: true },
-  { name: "floor", doc: "largest integer ≤ x", kind: "float", f: Math.floor, wgsl: ([x]) => `floor(${x})`, zeroGrad: true },
+  { name: "abs", native: true, doc: "|x|", kind: "numeric", f: Math.abs, wgsl: ([x]) => `abs(${x})`, vjp: ({ g, cot }, [x]) => [mul(g, cot, g.add("sign", [x]))] },
+  { name: "sign", native: true, doc: "-1, 0 or 1", kind: "numeric", f: Math.sign, wgsl: ([x]) => `sign(${x})`, zeroGrad: true },
+  { name: "floor", native: true, doc: "largest integer ≤ x", kind: "float", f: Math.floor, wgsl: ([x]) => `floor(${x})`, zeroGrad: true },
   {
     name: "tanh", doc: "hyperbolic tangent", kind: "float", f: Math.tanh,
     // clamped: some drivers compute tanh through exp and return NaN for large |x|
@@ -107,7 +116,7 @@ const unary: EwSpec[] = [
     vjp: ({ g, cot, node }) => [mul(g, cot, mul(g, node.id, sub(g, fill(g, 1, cot), node.id)))],
   },
   {
-    name: "relu", doc: "max(x, 0)", kind: "float", f: (x) => Math.max(x, 0), wgsl: ([x]) => `max(${x}, 0.0)`,
+    name: "relu", native: true, doc: "max(x, 0)", kind: "float", f: (x) => Math.max(x, 0), wgsl: ([x]) => `max(${x}, 0.0)`,
     vjp: ({ g, cot }, [x]) => [where0(g, gt0(g, x), cot)],
   },
   {
@@ -120,29 +129,29 @@ const unary: EwSpec[] = [
     name: "cos", doc: "cosine", kind: "float", f: Math.cos, wgsl: ([x]) => `cos(${x})`,
     vjp: ({ g, cot }, [x]) => [g.add("neg", [mul(g, cot, g.add("sin", [x]))])],
   },
-  { name: "not", doc: "logical not", kind: "bool", f: (x) => (x ? 0 : 1), wgsl: ([x]) => `(!${x})`, zeroGrad: true },
+  { name: "not", native: true, doc: "logical not", kind: "bool", f: (x) => (x ? 0 : 1), wgsl: ([x]) => `(!${x})`, zeroGrad: true },
 ];
 for (const s of unary) ew(s, 1);
 
 // ---- binary
 const binary: EwSpec[] = [
-  { name: "add", doc: "a + b", kind: "numeric", f: (a, b) => a + b, wgsl: ([a, b]) => `(${a} + ${b})`, vjp: ({ cot }) => [cot, cot] },
-  { name: "sub", doc: "a - b", kind: "numeric", f: (a, b) => a - b, wgsl: ([a, b]) => `(${a} - ${b})`, vjp: ({ g, cot }) => [cot, g.add("neg", [cot])] },
-  { name: "mul", doc: "a * b", kind: "numeric", f: (a, b) => a * b, wgsl: ([a, b]) => `(${a} * ${b})`, vjp: ({ g, cot }, [a, b]) => [mul(g, cot, b), mul(g, cot, a)] },
+  { name: "add", native: true, doc: "a + b", kind: "numeric", f: (a, b) => a + b, wgsl: ([a, b]) => `(${a} + ${b})`, vjp: ({ cot }) => [cot, cot] },
+  { name: "sub", native: true, doc: "a - b", kind: "numeric", f: (a, b) => a - b, wgsl: ([a, b]) => `(${a} - ${b})`, vjp: ({ g, cot }) => [cot, g.add("neg", [cot])] },
+  { name: "mul", native: true, doc: "a * b", kind: "numeric", f: (a, b) => a * b, wgsl: ([a, b]) => `(${a} * ${b})`, vjp: ({ g, cot }, [a, b]) => [mul(g, cot, b), mul(g, cot, a)] },
   {
     name: "div", doc: "a / b", kind: "numeric", f: (a, b) => a / b,
     wgsl: ([a, b]) => `(${a} / ${b})`,
     vjp: ({ g, cot, node }, [, b]) => [div(g, cot, b), g.add("neg", [div(g, mul(g, cot, node.id), b)])],
   },
   {
-    name: "max", doc: "elementwise maximum (ties send the gradient to a)", kind: "numeric", f: Math.max, wgsl: ([a, b]) => `max(${a}, ${b})`,
+    name: "max", native: true, doc: "elementwise maximum (ties send the gradient to a)", kind: "numeric", f: Math.max, wgsl: ([a, b]) => `max(${a}, ${b})`,
     vjp: ({ g, cot }, [a, b]) => {
       const pick = g.add("ge", [a, b]);
       return [where0(g, pick, cot), where0(g, g.add("not", [pick]), cot)];
     },
   },
   {
-    name: "min", doc: "elementwise minimum (ties send the gradient to a)", kind: "numeric", f: Math.min, wgsl: ([a, b]) => `min(${a}, ${b})`,
+    name: "min", native: true, doc: "elementwise minimum (ties send the gradient to a)", kind: "numeric", f: Math.min, wgsl: ([a, b]) => `min(${a}, ${b})`,
     vjp: ({ g, cot }, [a, b]) => {
       const pick = g.add("le", [a, b]);
       return [where0(g, pick, cot), where0(g, g.add("not", [pick]), cot)];
@@ -156,14 +165,14 @@ const binary: EwSpec[] = [
       mul(g, cot, mul(g, node.id, g.add("log", [a]))),
     ],
   },
-  { name: "lt", doc: "a < b", kind: "numeric", out: "bool", f: (a, b) => +(a < b), wgsl: ([a, b]) => `(${a} < ${b})`, zeroGrad: true },
-  { name: "le", doc: "a <= b", kind: "numeric", out: "bool", f: (a, b) => +(a <= b), wgsl: ([a, b]) => `(${a} <= ${b})`, zeroGrad: true },
-  { name: "gt", doc: "a > b", kind: "numeric", out: "bool", f: (a, b) => +(a > b), wgsl: ([a, b]) => `(${a} > ${b})`, zeroGrad: true },
-  { name: "ge", doc: "a >= b", kind: "numeric", out: "bool", f: (a, b) => +(a >= b), wgsl: ([a, b]) => `(${a} >= ${b})`, zeroGrad: true },
-  { name: "eq", doc: "a == b", kind: "any", out: "bool", f: (a, b) => +(a === b), wgsl: ([a, b]) => `(${a} == ${b})`, zeroGrad: true },
-  { name: "ne", doc: "a != b", kind: "any", out: "bool", f: (a, b) => +(a !== b), wgsl: ([a, b]) => `(${a} != ${b})`, zeroGrad: true },
-  { name: "and", doc: "logical and", kind: "bool", f: (a, b) => +(a !== 0 && b !== 0), wgsl: ([a, b]) => `(${a} && ${b})`, zeroGrad: true },
-  { name: "or", doc: "logical or", kind: "bool", f: (a, b) => +(a !== 0 || b !== 0), wgsl: ([a, b]) => `(${a} || ${b})`, zeroGrad: true },
+  { name: "lt", native: true, doc: "a < b", kind: "numeric", out: "bool", f: (a, b) => +(a < b), wgsl: ([a, b]) => `(${a} < ${b})`, zeroGrad: true },
+  { name: "le", native: true, doc: "a <= b", kind: "numeric", out: "bool", f: (a, b) => +(a <= b), wgsl: ([a, b]) => `(${a} <= ${b})`, zeroGrad: true },
+  { name: "gt", native: true, doc: "a > b", kind: "numeric", out: "bool", f: (a, b) => +(a > b), wgsl: ([a, b]) => `(${a} > ${b})`, zeroGrad: true },
+  { name: "ge", native: true, doc: "a >= b", kind: "numeric", out: "bool", f: (a, b) => +(a >= b), wgsl: ([a, b]) => `(${a} >= ${b})`, zeroGrad: true },
+  { name: "eq", native: true, doc: "a == b", kind: "any", out: "bool", f: (a, b) => +(a === b), wgsl: ([a, b]) => `(${a} == ${b})`, zeroGrad: true },
+  { name: "ne", native: true, doc: "a != b", kind: "any", out: "bool", f: (a, b) => +(a !== b), wgsl: ([a, b]) => `(${a} != ${b})`, zeroGrad: true },
+  { name: "and", native: true, doc: "logical and", kind: "bool", f: (a, b) => +(a !== 0 && b !== 0), wgsl: ([a, b]) => `(${a} && ${b})`, zeroGrad: true },
+  { name: "or", native: true, doc: "logical or", kind: "bool", f: (a, b) => +(a !== 0 || b !== 0), wgsl: ([a, b]) => `(${a} || ${b})`, zeroGrad: true },
 ];
 for (const s of binary) ew(s, 2);
 
@@ -185,30 +194,39 @@ defineOp({
     return [null, where0(g, c, cot), where0(g, g.add("not", [c]), cot)];
   },
   batch: batchElementwise,
-  lower: { kind: "elementwise", expr: ([c, a, b]) => `select(${b}, ${a}, ${c})` },
+  lower: { kind: "elementwise", native: true, expr: ([c, a, b]) => `select(${b}, ${a}, ${c})` },
 });
 
 // ---- cast
 function castValue(v: number, to: DType): number {
-  return to === "f32" ? v : to === "i32" ? Math.trunc(v) : +(v !== 0);
+  // (an f16 result is rounded by the interpreter, as every f16 node is)
+  return isFloat(to) ? v : to === "i32" ? Math.trunc(v) : +(v !== 0);
 }
+/** A WGSL zero / one of a value type. */
+const zeroOf = (d: DType) => (d === "f32" ? "0.0" : d === "f16" ? "0.0h" : "0i");
+const oneOf = (d: DType) => (d === "f32" ? "1.0" : d === "f16" ? "1.0h" : "1i");
 defineOp({
   name: "cast",
   arity: 1,
-  doc: "convert to another dtype (f32 → i32 truncates toward zero; bool ↔ 0/1)",
+  doc: "convert to another dtype (float → i32 truncates toward zero; f32 ↔ f16 rounds to the nearest; bool ↔ 0/1)",
   infer: ([x], attrs) => ({ shape: x.shape, dtype: attrs.dtype as DType }),
   evaluate: ([x], attrs) => mapRef([x], (v) => castValue(v, attrs.dtype as DType)),
-  // Only f32 → f32 carries a gradient; rounding to integers or bools is flat almost everywhere.
-  vjp: ({ g, cot, node }) => [g.type(node.inputs[0]).dtype === "f32" && node.type.dtype === "f32" ? cot : null],
+  // Between float types the gradient is cast back (an f16 value's gradient is f16, an
+  // f32 master's f32); rounding to integers or bools is flat almost everywhere.
+  vjp: ({ g, cot, node }) => {
+    const from = g.type(node.inputs[0]).dtype;
+    return [isFloat(from) && isFloat(node.type.dtype) ? cast(g, cot, from) : null];
+  },
   batch: batchElementwise,
   lower: {
     kind: "elementwise",
+    native: true,
     expr: ([x], ctx) => {
       const from = ctx.inputs[0];
       const to = ctx.out;
       if (from === to) return x;
-      if (from === "bool") return to === "f32" ? `select(0.0, 1.0, ${x})` : `select(0i, 1i, ${x})`;
-      if (to === "bool") return from === "f32" ? `(${x} != 0.0)` : `(${x} != 0i)`;
+      if (from === "bool") return `select(${zeroOf(to)}, ${oneOf(to)}, ${x})`;
+      if (to === "bool") return `(${x} != ${zeroOf(from)})`;
       return `${to}(${x})`;
     },
   },
@@ -230,7 +248,8 @@ defineOp({
     return t;
   },
   vjp: () => [],
-  lower: { kind: "elementwise", expr: (_args, ctx) => `${ctx.out}(${ctx.index(ctx.attrs.axis as number)})` },
+  // (an f16 index is exact up to 2048; past it, the conversion rounds as the reference does)
+  lower: { kind: "elementwise", native: true, expr: (_args, ctx) => `${ctx.out}(${ctx.index(ctx.attrs.axis as number)})` },
 });
 
 export { add, sub, mul, div };

@@ -14,6 +14,7 @@ import { broadcastTo, cast, constant, reduce, reshape, transpose } from "./build
 import { defineOp, OpTypeError, type BatchArgs, type Batched, type KernelArgs } from "./registry.ts";
 import { batchedAxis, insertAxis, moveBatch } from "./batching.ts";
 import { Bindings, kernel, offsetExpr, u, unflatten } from "../codegen/wgsl.ts";
+import { isFloat } from "./elementwise.ts";
 
 // ---- attribute checks shared by the ops of this file (and scan.ts)
 
@@ -39,7 +40,7 @@ export function axisAttr(op: string, attrs: Attrs, x: TensorType): number {
 }
 
 /** A zero of a storage type, as WGSL. */
-export const storageZero = (d: DType): string => (d === "f32" ? "0.0" : d === "i32" ? "0i" : "0u");
+export const storageZero = (d: DType): string => (d === "f32" ? "0.0" : d === "f16" ? "0.0h" : d === "i32" ? "0i" : "0u");
 
 /** The index read from an i32 tensor, clamped to [0, n-1] (the reference side). */
 export const clampIndex = (v: number, n: number): number => Math.min(Math.max(Math.trunc(v), 0), n - 1);
@@ -254,7 +255,7 @@ defineOp({
   },
   vjp: ({ g, cot, node }) => {
     const [x, idx] = node.inputs;
-    if (g.type(x).dtype !== "f32") return [null, null];
+    if (!isFloat(g.type(x).dtype)) return [null, null];
     const xShape = g.type(x).shape;
     const axis = node.attrs.axis as number;
     const n = xShape[axis];
@@ -264,7 +265,7 @@ defineOp({
     // oneHotT[v, j] = (clamp(idx[j]) == v), then dx[p, v, q] = Σ_j oneHotT[v, j]·cot[p, j, q]
     const c = reshape(g, clampNode(g, idx, n), [1, J]);
     const iota = g.add("iota", [], { shape: [n, J], axis: 0, dtype: "i32" });
-    const oneHotT = cast(g, g.add("stop", [g.add("eq", [iota, broadcastTo(g, c, [n, J])])]), "f32"); // a mask: no derivative
+    const oneHotT = cast(g, g.add("stop", [g.add("eq", [iota, broadcastTo(g, c, [n, J])])]), g.type(x).dtype); // a mask: no derivative
     const dx =
       P === 1
         ? g.add("matmul", [oneHotT, reshape(g, cot, [J, Q])])
@@ -321,7 +322,7 @@ defineOp({
   },
   vjp: ({ g, cot, node }) => {
     const [x, idx] = node.inputs;
-    if (g.type(x).dtype !== "f32") return [null, null];
+    if (!isFloat(g.type(x).dtype)) return [null, null];
     const axis = node.attrs.axis as number;
     const n = g.type(x).shape[axis];
     const I = g.type(idx).shape;
@@ -330,7 +331,7 @@ defineOp({
     const E = [...I.slice(0, axis + 1), n, ...I.slice(axis + 1)];
     const spread = (t: number) => broadcastTo(g, reshape(g, t, [...I.slice(0, axis + 1), 1, ...I.slice(axis + 1)]), E);
     const iota = g.add("iota", [], { shape: E, axis: axis + 1, dtype: "i32" });
-    const oneHot = cast(g, g.add("stop", [g.add("eq", [iota, spread(clampNode(g, idx, n))])]), "f32"); // a mask: no derivative
+    const oneHot = cast(g, g.add("stop", [g.add("eq", [iota, spread(clampNode(g, idx, n))])]), g.type(x).dtype); // a mask: no derivative
     return [reduce(g, "sum", g.add("mul", [oneHot, spread(cot)]), [axis]), null];
   },
   // Both operands batched at one axis (an unbatched one broadcast: a view).

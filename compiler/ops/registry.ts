@@ -24,8 +24,14 @@ export type Lowering =
   | { kind: "const" }
   /** No kernel: the output reads the input's buffer through a new view. Undefined → needs a copy. */
   | { kind: "view"; view(input: View, attrs: Attrs, out: TensorType): View | undefined }
-  /** One WGSL expression per output element over same-shape inputs */
-  | { kind: "elementwise"; expr(args: readonly string[], ctx: ExprContext): string }
+  /**
+   * One WGSL expression per output element over same-shape inputs. On f16 operands the
+   * expression is evaluated in f32 (its f16 arguments converted, its result rounded to
+   * f16: the reference's semantics, up to f32 rounding), unless `native`: ops whose f16
+   * WGSL is exact or correctly rounded (+ − ×, min, max, abs, comparisons, select) run on
+   * the halves themselves.
+   */
+  | { kind: "elementwise"; expr(args: readonly string[], ctx: ExprContext): string; native?: boolean }
   /**
    * A reduction over `attrs.axes` with an accumulator; `subgroup` names the WGSL subgroup
    * builtin that folds the same way (subgroupAdd…), used where the device has subgroups.

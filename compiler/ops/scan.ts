@@ -10,10 +10,11 @@ import { defineOp, OpTypeError, type BufferOperand, type KernelArgs } from "./re
 import { Bindings, kernel, offsetExpr, u, unflatten } from "../codegen/wgsl.ts";
 import { axisAttr, intAttr, storageZero } from "./indexing.ts";
 import { batchAlongAxis, batchRemovingAxis } from "./batching.ts";
+import { isFloat } from "./elementwise.ts";
 
 export function numericAxisRule(op: string, x: TensorType, attrs: Attrs): number {
   const axis = axisAttr(op, attrs, x);
-  if (x.dtype === "bool") throw new OpTypeError(`${op} takes f32 or i32, got ${fmtType(x)}; cast it first`);
+  if (x.dtype === "bool") throw new OpTypeError(`${op} takes f32, f16 or i32, got ${fmtType(x)}; cast it first`);
   return axis;
 }
 
@@ -42,7 +43,7 @@ export function rowKernel(x: BufferOperand, axis: number) {
 defineOp({
   name: "cumsum",
   arity: 1,
-  doc: "cumsum(x; axis, reverse): inclusive prefix sums along axis (reverse: suffix sums, out[k] = Σ_{j ≥ k} x[j])",
+  doc: "cumsum(x; axis, reverse): inclusive prefix sums along axis (reverse: suffix sums, out[k] = Σ_{j ≥ k} x[j]); f16: summed in f32",
   infer: ([x], attrs) => {
     numericAxisRule("cumsum", x, attrs);
     if (attrs.reverse !== undefined && typeof attrs.reverse !== "boolean") throw new OpTypeError(`cumsum: 'reverse' must be true or false, got ${JSON.stringify(attrs.reverse)}`);
@@ -64,7 +65,7 @@ defineOp({
     return out;
   },
   vjp: ({ g, cot, node }) => {
-    if (node.type.dtype !== "f32") return [null];
+    if (!isFloat(node.type.dtype)) return [null];
     return [g.add("cumsum", [cot], { axis: node.attrs.axis, reverse: node.attrs.reverse !== true })];
   },
   batch: batchAlongAxis,
@@ -79,11 +80,13 @@ function cumsumKernel({ name, node, inputs: [x], out }: KernelArgs): KernelSpec 
   const X = b.bind(x.buffer, x.dtype);
   const outView = contiguous(node.type.shape);
   const body = [...lines];
-  body.push(`  var acc = ${storageZero(x.dtype)};`);
+  // f16 sums in an f32 accumulator, each prefix rounded to f16 as it is stored
+  const half = x.dtype === "f16";
+  body.push(`  var acc = ${storageZero(half ? "f32" : x.dtype)};`);
   body.push(`  for (var t = 0u; t < ${u(n)}; t++) {`);
   body.push(`    let k = ${reverse ? `${u(n - 1)} - t` : "t"};`);
-  body.push(`    acc = acc + ${X}[${at("k")}];`);
-  body.push(`    out[${offsetExpr(outView, idx("k"))}] = acc;`);
+  body.push(`    acc = acc + ${half ? `f32(${X}[${at("k")}])` : `${X}[${at("k")}]`};`);
+  body.push(`    out[${offsetExpr(outView, idx("k"))}] = ${half ? "f16(acc)" : "acc"};`);
   body.push("  }");
   return kernel(name, b, node.type.dtype, out, Math.max(1, numel(rowShape)), body);
 }

@@ -75,8 +75,10 @@ defineOp({
 function keyLines(name: string, v: string, dtype: DType): string[] {
   if (dtype === "i32") return [`    let ${name} = bitcast<u32>(${v}) ^ 0x80000000u;`];
   const b = `${name}b`;
+  // an f16 is widened to f32 first: exact, and it keeps the order (NaN stays NaN)
+  const f = dtype === "f16" ? `f32(${v})` : v;
   return [
-    `    let ${b} = bitcast<u32>(select(${v}, 0.0, ${v} == 0.0));`,
+    `    let ${b} = bitcast<u32>(select(${f}, 0.0, ${f} == 0.0));`,
     `    let ${name} = select(select(${b} ^ 0x80000000u, ~${b}, (${b} & 0x80000000u) != 0u), 0xffffffffu, (${b} & 0x7fffffffu) > 0x7f800000u);`,
   ];
 }

@@ -4,7 +4,7 @@ import { refTensor } from "../../runtime/reference/tensor.ts";
 import { fmtType } from "../ir/graph.ts";
 import { add, fill, mul, scale } from "./build.ts";
 import { defineOp, OpTypeError } from "./registry.ts";
-import { wgslFloat } from "./elementwise.ts";
+import { isFloat, wgslFloat } from "./elementwise.ts";
 import { batchElementwise } from "./batching.ts";
 
 const TWO_OVER_SQRT_PI = 2 / Math.sqrt(Math.PI);
@@ -94,7 +94,7 @@ defineOp({
   arity: 1,
   doc: "the error function 2/√π·∫₀ˣ e^{−t²} dt",
   infer: ([x]) => {
-    if (x.dtype !== "f32") throw new OpTypeError(`erf takes a float operand, got ${fmtType(x)}`);
+    if (!isFloat(x.dtype)) throw new OpTypeError(`erf takes a float operand, got ${fmtType(x)}`);
     return x;
   },
   evaluate: ([x]) => {
@@ -119,7 +119,7 @@ defineOp({
   arity: 1,
   doc: "the complementary error function 1 − erf(x), accurate in its tail",
   infer: ([x]) => {
-    if (x.dtype !== "f32") throw new OpTypeError(`erfc takes a float operand, got ${fmtType(x)}`);
+    if (!isFloat(x.dtype)) throw new OpTypeError(`erfc takes a float operand, got ${fmtType(x)}`);
     return x;
   },
   evaluate: ([x]) => {
@@ -161,7 +161,7 @@ defineOp({
   arity: 1,
   doc: 'gelu(x; approximate): x·Φ(x), exact through erf (approximate = "none", the default) or ½x(1 + tanh(√(2/π)(x + 0.044715x³))) (approximate = "tanh")',
   infer: ([x], attrs) => {
-    if (x.dtype !== "f32") throw new OpTypeError(`gelu takes a float operand, got ${fmtType(x)}`);
+    if (!isFloat(x.dtype)) throw new OpTypeError(`gelu takes a float operand, got ${fmtType(x)}`);
     isTanh("gelu", attrs.approximate);
     return x;
   },

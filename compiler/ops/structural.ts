@@ -8,6 +8,7 @@ import { broadcastShapes, broadcastTo, cast, div, fill, mT, mul, reduce, reshape
 import { defineOp, OpTypeError, type BatchArgs, type Batched } from "./registry.ts";
 import { batchElementwise, batchReduce, insertAxis, moveBatch } from "./batching.ts";
 import { matmulKernel } from "../codegen/wgsl.ts";
+import { isFloat } from "./elementwise.ts";
 import { InternalError } from "../diagnostics.ts";
 
 const sourceType = (_: readonly TensorType[], attrs: Attrs): TensorType => ({ shape: attrs.shape as number[], dtype: attrs.dtype as DType });
@@ -189,7 +190,7 @@ for (const [name, init, pick] of [
       const x = node.inputs[0];
       const shape = g.type(x).shape;
       const axes = node.attrs.axes as number[];
-      const hit = cast(g, g.add("stop", [g.add("eq", [x, unreduce(g, node.id, shape, axes)])]), "f32"); // where the max is: no derivative
+      const hit = cast(g, g.add("stop", [g.add("eq", [x, unreduce(g, node.id, shape, axes)])]), g.type(x).dtype); // where the max is: no derivative
       const count = unreduce(g, reduce(g, "sum", hit, axes), shape, axes);
       return [mul(g, div(g, hit, count), unreduce(g, cot, shape, axes))];
     },
@@ -209,15 +210,15 @@ for (const [name, init, pick] of [
 defineOp({
   name: "matmul",
   arity: 2,
-  doc: "batched matrix product over the last two axes",
+  doc: "batched matrix product over the last two axes (f16 operands: products accumulated in f32, the result rounded to f16)",
   infer: ([a, b]) => {
     const ra = a.shape.length;
     const rb = b.shape.length;
     if (ra < 2 || rb < 2 || ra !== rb) throw new OpTypeError(`matmul needs operands of equal rank ≥ 2, got ${fmtType(a)} and ${fmtType(b)}`);
     if (!sameShape(a.shape.slice(0, -2), b.shape.slice(0, -2))) throw new OpTypeError(`matmul batch dims differ: ${fmtType(a)} and ${fmtType(b)}`);
     if (a.shape[ra - 1] !== b.shape[rb - 2]) throw new OpTypeError(`matmul inner dims differ: ${fmtType(a)} @ ${fmtType(b)}`);
-    if (a.dtype !== "f32" || b.dtype !== "f32") throw new OpTypeError(`matmul takes f32 operands, got ${fmtType(a)} and ${fmtType(b)}`);
-    return { shape: [...a.shape.slice(0, -1), b.shape[rb - 1]], dtype: "f32" };
+    if (a.dtype !== b.dtype || !isFloat(a.dtype)) throw new OpTypeError(`matmul takes two f32 or two f16 operands, got ${fmtType(a)} and ${fmtType(b)}`);
+    return { shape: [...a.shape.slice(0, -1), b.shape[rb - 1]], dtype: a.dtype };
   },
   evaluate: ([a, b], _attrs, out) => {
     const r = out.shape.length;

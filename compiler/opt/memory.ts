@@ -8,7 +8,7 @@
 // The lower bound is the largest total size of temporaries alive at one launch of this
 // launch order: every assignment of buffers for this order needs at least that much.
 // (A different order may have a lower bound; compiler/opt/schedule.ts picks the order.)
-import type { Bundle, BufferSpec } from "../../runtime/bundle.ts";
+import { bufferBytes, type Bundle, type BufferSpec } from "../../runtime/bundle.ts";
 
 export interface MemoryReport {
   /** bytes of temporaries with one buffer each (no plan) */
@@ -23,7 +23,7 @@ export interface MemoryReport {
   strategy: "launch order" | "largest first";
 }
 
-const bytes = (b: BufferSpec) => Math.max(1, b.length) * 4;
+const bytes = (b: Pick<BufferSpec, "length" | "type">) => bufferBytes(b.length, b.type);
 
 export interface MemoryPlan {
   bundle: Bundle;
@@ -74,7 +74,7 @@ export function planMemory(bundle: Bundle): MemoryPlan {
     { strategy: "launch order" as const, ...launchOrderFit(bundle, written, life) },
     { strategy: "largest first" as const, ...largestFirst(written, life) },
   ];
-  const total = (slots: Slot[]) => slots.reduce((a, s) => a + Math.max(1, s.length) * 4, 0);
+  const total = (slots: Slot[]) => slots.reduce((a, s) => a + bytes(s), 0);
   const best = candidates.reduce((a, b) => (total(b.slots) < total(a.slots) ? b : a));
   const { slots, assigned } = best;
 

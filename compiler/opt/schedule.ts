@@ -7,7 +7,7 @@
 // the one that grows the live set least (bytes it writes first, minus the bytes whose
 // last reader it is); ties go to the earlier kernel. The result is kept only if the
 // memory plan of that order is smaller than the plan of the given order.
-import type { Bundle } from "../../runtime/bundle.ts";
+import { bufferBytes, type Bundle } from "../../runtime/bundle.ts";
 import { planMemory } from "./memory.ts";
 import { InternalError } from "../diagnostics.ts";
 
@@ -51,7 +51,7 @@ export function topoOrder(bundle: Bundle, preds: readonly (readonly number[])[] 
 export function scheduleKernels(bundle: Bundle, preds: readonly (readonly number[])[] = accessDependencies(bundle)): Bundle {
   const given = topoOrder(bundle, preds);
   const temp = new Set(bundle.buffers.filter((b) => b.role === "temp").map((b) => b.id));
-  const bytes = new Map(bundle.buffers.map((b) => [b.id, Math.max(1, b.length) * 4]));
+  const bytes = new Map(bundle.buffers.map((b) => [b.id, bufferBytes(b.length, b.type)]));
   const pinned = new Set<number>([...bundle.outputs.map((r) => r.buffer), ...bundle.copies.map((c) => c.src)]);
   const uses = new Map<number, number>();
   for (const k of bundle.kernels) for (const id of new Set(k.bindings)) if (temp.has(id)) uses.set(id, (uses.get(id) ?? 0) + 1);

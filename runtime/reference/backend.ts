@@ -4,6 +4,7 @@
 import type { Backend, HostArray } from "../backend.ts";
 import { interpret, type RefGraph, type RefNode } from "./interpret.ts";
 import type { RefTensor } from "./tensor.ts";
+import { roundF16 } from "../f16.ts";
 
 export type Evaluators = ReadonlyMap<string, (inputs: readonly RefTensor[], attrs: RefNode["attrs"], out: RefNode["type"]) => RefTensor>;
 
@@ -28,7 +29,9 @@ export class ReferenceBackend implements Backend {
     const shape = this.program.nodes[id].type.shape;
     const n = shape.reduce((a, b) => a * b, 1);
     if (data.length !== n) throw new Error(`'${name}' needs ${n} values, got ${data.length}`);
-    this.values.set(name, { shape: [...shape], data: Float64Array.from(data) });
+    // an f16 source holds halves, as it would on the device
+    const values = Float64Array.from(data);
+    this.values.set(name, { shape: [...shape], data: this.program.nodes[id].type.dtype === "f16" ? roundF16(values) : values });
   }
 
   async run(read: readonly string[] = []): Promise<Map<string, HostArray>> {

@@ -2,7 +2,14 @@
 // for every test of the GPU back end, and the CPU fallback when no WebGPU adapter exists.
 // The per-op evaluations are passed in (the compiler's op registry), so the runtime does
 // not import the compiler.
+//
+// f16 is defined here, once for every op: a node of dtype f16 is computed from its inputs
+// in float64 (a matmul or a reduction of f16 inputs accumulates in float64), and its value
+// is then rounded to the nearest f16 (ties to even, overflow to ±Inf, subnormals kept).
+// Sources of dtype f16 are rounded as they are fed. f32 nodes are not rounded: float64
+// stands in for f32.
 import type { DType } from "../bundle.ts";
+import { roundF16 } from "../f16.ts";
 import type { RefTensor } from "./tensor.ts";
 
 /** Op attributes: the same value kinds as the compiler's Graph IR. */
@@ -62,6 +69,8 @@ export function interpret(
       if (!f) throw new Error(`the reference interpreter has no evaluation for '${node.op}'`);
       v = f(node.inputs.map((i) => values[i]!), node.attrs, node.type);
     }
+    // (a new array where rounding changes anything: never the fed source or an input's values)
+    if (node.type.dtype === "f16") v = { shape: v.shape, data: roundF16(v.data) };
     values[node.id] = v;
     opts.onNode?.(node, v);
   }

@@ -2,26 +2,59 @@
 // load; a run is one command encoder and one submit; the host waits for the GPU only
 // when it asks to read something back.
 
-import { BUNDLE_VERSION, type Bundle, type BufferSpec, type KernelSpec, shaderKey, type StorageType, type TensorRef } from "../bundle.ts";
+import { BUNDLE_VERSION, bufferBytes, elementBytes, shaderKey, storageOf, type Bundle, type BufferSpec, type KernelSpec, type StorageType, type TensorRef } from "../bundle.ts";
 import { awaitGpu, type GpuHandle } from "./device.ts";
 import { CHECKED_LIMITS, checkDevice, DeviceLimitError, type Limits } from "../limits.ts";
+import { fromF16Array, toF16Array } from "../f16.ts";
 
-
+/**
+ * Host data: f32 and f16 tensors as Float32Array (an f16 tensor's values are converted to
+ * and from half bits at the boundary: written rounded to the nearest half, read exactly),
+ * i32 as Int32Array, bool as Uint32Array (0 or 1).
+ */
 export type HostArray = Float32Array | Int32Array | Uint32Array;
 
 const debugLevel = (): number =>
   typeof process !== "undefined" ? Number(process.env?.WEFT_DEBUG ?? 0) || 0 : 0;
 const log = (msg: string): void => console.error(`weft: ${msg}`);
 
-const bytesOf = (length: number): number => Math.max(4, length * 4);
+const bytesOf = (spec: BufferSpec): number => bufferBytes(spec.length, spec.type);
 const numel = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
 
+/** The host view of the bytes of a buffer of `type` (f16 converted to numbers). */
 function arrayFor(type: StorageType, buf: ArrayBuffer): HostArray {
+  if (type === "f16") return fromF16Array(new Uint16Array(buf, 0, Math.floor(buf.byteLength / 2)));
   return type === "f32" ? new Float32Array(buf) : type === "i32" ? new Int32Array(buf) : new Uint32Array(buf);
+}
+
+/** The host array type a buffer of `type` is written from. */
+function hostTypeOf(type: StorageType): StorageType {
+  return type === "f16" ? "f32" : type;
 }
 
 function typeOfArray(data: HostArray): StorageType {
   return data instanceof Float32Array ? "f32" : data instanceof Int32Array ? "i32" : "u32";
+}
+
+/** Values (a const buffer's) as the host array of a buffer of `type`. */
+function hostArrayOf(type: StorageType, values: readonly number[]): HostArray {
+  return type === "f32" || type === "f16" ? Float32Array.from(values) : type === "i32" ? Int32Array.from(values) : Uint32Array.from(values);
+}
+
+/**
+ * queue.writeBuffer takes whole 4-byte words: an odd count of halves is padded with a zero
+ * half, which lands in the buffer's next element (past a whole tensor: the buffer's padding).
+ */
+function wordAligned<T extends Float32Array | Int32Array | Uint32Array | Uint16Array>(a: T): T | Uint16Array {
+  if (!(a instanceof Uint16Array) || a.length % 2 === 0) return a;
+  const padded = new Uint16Array(a.length + 1);
+  padded.set(a);
+  return padded;
+}
+
+/** What is uploaded into a buffer of `type`: f16 values become half bits. */
+function deviceData(type: StorageType, data: HostArray): Float32Array | Int32Array | Uint32Array | Uint16Array {
+  return type === "f16" ? toF16Array(data) : data;
 }
 
 export interface ExecutorOptions {
@@ -36,12 +69,15 @@ export interface ExecutorOptions {
 
 /** The quiet-NaN bit pattern poisoned buffers are filled with. */
 export const POISON = 0x7fc00000;
+/** The same for f16 buffers: two half quiet NaNs (0x7e00) per word. */
+export const POISON_F16 = 0x7e007e00;
 
 export class Executor {
   private destroyed = false;
   private bytesWritten = 0;
   private runs = 0;
   private poisonData: Uint32Array | null = null;
+  private poisonHalf: Uint32Array | null = null;
   /** every named tensor (what run/read accept), and the ones the host may write */
   private readonly byName = new Map<string, TensorRef>();
   private readonly writable = new Map<string, TensorRef>();
@@ -82,15 +118,11 @@ export class Executor {
     for (const b of bundle.buffers) {
       const buf = device.createBuffer({
         label: b.name ?? `buffer ${b.id}`,
-        size: bytesOf(b.length),
+        size: bytesOf(b),
         usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
       });
       buffers.set(b.id, buf);
-      if (b.role === "const" && b.data && b.data.length > 0) {
-        const data = arrayFor(b.type, new ArrayBuffer(b.data.length * 4));
-        data.set(b.data);
-        device.queue.writeBuffer(buf, 0, data);
-      }
+      if (b.role === "const" && b.data && b.data.length > 0) device.queue.writeBuffer(buf, 0, wordAligned(deviceData(b.type, hostArrayOf(b.type, b.data))));
     }
     // Explicit layouts (not 'auto') so that the bundle's readOnly split is enforced
     // against the WGSL declarations and unused bindings do not break bind groups.
@@ -185,28 +217,33 @@ export class Executor {
     }
   }
 
-  /** Write an input, parameter or optimizer-state tensor by name. */
+  /**
+   * Write an input, parameter or optimizer-state tensor by name. An f16 tensor takes a
+   * Float32Array, each value rounded to the nearest half on the way.
+   */
   write(name: string, data: HostArray): void {
     const ref = this.writable.get(name);
     if (!ref) throw new Error(`write("${name}"): no input, param or state of that name in the bundle`);
     const spec = this.specs.get(ref.buffer)!;
-    if (typeOfArray(data) !== spec.type) {
-      throw new Error(`write("${name}"): expected ${spec.type} data (${ref.dtype}), got ${data.constructor.name}`);
+    if (typeOfArray(data) !== hostTypeOf(spec.type)) {
+      const want = { f32: "Float32Array", f16: "Float32Array", i32: "Int32Array", u32: "Uint32Array" }[spec.type];
+      throw new Error(`write("${name}"): expected ${ref.dtype} data, a ${want}${spec.type === "f16" ? " (numbers, rounded to halves)" : ""} for ${ref.dtype}[${ref.shape.join(", ")}], got ${data.constructor.name}`);
     }
     const n = numel(ref.shape);
     if (data.length !== n) throw new Error(`write("${name}"): expected ${n} elements for shape [${ref.shape}], got ${data.length}`);
     this.writeBuffer(ref.buffer, data);
   }
 
-  /** Write raw data into buffer `id` from offset 0. */
+  /** Write data into buffer `id` from offset 0 (into an f16 buffer: numbers, converted to half bits). */
   writeBuffer(id: number, data: HostArray): void {
     this.alive();
     const spec = this.specs.get(id);
     if (!spec) throw new Error(`writeBuffer(${id}): no such buffer`);
     if (data.length > spec.length) throw new Error(`writeBuffer(${id}): ${data.length} elements do not fit in ${spec.length}`);
     if (data.length === 0) return;
-    this.handle.device.queue.writeBuffer(this.buffers.get(id)!, 0, data);
-    this.bytesWritten += data.byteLength;
+    const dev = wordAligned(deviceData(spec.type, data));
+    this.handle.device.queue.writeBuffer(this.buffers.get(id)!, 0, dev);
+    this.bytesWritten += dev.byteLength;
   }
 
   /**
@@ -244,13 +281,13 @@ export class Executor {
     let copied = 0;
     for (const c of copies) {
       // The destination's size: a planned source buffer may be larger (it is shared).
-      const size = bytesOf(this.specs.get(c.dst)!.length);
+      const size = bytesOf(this.specs.get(c.dst)!);
       enc.copyBufferToBuffer(this.buffers.get(c.src)!, 0, this.buffers.get(c.dst)!, 0, size);
       copied += size;
     }
     if (level >= 2) {
       for (const k of kernels) {
-        const bytes = (ids: number[]) => ids.reduce((a, id) => a + bytesOf(this.specs.get(id)!.length), 0);
+        const bytes = (ids: number[]) => ids.reduce((a, id) => a + bytesOf(this.specs.get(id)!), 0);
         log(`launch ${k.name} [${k.workgroups.join(",")}] reads ${bytes(k.bindings.slice(0, k.readOnly))} bytes, writes ${bytes(k.bindings.slice(k.readOnly))} bytes`);
       }
     }
@@ -338,7 +375,7 @@ export class Executor {
   private readRefs(enc: GPUCommandEncoder, refs: TensorRef[]): () => Promise<Map<string, HostArray>> {
     const pending = refs.map((r) => {
       const spec = this.specs.get(r.buffer)!;
-      const bytes = numel(r.shape) * 4;
+      const bytes = numel(r.shape) * elementBytes(spec.type);
       const map = bytes === 0 ? async () => new ArrayBuffer(0) : this.readBack(enc, this.buffers.get(r.buffer)!, bytes);
       return { r, spec, map };
     });
@@ -382,12 +419,19 @@ export class Executor {
     };
   }
 
-  /** Queue a NaN fill of every temporary (ExecutorOptions.poison); it lands before the next submit. */
+  /**
+   * Queue a NaN fill of every temporary (ExecutorOptions.poison); it lands before the next
+   * submit. f16 buffers get the half quiet NaN in both halves of each word.
+   */
   private poisonTemps(): void {
     const temps = this.bundle.buffers.filter((b) => b.role === "temp");
-    const most = temps.reduce((a, b) => Math.max(a, Math.max(1, b.length)), 0);
-    if (!this.poisonData || this.poisonData.length < most) this.poisonData = new Uint32Array(most).fill(POISON);
-    for (const b of temps) this.handle.device.queue.writeBuffer(this.buffers.get(b.id)!, 0, this.poisonData, 0, Math.max(1, b.length));
+    const words = (b: BufferSpec) => bytesOf(b) / 4;
+    const most = temps.reduce((a, b) => Math.max(a, words(b)), 0);
+    if (!this.poisonData || this.poisonData.length < most) {
+      this.poisonData = new Uint32Array(most).fill(POISON);
+      this.poisonHalf = new Uint32Array(most).fill(POISON_F16);
+    }
+    for (const b of temps) this.handle.device.queue.writeBuffer(this.buffers.get(b.id)!, 0, b.type === "f16" ? this.poisonHalf! : this.poisonData, 0, words(b));
   }
 
   private timingBuffers(): { set: GPUQuerySet; resolve: GPUBuffer } {
@@ -413,7 +457,7 @@ export class Executor {
 /** WEFT_DEBUG ≥ 1 at load: the bundle's buffers and kernels; ≥ 2: which graph ops each kernel computes. */
 function logLoad(bundle: Bundle, device: string, ms: number, level: number, shaders: number): void {
   const byRole = new Map<string, number>();
-  for (const b of bundle.buffers) byRole.set(b.role, (byRole.get(b.role) ?? 0) + bytesOf(b.length));
+  for (const b of bundle.buffers) byRole.set(b.role, (byRole.get(b.role) ?? 0) + bytesOf(b));
   const total = [...byRole.values()].reduce((a, b) => a + b, 0);
   const roles = [...byRole].map(([r, n]) => `${r} ${n}`).join(", ");
   log(`loaded bundle on ${device}: ${bundle.buffers.length} buffers, ${total} bytes (${roles}); ${bundle.kernels.length} kernels (${shaders} distinct shaders), ${bundle.copies.length} copies (pipelines ready in ${ms.toFixed(0)} ms)`);
@@ -476,14 +520,14 @@ export function validateBundle(bundle: Bundle, limits: Limits | GPUSupportedLimi
   for (const c of bundle.copies) {
     const s = buf(c.src, "copy"), d = buf(c.dst, "copy");
     if (c.src === c.dst) fail(`copy from buffer ${c.src} to itself`);
+    if (s.type !== d.type) fail(`copy from buffer ${c.src} (${s.type}) into buffer ${c.dst} of another type (${d.type})`);
     if (s.length < d.length) fail(`copy from buffer ${c.src} (${s.length}) into larger buffer ${c.dst} (${d.length})`);
   }
-  const storage = { f32: "f32", i32: "i32", bool: "u32" } as const;
   for (const [kind, refs] of Object.entries({ inputs: bundle.inputs, outputs: bundle.outputs, params: bundle.params, state: bundle.state })) {
     for (const r of refs) {
       const b = buf(r.buffer, `${kind} "${r.name}"`);
       if (numel(r.shape) > b.length) fail(`${kind} "${r.name}" of shape [${r.shape}] does not fit buffer ${r.buffer} (${b.length})`);
-      if (storage[r.dtype] !== b.type) fail(`${kind} "${r.name}" is ${r.dtype} but buffer ${r.buffer} stores ${b.type}`);
+      if (storageOf(r.dtype) !== b.type) fail(`${kind} "${r.name}" is ${r.dtype} but buffer ${r.buffer} stores ${b.type}`);
     }
   }
   const have: Limits = {};

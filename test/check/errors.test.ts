@@ -471,7 +471,7 @@ train t {
 train t {
   loss = ones([B])
 }`,
-    code: "W0306", at: "3:10", says: ["the loss must be a scalar f32, found f32[B]"], hint: "mean(...)",
+    code: "W0306", at: "3:10", says: ["the loss must be a float scalar (f32 or f16), found f32[B]"], hint: "mean(...)",
   },
   // ---------------------------------------------------------------- W04xx warnings
   {
