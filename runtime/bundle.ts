@@ -2,7 +2,8 @@
 // launch list of one program (a forward pass, or a whole training step). It is plain
 // JSON (plus WGSL text) so it can be written to disk and loaded without the compiler.
 
-export const BUNDLE_VERSION = 1;
+// 2: kernels may read sizes from a uniform (KernelSpec.params); f16 buffers
+export const BUNDLE_VERSION = 2;
 
 /**
  * How a tensor is stored on the device. Weft `bool` is stored as u32 (WGSL has no storage

@@ -13,7 +13,7 @@ import { loadProgram, lowerFunction, MODELS_DIR, type InputType } from "../../co
 import { evaluators } from "../../compiler/ops/index.ts";
 import { planMemory } from "../../compiler/opt/memory.ts";
 import { readBundle, writeBundle } from "../../runtime/bundle-io.ts";
-import { bufferBytes, type Bundle } from "../../runtime/bundle.ts";
+import { BUNDLE_VERSION, bufferBytes, type Bundle } from "../../runtime/bundle.ts";
 import { f16Bits, f16Round } from "../../runtime/f16.ts";
 import { DeviceLimitError, requirements } from "../../runtime/limits.ts";
 import { PORTABLE } from "../../runtime/profile.ts";
@@ -69,7 +69,7 @@ describe("f16 buffers and the host API", () => {
   it("a poisoned f16 temporary reads as NaN where no kernel wrote it", async () => {
     // a kernel writing only element 0 of a 3-element f16 output
     const bundle: Bundle = {
-      version: 1,
+      version: BUNDLE_VERSION,
       buffers: [
         { id: 0, length: 3, type: "f16", role: "input", name: "x" },
         { id: 1, length: 3, type: "f16", role: "temp" },

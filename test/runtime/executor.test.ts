@@ -1,5 +1,5 @@
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import type { Bundle, KernelSpec } from "../../runtime/bundle.ts";
+import { BUNDLE_VERSION, type Bundle, type KernelSpec } from "../../runtime/bundle.ts";
 import { Executor, validateBundle } from "../../runtime/webgpu/executor.ts";
 import type { GpuHandle } from "../../runtime/webgpu/device.ts";
 import { gpu } from "../gpu.ts";
@@ -30,7 +30,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
 /** c = a + b; m = c > 50; q = trunc(c) * k; then acc (a param) ← c. */
 function addBundle(extra?: Partial<Bundle>): Bundle {
   return {
-    version: 1,
+    version: BUNDLE_VERSION,
     buffers: [
       { id: 0, length: N, type: "f32", role: "input", name: "a" },
       { id: 1, length: N, type: "f32", role: "input", name: "b" },
@@ -153,7 +153,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   o[g.x] = x;
 }`;
     const bundle: Bundle = {
-      version: 1,
+      version: BUNDLE_VERSION,
       buffers: [
         { id: 0, length: 1, type: "u32", role: "const", data: [600_000] },
         { id: 1, length: 64 * 64, type: "f32", role: "temp" },

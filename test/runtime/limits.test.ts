@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compileBundle } from "../../compiler/codegen/bundle.ts";
 import { Graph } from "../../compiler/ir/graph.ts";
 import { add } from "../../compiler/ops/build.ts";
-import type { Bundle } from "../../runtime/bundle.ts";
+import { BUNDLE_VERSION, type Bundle } from "../../runtime/bundle.ts";
 import { checkDevice, DeviceLimitError, kernelNeeds, requirements } from "../../runtime/limits.ts";
 import { PORTABLE } from "../../runtime/profile.ts";
 import { Executor, validateBundle } from "../../runtime/webgpu/executor.ts";
@@ -23,7 +23,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   if (g.x < ${n}u) { out[g.x] = x[g.x] * 2.0; }
 }`;
   return {
-    version: 1,
+    version: BUNDLE_VERSION,
     buffers: [
       { id: 0, length: n, type: "f32", role: "input", name: "x" },
       { id: 1, length: n, type: "f32", role: "temp" },
