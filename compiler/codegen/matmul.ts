@@ -22,6 +22,8 @@ import type { KernelArgs } from "../ops/registry.ts";
 import { Bindings, groupGrid, offsetExpr, store, u, unflatten } from "./wgsl.ts";
 import { Renderer } from "./render.ts";
 import { DEFAULT_TARGET, type Target } from "./target.ts";
+import { contiguous } from "../kernel/view.ts";
+import { affine, fitsBindingLimit } from "./footprint.ts";
 
 export interface Epilogue {
   /** the value stored for the output element at `idx`, given the accumulator's variable */
@@ -195,12 +197,28 @@ export function matmulKernel({ name, node, inputs: [a, bOp], out, target }: Kern
   const M = shape[r - 2];
   const N = shape[r - 1];
   const tile = chooseTile(tgt, M, N, numel(shape.slice(0, -2)));
-  const spec = renderMatmul(name, node, a.buffer, a.view, bOp.buffer, bOp.view, out, tile, true, epilogue);
   // A buffer read as vec4 and as f32 (by the epilogue) is bound twice: over the limit, read it as f32 only.
+  let vec4 = true;
+  let spec = renderMatmul(name, node, a.buffer, a.view, bOp.buffer, bOp.view, out, tile, vec4, epilogue);
   if (spec.bindings.length > tgt.device.limits.maxStorageBuffersPerShaderStage) {
-    return renderMatmul(name, node, a.buffer, a.view, bOp.buffer, bOp.view, out, tile, false, epilogue);
+    vec4 = false;
+    spec = renderMatmul(name, node, a.buffer, a.view, bOp.buffer, bOp.view, out, tile, vec4, epilogue);
   }
-  return spec;
+  // With an epilogue, the caller checks the binding limit (and computes the epilogue apart if need be).
+  if (epilogue || fitsBindingLimit(spec, tgt)) return spec;
+  // A range of output tiles reads all of K of B (and of a transposed A) at once: past the
+  // binding limit, split K into slices instead, each added into C (runtime/split.ts runs
+  // one slice of all tiles per chunk at most, in order). A slice starts from what the
+  // slice before it stored, so the products are added in the same order as in one launch.
+  const K = a.view.shape[r - 1];
+  const step = tile.tk > 0 ? tile.tk : K % 4 === 0 ? 4 : 1;
+  for (let count = 2; ; count *= 2) {
+    const kb = Math.ceil(Math.ceil(K / count) / step) * step;
+    if (kb >= K) continue;
+    const sliced = renderMatmul(name, node, a.buffer, a.view, bOp.buffer, bOp.view, out, tile, vec4, undefined, kb);
+    if (fitsBindingLimit(sliced, tgt)) return sliced;
+    if (kb <= step) return spec; // the device check says what does not fit
+  }
 }
 
 function renderMatmul(
@@ -214,6 +232,8 @@ function renderMatmul(
   tile: MatmulTile,
   vec4: boolean,
   epilogue?: Epilogue,
+  /** K in slices of this many (a multiple of the loop's step): workgroup (slice, tile) adds its slice into C */
+  kSlice?: number,
 ): KernelSpec {
   const shape = node.type.shape;
   const r = shape.length;
@@ -227,7 +247,9 @@ function renderMatmul(
   const MT = Math.ceil(M / BM);
   const NT = Math.ceil(N / BN);
   const batchShape = shape.slice(0, -2);
-  const groups = Math.max(1, numel(batchShape) * MT * NT);
+  const tiles = Math.max(1, numel(batchShape) * MT * NT);
+  const slices = kSlice === undefined ? 1 : Math.ceil(K / kSlice);
+  const groups = tiles * slices;
   const b = new Bindings();
   // In the register-blocked kernel a thread's rows (columns) are contiguous, so vec4
   // along the free dim needs tm (tn) a multiple of 4; in shared tiles the workgroup's are.
@@ -237,8 +259,14 @@ function renderMatmul(
   const B = bVec ? b.bindVec4(bBuf) : b.bind(bBuf, "f32");
 
   const body: string[] = [];
-  body.push("  let t = wid.x + wid.y * groups.x;");
-  body.push(`  if (t >= ${u(groups)}) { return; }`);
+  if (kSlice === undefined) {
+    body.push("  let t = wid.x + wid.y * groups.x;");
+    body.push(`  if (t >= ${u(groups)}) { return; }`);
+  } else {
+    body.push("  let w = wid.x + wid.y * groups.x;");
+    body.push(`  if (w >= ${u(groups)}) { return; }`);
+    body.push(`  let ks = w / ${u(tiles)};`, `  let t = w % ${u(tiles)};`, `  let klo = ks * ${u(kSlice)};`, `  let khi = min(klo + ${u(kSlice)}, ${u(K)});`);
+  }
   body.push(`  let nt = t % ${u(NT)};`, `  let mt = (t / ${u(NT)}) % ${u(MT)};`, `  let p = t / ${u(NT * MT)};`);
   body.push(...unflatten("p", batchShape, "o"));
   const batch = batchShape.map((_, k) => `o${k}`);
@@ -248,7 +276,8 @@ function renderMatmul(
   const sb: Side = { arr: B, D: N, K, sD: st(bView, r - 1), sK: st(bView, r - 2), base: "bbase", vec: bVec };
   body.push(`  let abase = ${offsetExpr(aView, [...batch, "0u", "0u"])};`);
   body.push(`  let bbase = ${offsetExpr(bView, [...batch, "0u", "0u"])};`);
-  for (let x = 0; x < tm; x++) for (let y = 0; y < tn; y++) body.push(`  var c${x}_${y} = 0.0;`);
+  if (kSlice === undefined) for (let x = 0; x < tm; x++) for (let y = 0; y < tn; y++) body.push(`  var c${x}_${y} = 0.0;`);
+  const range = kSlice === undefined ? undefined : { lo: "klo", hi: "khi" };
 
   // The output row and column of accumulator (x, y), as WGSL.
   let row: (x: number) => string;
@@ -261,21 +290,49 @@ function renderMatmul(
     // neighbouring words of the tiles (no bank conflicts) and store neighbouring outputs.
     row = (x) => `m0 + lid.y${x ? ` + ${u(x * wy)}` : ""}`;
     col = (y) => `n0 + lid.x${y ? ` + ${u(y * wx)}` : ""}`;
-    sharedLoop(body, sa, sb, tile, wx * wy);
   } else {
     body.push(`  let m0 = (mt * ${u(wy)} + lid.y) * ${u(tm)};`, `  let n0 = (nt * ${u(wx)} + lid.x) * ${u(tn)};`);
     row = (x) => `m0${x ? ` + ${u(x)}` : ""}`;
     col = (y) => `n0${y ? ` + ${u(y)}` : ""}`;
-    globalLoop(body, sa, sb, tm, tn);
   }
-
   body.push(`  let obase = p * ${u(M * N)};`);
   const guardM = M % BM !== 0;
   const guardN = N % BN !== 0;
-  const top = epilogue ? new Renderer(b, body) : undefined;
+  const guardOf = (x: number, y: number) => [guardM ? `${row(x)} < ${u(M)}` : "", guardN ? `${col(y)} < ${u(N)}` : ""].filter(Boolean);
+  if (kSlice !== undefined) {
+    // a slice after the first continues from the sums the slices before it stored
+    for (let x = 0; x < tm; x++) {
+      for (let y = 0; y < tn; y++) {
+        const g = ["ks > 0u", ...guardOf(x, y)];
+        body.push(`  var c${x}_${y} = 0.0;`, `  if (${g.join(" && ")}) { c${x}_${y} = out[obase + (${row(x)}) * ${u(N)} + ${col(y)}]; }`);
+      }
+    }
+  }
+  if (shared) sharedLoop(body, sa, sb, tile, wx * wy, range);
+  else globalLoop(body, sa, sb, tm, tn, range);
+
+  // The footprint: workgroup (slice,) tile reads rows of A and columns of B over its
+  // slice of K (all of K), and writes its tile of C (edge tiles clamp their reads).
+  const space = [...(kSlice === undefined ? [] : [slices]), ...batchShape, MT, NT];
+  const lead = kSlice === undefined ? 0 : 1;
+  const nb = batchShape.length;
+  const KB = kSlice ?? K;
+  const batchRows = batchShape.map((_, j) => ({ [lead + j]: 1 }));
+  const kRow = (inner: number) => (kSlice === undefined ? { [inner]: 1 } : { 0: kSlice, [inner]: 1 });
+  const aStep = affine([...space, BM, KB], [...batchRows, { [lead + nb]: BM, [space.length]: 1 }, kRow(space.length + 1)]);
+  const bStep = affine([...space, KB, BN], [...batchRows, kRow(space.length), { [lead + nb + 1]: BN, [space.length + 1]: 1 }]);
+  const cStep = affine([...space, BM, BN], [...batchRows, { [lead + nb]: BM, [space.length]: 1 }, { [lead + nb + 1]: BN, [space.length + 1]: 1 }]);
+  if (aView.shape.length === r && bView.shape.length === r) {
+    b.touch(A, { steps: [aStep, aView] });
+    b.touch(B, { steps: [bStep, bView] });
+  } else {
+    b.touch(A, undefined);
+  }
+  b.touch("out", { steps: [cStep, contiguous(shape)] });
+  const top = epilogue ? new Renderer(b, body, "  ", undefined, { steps: [cStep] }) : undefined;
   for (let x = 0; x < tm; x++) {
     for (let y = 0; y < tn; y++) {
-      const guard = [guardM ? `${row(x)} < ${u(M)}` : "", guardN ? `${col(y)} < ${u(N)}` : ""].filter(Boolean);
+      const guard = guardOf(x, y);
       const at = `obase + (${row(x)}) * ${u(N)} + ${col(y)}`;
       if (!epilogue || !top) {
         const st = `out[${at}] = c${x}_${y};`;
@@ -289,8 +346,9 @@ function renderMatmul(
     }
   }
 
+  const footprint = b.footprint(space, 1, ["out"], kSlice === undefined ? undefined : tiles);
   const wgsl = [
-    `// ${name}: [${M}×${K}] @ [${K}×${N}]${batchShape.length ? ` × ${numel(batchShape)}` : ""}, tile ${tileName(tile)}${aVec ? `, A vec4 along ${aVec === "k" ? "K" : "M"}` : ""}${bVec ? `, B vec4 along ${bVec === "k" ? "K" : "N"}` : ""}`,
+    `// ${name}: [${M}×${K}] @ [${K}×${N}]${batchShape.length ? ` × ${numel(batchShape)}` : ""}, tile ${tileName(tile)}${aVec ? `, A vec4 along ${aVec === "k" ? "K" : "M"}` : ""}${bVec ? `, B vec4 along ${bVec === "k" ? "K" : "N"}` : ""}${kSlice !== undefined ? `, K in ${slices} slices of ${kSlice} added in order` : ""}`,
     b.declare(epilogue?.dtype ?? "f32"),
     decls,
     `@compute @workgroup_size(${wx}, ${wy})`,
@@ -299,7 +357,7 @@ function renderMatmul(
     "}",
     "",
   ].join("\n");
-  return { name, wgsl, bindings: [...b.ids, out], readOnly: b.ids.length, workgroups: groupGrid(groups) };
+  return { name, wgsl, bindings: [...b.ids, out], readOnly: b.ids.length, workgroups: groupGrid(groups), ...(footprint ? { footprint } : {}) };
 }
 
 const COMP = ["x", "y", "z", "w"];
@@ -308,7 +366,7 @@ const COMP = ["x", "y", "z", "w"];
  * The register-blocked K loop: per step of U (4 where K allows) each thread loads tm
  * values of A and tn of B for every k and accumulates tm·tn products.
  */
-function globalLoop(body: string[], sa: Side, sb: Side, tm: number, tn: number): void {
+function globalLoop(body: string[], sa: Side, sb: Side, tm: number, tn: number, range?: { lo: string; hi: string }): void {
   const K = sa.K;
   const U = K % 4 === 0 ? 4 : 1;
   // Per side: per-row base offsets (clamped to the last row: edge threads compute
@@ -344,7 +402,7 @@ function globalLoop(body: string[], sa: Side, sb: Side, tm: number, tn: number):
   const av = prep(sa, "m0", tm, "a");
   const bv = prep(sb, "n0", tn, "b");
   if (K === 0) return;
-  body.push(`  for (var k = 0u; k < ${u(K)}; k += ${u(U)}) {`);
+  body.push(`  for (var k = ${range?.lo ?? "0u"}; k < ${range?.hi ?? u(K)}; k += ${u(U)}) {`);
   loads(sa, tm, "a", U, body, "    ");
   loads(sb, tn, "b", U, body, "    ");
   for (let kk = 0; kk < U; kk++) {
@@ -358,11 +416,11 @@ function globalLoop(body: string[], sa: Side, sb: Side, tm: number, tn: number):
  * B's tk×BN block into workgroup memory (stored k-major: Xs[kk·BD + d]), waits, and
  * each thread accumulates its tm×tn products from there.
  */
-function sharedLoop(body: string[], sa: Side, sb: Side, tile: MatmulTile, threads: number): void {
+function sharedLoop(body: string[], sa: Side, sb: Side, tile: MatmulTile, threads: number, range?: { lo: string; hi: string }): void {
   const { wx, wy, tm, tn, tk } = tile;
   const K = sa.K;
   if (K === 0) return;
-  body.push(`  for (var k0 = 0u; k0 < ${u(K)}; k0 += ${u(tk)}) {`);
+  body.push(`  for (var k0 = ${range?.lo ?? "0u"}; k0 < ${range?.hi ?? u(K)}; k0 += ${u(tk)}) {`);
   cooperativeLoad(body, sa, "As", wy * tm, tk, threads, "m0");
   cooperativeLoad(body, sb, "Bs", wx * tn, tk, threads, "n0");
   body.push("    workgroupBarrier();");

@@ -2,7 +2,7 @@
 // through views and constants inlined), reduction, and matmul (in matmul.ts), plus the
 // helpers the ops' own kernels share. Sizes are baked in as constants: shapes are
 // static, and the driver folds them.
-import type { DType, KernelSpec } from "../../runtime/bundle.ts";
+import type { Access, DType, Footprint, KernelSpec } from "../../runtime/bundle.ts";
 import type { Node, Shape } from "../ir/graph.ts";
 import { numel, stridesOf } from "../ir/graph.ts";
 import { contiguous, type View } from "../kernel/view.ts";
@@ -12,6 +12,7 @@ import { wgslFloat } from "../ops/elementwise.ts";
 import { InternalError } from "../diagnostics.ts";
 import { DEFAULT_TARGET, type Target } from "./target.ts";
 import type { DeviceProfile } from "../../runtime/profile.ts";
+import { affine, fitsBindingLimit } from "./footprint.ts";
 
 export type { Operand } from "./render.ts";
 
@@ -82,6 +83,33 @@ export class Bindings {
   readonly ids: number[] = [];
   readonly types: DType[] = [];
   private readonly vec: boolean[] = [];
+  /** where the kernel's work items touch each binding, by WGSL name ("in0", "out", "out1") */
+  private readonly touched = new Map<string, Map<string, Access>>();
+  private untold = false;
+  /**
+   * Notes that the kernel's work items touch `name` through `access` (for its footprint);
+   * undefined: in a way not described, and the kernel gets no footprint (it is never split).
+   */
+  touch(name: string, access: Access | undefined): void {
+    if (!access) {
+      this.untold = true;
+      return;
+    }
+    const seen = this.touched.get(name) ?? new Map<string, Access>();
+    seen.set(JSON.stringify(access), access);
+    this.touched.set(name, seen);
+  }
+  /**
+   * The footprint (runtime/bundle.ts) of a kernel whose workgroup w runs items
+   * [w·per, (w+1)·per) of `space`, with outputs named `outs` (as declare() names them):
+   * undefined unless every binding's accesses were noted.
+   */
+  footprint(space: Shape, per: number, outs: readonly string[], round?: number): Footprint | undefined {
+    if (this.untold || numel(space) === 0) return undefined;
+    const access = [...this.ids.map((_, k) => `in${k}`), ...outs].map((n) => this.touched.get(n));
+    if (access.some((a) => !a)) return undefined;
+    return { space: [...space], per, access: access.map((a) => [...a!.values()]), ...(round !== undefined ? { round } : {}) };
+  }
   bind(buffer: number, dtype: DType): string {
     return this.slot(buffer, dtype, false);
   }
@@ -124,19 +152,22 @@ export function threadKernelWgsl(comment: string, declarations: string, threads:
   ].join("\n");
 }
 
-export function kernel(name: string, b: Bindings, outType: DType, out: number, threads: number, body: string[]): KernelSpec {
+/** With `space`, thread i computes item i of that row-major space and the kernel gets a footprint (if `b` was told every access). */
+export function kernel(name: string, b: Bindings, outType: DType, out: number, threads: number, body: string[], space?: Shape): KernelSpec {
   const wgsl = threadKernelWgsl(name, b.declare(outType), threads, body);
-  return { name, wgsl, bindings: [...b.ids, out], readOnly: b.ids.length, workgroups: grid(threads) };
+  const footprint = space ? b.footprint(space, WORKGROUP, ["out"]) : undefined;
+  return { name, wgsl, bindings: [...b.ids, out], readOnly: b.ids.length, workgroups: grid(threads), ...(footprint ? { footprint } : {}) };
 }
 
 /** One thread per element of `root` (a fused expression tree, a view, or a constant). */
 export function elementwiseKernel(name: string, shape: Shape, dtype: DType, root: Operand, out: number): KernelSpec {
   const b = new Bindings();
   const body = unflatten("i", shape, "o");
-  const r = new Renderer(b, body);
+  const r = new Renderer(b, body, "  ", undefined, { steps: [] });
   const v = r.value(root, shape.map((_, k) => `o${k}`));
   body.push(`  out[i] = ${store(v, dtype)};`);
-  return kernel(name, b, dtype, out, Math.max(1, numel(shape)), body);
+  b.touch("out", { steps: [contiguous(shape)] });
+  return kernel(name, b, dtype, out, Math.max(1, numel(shape)), body, shape);
 }
 
 /** One input of a concat: its operand, its shape, and where it starts along the axis. */
@@ -156,18 +187,23 @@ export function concatKernel(name: string, shape: Shape, dtype: DType, axis: num
   const body: string[] = [];
   const top = new Renderer(b, body);
   const strides = stridesOf(shape);
+  const total = pieces.reduce((n, p) => n + numel(p.shape), 0);
   let end = 0;
   pieces.forEach((p, k) => {
     const begin = end;
     end += numel(p.shape);
     const lines = [`    let j = i - ${u(begin)};`, ...unflatten("j", p.shape, "o").map((l) => `  ${l}`)];
-    const v = top.child(lines, "    ").value(p.op, p.shape.map((_, a) => `o${a}`));
-    const at = offsetExpr({ shape, strides, offset: p.start * strides[axis] }, p.shape.map((_, a) => `o${a}`));
+    // thread i of this piece is element i - begin of it
+    const here = { steps: [{ shape: [total], strides: [1], offset: -begin }], items: [begin, end] as const };
+    const v = top.child(lines, "    ", here).value(p.op, p.shape.map((_, a) => `o${a}`));
+    const place = { shape: p.shape, strides, offset: p.start * strides[axis] };
+    const at = offsetExpr(place, p.shape.map((_, a) => `o${a}`));
     lines.push(`    out[${at}] = ${store(v, dtype)};`);
+    b.touch("out", { ...here, steps: [...here.steps, place] });
     body.push(`  ${k ? "} else " : ""}if (i < ${u(end)}) {`, ...lines);
   });
   if (pieces.length) body.push("  }");
-  return kernel(name, b, dtype, out, Math.max(1, end), body);
+  return kernel(name, b, dtype, out, Math.max(1, end), body, [total]);
 }
 
 /** Reductions at least this long get a workgroup each (or several), not one thread. */
@@ -217,8 +253,25 @@ export function reduceKernels(name: string, node: Node, input: Operand, lower: R
 
 function reduceJob(job: ReduceJob, ctx: ReduceContext | undefined): KernelSpec[] {
   const R = numel(job.axes.map((k) => job.inShape[k]));
-  const outs = Math.max(1, numel(job.outShape));
   const target = ctx?.target ?? DEFAULT_TARGET;
+  const kernels = reduceByOutputs(job, ctx, R, target);
+  if (R === 0 || fitsBindingLimit(kernels[0], target)) return kernels;
+  // What one output reads does not fit a binding (a sum over the batch axis of a tensor
+  // larger than the limit): fold the reduced axes in slices of their first one instead,
+  // each slice's kernel adding into the outputs (runtime/split.ts runs it as chunks of at
+  // most one slice each, in order). Serial folds continue from the stored value, so
+  // they add in the same order as one launch; workgroup folds do not.
+  const first = job.inShape[job.axes[0]];
+  for (let count = 2; ; count *= 2) {
+    const rows = Math.ceil(first / Math.min(count, first));
+    const spec = R < PARALLEL_REDUCE ? serialSliced(job, R, rows) : workgroupReduce(job, R, 1, target, rows);
+    if (fitsBindingLimit(spec, target)) return [spec];
+    if (rows === 1) return kernels; // the device check says what does not fit
+  }
+}
+
+function reduceByOutputs(job: ReduceJob, ctx: ReduceContext | undefined, R: number, target: Target): KernelSpec[] {
+  const outs = Math.max(1, numel(job.outShape));
   if (R < PARALLEL_REDUCE) return [serialReduce(job, R)];
   const parts = ctx?.scratch ? Math.min(Math.floor(R / SPLIT_CHUNK), Math.ceil(SPLIT_GROUPS[target.device.kind] / outs)) : 1;
   if (parts <= 1 || !ctx?.scratch) return [workgroupReduce(job, R, 1, target)];
@@ -242,7 +295,9 @@ function serialReduce({ name, input, inShape, axes, outShape, dtype, lower, out 
   const reduced = axes.map((k) => inShape[k]);
   const b = new Bindings();
   const body = unflatten("i", outShape, "o");
-  const top = new Renderer(b, body);
+  // thread i: output i, over every reduced element
+  const rows = inShape.map((_, k) => (axes.includes(k) ? { [outShape.length + axes.indexOf(k)]: 1 } : { [kept.indexOf(k)]: 1 }));
+  const top = new Renderer(b, body, "  ", undefined, { steps: [affine([...outShape, ...reduced], rows)] });
   // Start from the first element, not an identity: WGSL cannot spell -inf as a constant.
   if (R > 0) {
     const first = inShape.map((_, k) => (axes.includes(k) ? "0u" : `o${kept.indexOf(k)}`));
@@ -258,7 +313,55 @@ function serialReduce({ name, input, inShape, axes, outShape, dtype, lower, out 
   body.push(`    acc = ${lower.combine("acc", x)};`);
   body.push("  }");
   body.push(`  out[i] = ${store("acc", dtype)};`);
-  return kernel(name, b, dtype, out, Math.max(1, numel(outShape)), body);
+  b.touch("out", { steps: [contiguous(outShape)] });
+  return kernel(name, b, dtype, out, Math.max(1, numel(outShape)), body, outShape);
+}
+
+/**
+ * serialReduce over one slice of `rows` indices of the first reduced axis per thread,
+ * slice-major: thread (s, o) continues output o from the value slice s − 1 stored (so
+ * the sum is added in the order serialReduce adds it) and stores it again. A workgroup
+ * never holds two slices of one output: past 64 outputs a round of workgroups is at most
+ * the outputs, below 64 the last output axis is padded to 64 threads.
+ */
+function serialSliced({ name, input, inShape, axes, outShape, dtype, lower, out }: ReduceJob, R: number, rows: number): KernelSpec {
+  const kept = inShape.map((_, k) => k).filter((k) => !axes.includes(k));
+  const reduced = axes.map((k) => inShape[k]);
+  const slices = Math.ceil(reduced[0] / rows);
+  const sliceLen = rows * (R / reduced[0]);
+  const outs = numel(outShape);
+  const padded = outs < WORKGROUP;
+  const outSpace = padded ? [...outShape.slice(0, -1), WORKGROUP * Math.ceil((outShape[outShape.length - 1] ?? 1) / WORKGROUP)] : [...outShape];
+  const per = numel(outSpace);
+  const space = [slices, ...outSpace];
+  const b = new Bindings();
+  const body = [`  let s = i / ${u(per)};`, `  let e = i % ${u(per)};`, ...unflatten("e", outSpace, "o")];
+  if (padded) body.push(`  if (o${outSpace.length - 1} >= ${u(outShape[outShape.length - 1] ?? 1)}) { return; }`);
+  const at = outShape.length ? offsetExpr(contiguous(outShape), outShape.map((_, j) => `o${j}`)) : "0u";
+  body.push(`  let lo = s * ${u(sliceLen)};`, `  let hi = min(lo + ${u(sliceLen)}, ${u(R)});`);
+  body.push(...unflatten("lo", reduced, "f"));
+  const inner = [rows, ...reduced.slice(1)];
+  const map = inShape.map((_, k) => {
+    const m = axes.indexOf(k);
+    if (m < 0) return { [1 + kept.indexOf(k)]: 1 };
+    return m === 0 ? { 0: rows, [space.length]: 1 } : { [space.length + m]: 1 };
+  });
+  const top = new Renderer(b, body, "  ", undefined, { steps: [affine([...space, ...inner], map)] });
+  const idx = (prefix: string) => inShape.map((_, k) => (axes.includes(k) ? `${prefix}${axes.indexOf(k)}` : `o${kept.indexOf(k)}`));
+  body.push(`  var acc = ${top.value(input, idx("f"))};`);
+  body.push(`  if (s > 0u) { acc = ${load(`out[${at}]`, dtype)}; }`);
+  body.push("  for (var r = select(lo + 1u, lo, s > 0u); r < hi; r++) {");
+  body.push(...unflatten("r", reduced, "q").map((l) => `  ${l}`));
+  const x = top.child(body, "    ").value(input, idx("q"));
+  body.push(`    acc = ${lower.combine("acc", x)};`);
+  body.push("  }");
+  body.push(`  out[${at}] = ${store("acc", dtype)};`);
+  const outStep = outShape.length ? [affine(space, outShape.map((_, j) => ({ [1 + j]: 1 }))), contiguous(outShape)] : [{ shape: space, strides: space.map(() => 0), offset: 0 }];
+  b.touch("out", { steps: outStep });
+  const threads = slices * per;
+  const wgsl = threadKernelWgsl(`${name} (slices of ${rows} along axis ${axes[0]}, in order)`, b.declare(dtype), threads, body);
+  const footprint = b.footprint(space, WORKGROUP, ["out"], padded ? per / WORKGROUP : Math.floor(outs / WORKGROUP));
+  return { name, wgsl, bindings: [...b.ids, out], readOnly: b.ids.length, workgroups: grid(threads), ...(footprint ? { footprint } : {}) };
 }
 
 /**
@@ -268,15 +371,20 @@ function serialReduce({ name, input, inShape, axes, outShape, dtype, lower, out 
  * subgroup folds in registers, then one thread folds the subgroups' results), else in
  * shared memory (a tree).
  */
-function workgroupReduce({ name, input, inShape, axes, outShape, dtype, lower, out }: ReduceJob, R: number, parts: number, target: Target): KernelSpec {
+function workgroupReduce({ name, input, inShape, axes, outShape, dtype, lower, out }: ReduceJob, R: number, parts: number, target: Target, rows?: number): KernelSpec {
   const kept = inShape.map((_, k) => k).filter((k) => !axes.includes(k));
   const reduced = axes.map((k) => inShape[k]);
   const outs = Math.max(1, numel(outShape));
   const t = storage(dtype);
   const sub = lower.subgroup && dtype !== "bool" && target.device.features.includes("subgroups") ? lower.subgroup : undefined;
+  // With `rows`: workgroup (s, i) folds slice s (`rows` indices of the first reduced axis)
+  // of output i into what slices before it stored.
+  const slices = rows === undefined ? 1 : Math.ceil(reduced[0] / rows);
+  const sliceLen = rows === undefined ? R : rows * (R / reduced[0]);
   const b = new Bindings();
   const body: string[] = [];
   if (parts > 1) body.push(`  let i = w / ${u(parts)};`, `  let c = w % ${u(parts)};`);
+  else if (rows !== undefined) body.push(`  let s = w / ${u(outs)};`, `  let i = w % ${u(outs)};`, `  let lo = s * ${u(sliceLen)};`, `  let hi = min(lo + ${u(sliceLen)}, ${u(R)});`);
   else body.push("  let i = w;");
   body.push(...unflatten("i", outShape, "o"));
   const idx = inShape.map((_, k) => (axes.includes(k) ? `q${axes.indexOf(k)}` : `o${kept.indexOf(k)}`));
@@ -284,23 +392,35 @@ function workgroupReduce({ name, input, inShape, axes, outShape, dtype, lower, o
   body.push(`  var acc: ${t} = ${lower.init(dtype)};`);
   // Part c reads runs of WORKGROUP elements c, c + parts, c + 2·parts, …: every part gets
   // about R / parts elements and every thread at least one (R ≥ parts · SPLIT_CHUNK).
-  const start = parts > 1 ? `c * ${u(WORKGROUP)} + lid.x` : "lid.x";
-  body.push(`  for (var r = ${start}; r < ${u(R)}; r += ${u(WORKGROUP * parts)}) {`);
+  const start = parts > 1 ? `c * ${u(WORKGROUP)} + lid.x` : rows !== undefined ? "lo + lid.x" : "lid.x";
+  body.push(`  for (var r = ${start}; r < ${rows !== undefined ? "hi" : u(R)}; r += ${u(WORKGROUP * parts)}) {`);
   body.push(...unflatten("r", reduced, "q").map((l) => `  ${l}`));
-  const inner = new Renderer(b, body, "    ");
+  // the work items: outputs (× parts, or slices first), each over its reduced elements
+  const space = rows === undefined ? [...outShape, parts] : [slices, ...outShape];
+  const innerDims = rows === undefined ? reduced : [rows, ...reduced.slice(1)];
+  const lead = rows === undefined ? 0 : 1;
+  const map = inShape.map((_, k) => {
+    const m = axes.indexOf(k);
+    if (m < 0) return { [lead + kept.indexOf(k)]: 1 };
+    return rows !== undefined && m === 0 ? { 0: rows, [space.length]: 1 } : { [space.length + m]: 1 };
+  });
+  const inner = new Renderer(b, body, "    ", undefined, { steps: [affine([...space, ...innerDims], map)] });
   const x = inner.value(input, idx);
   body.push(`    acc = select(${x}, ${lower.combine("acc", x)}, have);`);
   body.push("    have = true;");
   body.push("  }");
   // Uniform control flow for the barriers: groups past the end compute but store nothing.
-  const last = `lid.x == 0u && w < ${u(outs * parts)}`;
+  const last = `lid.x == 0u && w < ${u(outs * parts * slices)}`;
+  // a slice after the first adds into what the slices before it stored
+  const dest = rows === undefined ? "w" : "i";
+  const result = (v: string) => store(rows === undefined ? v : `select(${lower.combine(load(`out[i]`, dtype), v)}, ${v}, s == 0u)`, dtype);
   let builtins = "";
   if (sub) {
     builtins = ", @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_id) sg: u32, @builtin(num_subgroups) sgs: u32";
     body.push(`  let s = ${sub}(acc);`);
     body.push("  if (lane == 0u) { partial[sg] = s; }");
     body.push("  workgroupBarrier();");
-    body.push(`  if (${last}) {`, "    var v = partial[0];", `    for (var j = 1u; j < sgs; j++) { v = ${lower.combine("v", "partial[j]")}; }`, `    out[w] = ${store("v", dtype)};`, "  }");
+    body.push(`  if (${last}) {`, "    var v = partial[0];", `    for (var j = 1u; j < sgs; j++) { v = ${lower.combine("v", "partial[j]")}; }`, `    out[${dest}] = ${result("v")};`, "  }");
   } else {
     body.push("  partial[lid.x] = acc;");
     body.push("  workgroupBarrier();");
@@ -308,10 +428,12 @@ function workgroupReduce({ name, input, inShape, axes, outShape, dtype, lower, o
       body.push(`  if (lid.x < ${u(s)}) { partial[lid.x] = ${lower.combine("partial[lid.x]", `partial[lid.x + ${u(s)}]`)}; }`);
       body.push("  workgroupBarrier();");
     }
-    body.push(`  if (${last}) { out[w] = ${store("partial[0]", dtype)}; }`);
+    body.push(`  if (${last}) { out[${dest}] = ${result("partial[0]")}; }`);
   }
+  b.touch("out", { steps: [rows === undefined ? contiguous(space) : { shape: space, strides: [0, ...stridesOf(outShape)], offset: 0 }] });
+  const footprint = b.footprint(space, 1, ["out"], rows === undefined ? undefined : outs);
   const wgsl = [
-    `// ${name} (${parts > 1 ? `${parts} workgroups` : "one workgroup"} per output${sub ? `, ${sub}` : ""})`,
+    `// ${name} (${parts > 1 ? `${parts} workgroups` : "one workgroup"} per output${rows !== undefined ? `, slices of ${rows} along axis ${axes[0]} in order` : ""}${sub ? `, ${sub}` : ""})`,
     ...(sub ? ["enable subgroups;"] : []),
     b.declare(dtype),
     // sized for the smallest subgroups (1 thread) on the subgroup path
@@ -324,7 +446,7 @@ function workgroupReduce({ name, input, inShape, axes, outShape, dtype, lower, o
     "}",
     "",
   ].join("\n");
-  return { name, wgsl, bindings: [...b.ids, out], readOnly: b.ids.length, workgroups: groupGrid(outs * parts) };
+  return { name, wgsl, bindings: [...b.ids, out], readOnly: b.ids.length, workgroups: groupGrid(outs * parts * slices), ...(footprint ? { footprint } : {}) };
 }
 
 export { matmulKernel, type Epilogue } from "./matmul.ts";
