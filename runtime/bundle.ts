@@ -67,10 +67,11 @@ export type IndexStep =
 /**
  * Where a kernel's work items touch one binding: its steps map the item's multi-index
  * (in the footprint's space, followed by the dims each item iterates over) to the
- * elements it reads or writes; `items` restricts it to a range of items. "whole": at
- * places that depend on data (a gather's table): the whole buffer is bound.
+ * elements it reads or writes; `items` restricts it to a range of items; `gathered`:
+ * an index comes from data (a gather's table), and the steps take all of its axis.
+ * "whole": at places that are not described; the whole buffer is bound.
  */
-export type Access = { readonly steps: readonly IndexStep[]; readonly items?: readonly [number, number] } | "whole";
+export type Access = { readonly steps: readonly IndexStep[]; readonly items?: readonly [number, number]; readonly gathered?: boolean } | "whole";
 
 /** How a kernel's workgroups divide its work, and what each touches of each binding. */
 export interface Footprint {

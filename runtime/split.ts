@@ -248,14 +248,12 @@ export function planChunks(k: KernelSpec, bytes: readonly (number | undefined)[]
     const one = ranges(w0, w0 + 1);
     if (!fits(one)) {
       const i = one.findIndex(([, size]) => size > limit);
-      const whole = fp.access[i].some((a) => a === "whole");
-      return fail(
-        i,
-        bytes[i] ?? one[i][1],
-        whole
-          ? "it is read at places that depend on data (a gather's table), so it is bound whole"
-          : `one workgroup alone touches ${one[i][1]} bytes of it (it is read through a broadcast, transpose or stride that a split does not shrink)`,
-      );
+      const why = fp.access[i].some((a) => a === "whole")
+        ? "it is read at places the kernel does not describe, so it is bound whole"
+        : fp.access[i].some((a) => a !== "whole" && a.gathered)
+          ? `it is read at indices that come from data (a gather's table): one workgroup may touch ${one[i][1]} bytes of it`
+          : `one workgroup alone touches ${one[i][1]} bytes of it (it is read through a broadcast, transpose or stride that a split does not shrink)`;
+      return fail(i, bytes[i] ?? one[i][1], why);
     }
     // as many workgroups as fit: double, then bisect
     const most = Math.min(groups, w0 + round);

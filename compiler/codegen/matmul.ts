@@ -199,26 +199,45 @@ export function matmulKernel({ name, node, inputs: [a, bOp], out, target }: Kern
   const tile = chooseTile(tgt, M, N, numel(shape.slice(0, -2)));
   // A buffer read as vec4 and as f32 (by the epilogue) is bound twice: over the limit, read it as f32 only.
   let vec4 = true;
-  let spec = renderMatmul(name, node, a.buffer, a.view, bOp.buffer, bOp.view, out, tile, vec4, epilogue);
+  const render = (t: MatmulTile, epi?: Epilogue, kSlice?: number) => renderMatmul(name, node, a.buffer, a.view, bOp.buffer, bOp.view, out, t, vec4, epi, kSlice);
+  let spec = render(tile, epilogue);
   if (spec.bindings.length > tgt.device.limits.maxStorageBuffersPerShaderStage) {
     vec4 = false;
-    spec = renderMatmul(name, node, a.buffer, a.view, bOp.buffer, bOp.view, out, tile, vec4, epilogue);
+    spec = render(tile, epilogue);
   }
-  // With an epilogue, the caller checks the binding limit (and computes the epilogue apart if need be).
-  if (epilogue || fitsBindingLimit(spec, tgt)) return spec;
-  // A range of output tiles reads all of K of B (and of a transposed A) at once: past the
-  // binding limit, split K into slices instead, each added into C (runtime/split.ts runs
-  // one slice of all tiles per chunk at most, in order). A slice starts from what the
-  // slice before it stored, so the products are added in the same order as in one launch.
+  if (fitsBindingLimit(spec, tgt)) return spec;
+  // Past the binding limit a launch is split along its tiles (runtime/split.ts); where one
+  // tile's reads are over the limit, or a range of tiles reads all of K of B (or of a
+  // transposed A) at once: smaller tiles, and K in slices, each added into C (one slice of
+  // the tiles per chunk at most, in order). A slice starts from the sums the slice before
+  // it stored, so the products are added in the same order as in one launch. (Not with an
+  // epilogue: the caller computes the epilogue apart.)
   const K = a.view.shape[r - 1];
-  const step = tile.tk > 0 ? tile.tk : K % 4 === 0 ? 4 : 1;
-  for (let count = 2; ; count *= 2) {
-    const kb = Math.ceil(Math.ceil(K / count) / step) * step;
-    if (kb >= K) continue;
-    const sliced = renderMatmul(name, node, a.buffer, a.view, bOp.buffer, bOp.view, out, tile, vec4, undefined, kb);
-    if (fitsBindingLimit(sliced, tgt)) return sliced;
-    if (kb <= step) return spec; // the device check says what does not fit
+  for (let t: MatmulTile | undefined = tile; t; t = smallerTile(t)) {
+    if (t !== tile) {
+      const s = render(t, epilogue);
+      if (fitsBindingLimit(s, tgt)) return s;
+    }
+    if (epilogue) continue;
+    const step = t.tk > 0 ? t.tk : K % 4 === 0 ? 4 : 1;
+    for (let count = 2; ; count *= 2) {
+      const kb = Math.ceil(Math.ceil(K / count) / step) * step;
+      if (kb < K) {
+        const sliced = render(t, undefined, kb);
+        if (fitsBindingLimit(sliced, tgt)) return sliced;
+      }
+      if (kb <= step) break;
+    }
   }
+  return spec; // the device check says what does not fit
+}
+
+/** The tile with its larger side halved (a thread's block first, then the workgroup), or undefined at 1×1. */
+function smallerTile(t: MatmulTile): MatmulTile | undefined {
+  const { wx, wy, tm, tn } = t;
+  if (wy * tm >= wx * tn && wy * tm > 1) return tm > 1 ? { ...t, tm: Math.ceil(tm / 2) } : { ...t, wy: Math.ceil(wy / 2) };
+  if (wx * tn > 1) return tn > 1 ? { ...t, tn: Math.ceil(tn / 2) } : { ...t, wx: Math.ceil(wx / 2) };
+  return undefined;
 }
 
 function renderMatmul(

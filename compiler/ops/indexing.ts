@@ -147,7 +147,7 @@ function padKernel({ name, node, inputs: [x], out }: KernelArgs): KernelSpec {
   const steps = node.attrs.steps as number[];
   const b = new Bindings();
   const src = b.bind(x.buffer, x.dtype);
-  // (its reads are not a view of the output's index: bound whole when split)
+  // (its reads are not a view of the output's index (a division by the step): bound whole when split)
   b.touch(src, "whole");
   b.touch("out", { steps: [contiguous(shape)] });
   const body = unflatten("i", shape, "o");
@@ -293,7 +293,7 @@ function gatherKernel({ name, node, inputs: [x, idx], out }: KernelArgs): Kernel
   // The footprint: x at every index along the axis (a row of an embedding table is any
   // row), the other axes following the output's; the indices at the output's.
   const xRows = x.view.shape.map((_, k) => (k < axis ? { [k]: 1 } : k === axis ? { [shape.length]: 1 } : { [k + ri - 1]: 1 }));
-  b.touch(X, { steps: [affine([...shape, x.view.shape[axis]], xRows), x.view] });
+  b.touch(X, { steps: [affine([...shape, x.view.shape[axis]], xRows), x.view], gathered: true });
   b.touch(I, { steps: [affine(shape, idx.view.shape.map((_, k) => ({ [axis + k]: 1 }))), idx.view] });
   b.touch("out", { steps: [contiguous(shape)] });
   return kernel(name, b, node.type.dtype, out, Math.max(1, numel(shape)), body, shape);
@@ -363,7 +363,7 @@ function takeAlongKernel({ name, node, inputs: [x, idx], out }: KernelArgs): Ker
   body.push(`  let j = ${clampWgsl(`${I}[${offsetExpr(idx.view, o)}]`, x.view.shape[axis])};`);
   body.push(`  out[i] = ${X}[${offsetExpr(x.view, o.map((e, k) => (k === axis ? "j" : e)))}];`);
   // x at every index along the axis, the output's index on the others
-  b.touch(X, { steps: [affine([...shape, x.view.shape[axis]], shape.map((_, k) => ({ [k === axis ? shape.length : k]: 1 }))), x.view] });
+  b.touch(X, { steps: [affine([...shape, x.view.shape[axis]], shape.map((_, k) => ({ [k === axis ? shape.length : k]: 1 }))), x.view], gathered: true });
   b.touch(I, { steps: [idx.view] });
   b.touch("out", { steps: [contiguous(shape)] });
   return kernel(name, b, node.type.dtype, out, Math.max(1, numel(shape)), body, shape);
