@@ -243,6 +243,12 @@ export function planChunks(k: KernelSpec, bytes: readonly (number | undefined)[]
     });
   const fits = (rs: [number, number][]) => rs.every(([, size]) => size <= limit);
 
+  const chunk = (w0: number, w1: number, rs: [number, number][]): ChunkSpec => ({ first: w0, end: w1, workgroups: chunkGrid(w1 - w0), ranges: rs, bases: rs.map(([offset], i) => offset / arrays[i].unit) });
+  if (groups > 0 && groups <= round) {
+    // most launches: all of it fits at once
+    const all = ranges(0, groups);
+    if (fits(all)) return { chunks: [chunk(0, groups, all)] };
+  }
   const chunks: ChunkSpec[] = [];
   for (let w0 = 0; w0 < groups; ) {
     const one = ranges(w0, w0 + 1);
@@ -272,8 +278,7 @@ export function planChunks(k: KernelSpec, bytes: readonly (number | undefined)[]
       if (fits(ranges(w0, mid))) good = mid;
       else bad = mid;
     }
-    const rs = ranges(w0, good);
-    chunks.push({ first: w0, end: good, workgroups: chunkGrid(good - w0), ranges: rs, bases: rs.map(([offset], i) => offset / arrays[i].unit) });
+    chunks.push(chunk(w0, good, ranges(w0, good)));
     w0 = good;
   }
   return { chunks };

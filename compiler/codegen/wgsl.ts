@@ -75,6 +75,17 @@ export function unflatten(flat: string, shape: Shape, prefix: string): string[] 
   });
 }
 
+/** A string that tells accesses apart (cheaper than JSON: kernels note one per read they render). */
+function accessKey(a: Access): string {
+  if (a === "whole") return a;
+  let key = a.items ? `${a.items[0]}:${a.items[1]}${a.gathered ? "g" : ""}` : a.gathered ? "g" : "";
+  for (const s of a.steps) {
+    key += `/${s.shape.join(",")}`;
+    for (const row of "axes" in s ? s.axes : [s]) key += `|${row.strides.join(",")}+${row.offset}`;
+  }
+  return key;
+}
+
 /**
  * The read-only buffers a kernel binds, in binding order. A buffer read both as vec4
  * (matmul operands) and element by element is bound twice, once per element type.
@@ -96,7 +107,7 @@ export class Bindings {
       return;
     }
     const seen = this.touched.get(name) ?? new Map<string, Access>();
-    seen.set(JSON.stringify(access), access);
+    seen.set(accessKey(access), access);
     this.touched.set(name, seen);
   }
   /**
@@ -187,11 +198,19 @@ export function concatKernel(name: string, shape: Shape, dtype: DType, axis: num
   const body: string[] = [];
   const top = new Renderer(b, body);
   const strides = stridesOf(shape);
-  const total = pieces.reduce((n, p) => n + numel(p.shape), 0);
-  let end = 0;
+  // Each piece starts a workgroup of its own: a workgroup never writes two pieces' places
+  // (far apart in the output when the axis is not the first), so a split launch's chunk
+  // binds one range of the output per piece.
+  const begins: number[] = [];
+  let total = 0;
+  for (const p of pieces) {
+    begins.push(total);
+    total = Math.ceil((total + numel(p.shape)) / WORKGROUP) * WORKGROUP;
+  }
+  total = Math.max(1, begins.length ? begins[begins.length - 1] + numel(pieces[pieces.length - 1].shape) : 0);
   pieces.forEach((p, k) => {
-    const begin = end;
-    end += numel(p.shape);
+    const begin = begins[k];
+    const end = begin + numel(p.shape);
     const lines = [`    let j = i - ${u(begin)};`, ...unflatten("j", p.shape, "o").map((l) => `  ${l}`)];
     // thread i of this piece is element i - begin of it
     const here = { steps: [{ shape: [total], strides: [1], offset: -begin }], items: [begin, end] as const };
@@ -200,10 +219,10 @@ export function concatKernel(name: string, shape: Shape, dtype: DType, axis: num
     const at = offsetExpr(place, p.shape.map((_, a) => `o${a}`));
     lines.push(`    out[${at}] = ${store(v, dtype)};`);
     b.touch("out", { ...here, steps: [...here.steps, place] });
-    body.push(`  ${k ? "} else " : ""}if (i < ${u(end)}) {`, ...lines);
+    body.push(`  ${k ? "} else " : ""}if (${begin ? `i >= ${u(begin)} && ` : ""}i < ${u(end)}) {`, ...lines);
   });
   if (pieces.length) body.push("  }");
-  return kernel(name, b, dtype, out, Math.max(1, end), body, [total]);
+  return kernel(name, b, dtype, out, total, body, [total]);
 }
 
 /** Reductions at least this long get a workgroup each (or several), not one thread. */

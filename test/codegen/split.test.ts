@@ -15,7 +15,7 @@ import { Graph, type TensorType } from "../../compiler/ir/graph.ts";
 import { add, broadcastTo, mul, reduce, scale, sub, transpose, unary } from "../../compiler/ops/build.ts";
 import { evaluators } from "../../compiler/ops/index.ts";
 import { toStorage, type HostArray } from "../../runtime/backend.ts";
-import type { Bundle } from "../../runtime/bundle.ts";
+import type { Bundle, ChunkSpec } from "../../runtime/bundle.ts";
 import { readBundle, writeBundle } from "../../runtime/bundle-io.ts";
 import { DeviceLimitError } from "../../runtime/limits.ts";
 import { PORTABLE, type DeviceProfile } from "../../runtime/profile.ts";
@@ -23,6 +23,7 @@ import type { RefTensor } from "../../runtime/reference/tensor.ts";
 import { ReferenceBackend } from "../../runtime/reference/backend.ts";
 import { train } from "../../runtime/train.ts";
 import { GpuBackend } from "../../runtime/webgpu/backend.ts";
+import { validateBundle } from "../../runtime/webgpu/executor.ts";
 import type { GpuHandle } from "../../runtime/webgpu/device.ts";
 import { main } from "../../cli/main.ts";
 import { gpu } from "../gpu.ts";
@@ -156,6 +157,22 @@ describe("split launches run as the unsplit ones (WebGPU)", () => {
     expect(chunksOf(split, "gather").every((n) => n > 1)).toBe(true);
   });
 
+  it("concat, take_along and pad", async () => {
+    const g = new Graph();
+    const a = g.source("input", "a", f32([300, 129]));
+    const b = g.source("input", "b", f32([300, 129]));
+    const x = g.source("input", "x", f32([600, 129]));
+    const idx = g.source("input", "idx", { shape: [600, 5], dtype: "i32" });
+    const small = g.source("input", "small", f32([100, 129])); // 51,600 bytes: a pad's input is bound whole
+    g.output("rows", g.add("concat", [unary(g, "tanh", a), b], { axis: 0 })); // [600, 129]
+    g.output("cols", g.add("concat", [a, scale(g, b, 3)], { axis: 1 })); // [300, 258]
+    g.output("along", g.add("take_along", [x, idx], { axis: 1 })); // rows of x per chunk
+    g.output("padded", g.add("pad", [small], { starts: [3, 0], steps: [5, 1], shape: [600, 129] }));
+    const feeds = { a: tensor([300, 129], 20), b: tensor([300, 129], 21), x: tensor([600, 129], 22), idx: ints([600, 5], 129, 23), small: tensor([100, 129], 24) };
+    const split = await compare(h, g, feeds, ["rows", "cols", "along", "padded"]);
+    for (const prefix of ["concat", "take_along", "pad"]) expect(chunksOf(split, prefix).every((n) => n > 1), prefix).toBe(true);
+  });
+
   it("a training step (MLP, Adam) trains bit for bit as the unsplit one", async () => {
     // x: [128, 64], W1: [64, 300] (76,800 bytes), hidden [128, 300] (153,600 bytes): the
     // forward matmuls split along M or K, the weight gradients (K = the batch) in K
@@ -228,10 +245,25 @@ train t {
       delete process.env.WEFT_DEBUG;
       log.mockRestore();
     }
-    // xᵀx needs K in slices, which only the compiler can render
+    // xᵀx needs K in slices, which only the compiler renders: compiled for 64 KiB, its
+    // chunks are planned again for 48 KiB at load (its slices' workgroups read 39,456
+    // bytes: not for 32 KiB); compiled for the default limit, it is refused
     const g2 = new Graph();
     const y = g2.source("input", "y", f32([600, 129]));
     g2.output("gram", g2.add("matmul", [transpose(g2, y, [1, 0]), y]));
+    const sliced = compileBundle(g2, { device: small() });
+    await expect(GpuBackend.load(h, sliced, { limits: { maxStorageBufferBindingSize: 32768 } })).rejects.toThrow(
+      /kernel "matmul_2" binding 0 \(buffer 0, input "y"\) is 309600 bytes, bound \d+ bytes at a time, over the device's maxStorageBufferBindingSize 32768, and cannot be split: one workgroup alone touches/,
+    );
+    const yFeed = { y: tensor([600, 129], 25) };
+    const half = await GpuBackend.load(h, sliced, { poison: true, limits: { maxStorageBufferBindingSize: 48 * 1024 } });
+    try {
+      half.write("y", toStorage(yFeed.y.data, "f32"));
+      const got = (await half.run(["gram"])).get("gram")!;
+      expect([...got]).toEqual([...(await runOn(h, g2, sliced, yFeed, ["gram"])).get("gram")!]);
+    } finally {
+      half.destroy();
+    }
     await expect(GpuBackend.load(h, compileBundle(g2), { limits: { maxStorageBufferBindingSize: LIMIT } })).rejects.toThrow(
       /within limits maxStorageBufferBindingSize 65536 cannot run this bundle:\n {2}kernel "matmul_2" binding 0 \(buffer 0, input "y"\) is 309600 bytes, over the device's maxStorageBufferBindingSize 65536, and cannot be split: one workgroup alone touches \d+ bytes of it/,
     );
@@ -312,6 +344,27 @@ describe("what cannot be split is refused at compile time, saying why", () => {
     const msg = refusal(g2, device);
     expect(msg).toContain("buffer 0 (y) is 309600 bytes, over the device's maxBufferSize 200000");
     expect(msg).not.toContain("maxStorageBufferBindingSize"); // the launch itself is split
+  });
+});
+
+describe("the loader checks split launches (no device)", () => {
+  const g = new Graph();
+  const x = g.source("input", "x", f32([600, 129]));
+  g.output("gram", g.add("matmul", [transpose(g, x, [1, 0]), x]));
+  const bundle = compileBundle(g, { device: small() });
+  const limits = { ...PORTABLE.limits };
+
+  it("accepts the compiler's chunks", () => {
+    expect(validateBundle(bundle, limits).size).toBe(bundle.buffers.length);
+  });
+  it("refuses a misaligned or out-of-bounds range, chunks out of order, and an accumulating kernel run whole", () => {
+    const k = bundle.kernels[0];
+    const with_ = (chunks: ChunkSpec[] | undefined): Bundle => ({ ...bundle, kernels: [{ ...k, chunks }] });
+    const c0 = k.chunks![0];
+    expect(() => validateBundle(with_([{ ...c0, ranges: [[100, 256], ...c0.ranges.slice(1)] }, ...k.chunks!.slice(1)]), limits)).toThrow(/chunk 0 binds bytes \[100, 356\) of buffer 0 .*offsets are multiples of 256/);
+    expect(() => validateBundle(with_([{ ...c0, ranges: [[0, 400000], ...c0.ranges.slice(1)] }, ...k.chunks!.slice(1)]), limits)).toThrow(/chunk 0 binds bytes \[0, 400000\) of buffer 0 \(309600 bytes/);
+    expect(() => validateBundle(with_([...k.chunks!.slice(1), c0]), limits)).toThrow(/chunk 0 runs workgroups \[\d+, \d+\) of \d+, after 0/);
+    expect(() => validateBundle(with_(undefined), limits)).toThrow(/adds into its outputs in rounds and must run as chunks, but has none/);
   });
 });
 
