@@ -120,7 +120,9 @@ export function accessRange(fp: Footprint, access: Exclude<Access, "whole">, a: 
   const from = Math.max(a, access.items?.[0] ?? a);
   const to = Math.min(b, access.items?.[1] ?? b);
   if (from >= to || access.steps.length === 0) return null;
-  const inner = access.steps[0].shape.slice(fp.space.length);
+  const first = access.steps[0].shape;
+  if (first.length < fp.space.length || fp.space.some((d, i) => first[i] !== d)) throw new Error(`invalid footprint: a first step over [${first}] for items of [${fp.space}]`);
+  const inner = first.slice(fp.space.length);
   let boxes = boxesOf(from, to - 1, fp.space).map((x) => ({ lo: [...x.lo, ...inner.map(() => 0)], hi: [...x.hi, ...inner.map((d) => d - 1)] }));
   for (let t = 0; t < access.steps.length; t++) {
     const step = access.steps[t];
