@@ -403,7 +403,7 @@ function workgroupReduce({ name, input, inShape, axes, outShape, dtype, lower, o
   const b = new Bindings();
   const body: string[] = [];
   if (parts > 1) body.push(`  let i = w / ${u(parts)};`, `  let c = w % ${u(parts)};`);
-  else if (rows !== undefined) body.push(`  let s = w / ${u(outs)};`, `  let i = w % ${u(outs)};`, `  let lo = s * ${u(sliceLen)};`, `  let hi = min(lo + ${u(sliceLen)}, ${u(R)});`);
+  else if (rows !== undefined) body.push(`  let slice = w / ${u(outs)};`, `  let i = w % ${u(outs)};`, `  let lo = slice * ${u(sliceLen)};`, `  let hi = min(lo + ${u(sliceLen)}, ${u(R)});`);
   else body.push("  let i = w;");
   body.push(...unflatten("i", outShape, "o"));
   const idx = inShape.map((_, k) => (axes.includes(k) ? `q${axes.indexOf(k)}` : `o${kept.indexOf(k)}`));
@@ -432,7 +432,7 @@ function workgroupReduce({ name, input, inShape, axes, outShape, dtype, lower, o
   const last = `lid.x == 0u && w < ${u(outs * parts * slices)}`;
   // a slice after the first adds into what the slices before it stored
   const dest = rows === undefined ? "w" : "i";
-  const result = (v: string) => store(rows === undefined ? v : `select(${lower.combine(load(`out[i]`, dtype), v)}, ${v}, s == 0u)`, dtype);
+  const result = (v: string) => store(rows === undefined ? v : `select(${lower.combine(load(`out[i]`, dtype), v)}, ${v}, slice == 0u)`, dtype);
   let builtins = "";
   if (sub) {
     builtins = ", @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_id) sg: u32, @builtin(num_subgroups) sgs: u32";

@@ -76,11 +76,11 @@ function maxRel(a: ArrayLike<number>, b: ArrayLike<number>): number {
  * each output within `tol` of the reference, and those in `exact` bit for bit the
  * unsplit bundle's. Returns the split bundle.
  */
-async function compare(h: GpuHandle, g: Graph, feeds: Record<string, RefTensor>, exact: readonly string[], tol = 2e-6, inexact: readonly string[] = []): Promise<Bundle> {
+async function compare(h: GpuHandle, g: Graph, feeds: Record<string, RefTensor>, exact: readonly string[], tol = 2e-6, inexact: readonly string[] = [], profile = PORTABLE): Promise<Bundle> {
   const names = [...exact, ...inexact];
-  const split = compileBundle(g, { device: small() });
+  const split = compileBundle(g, { device: { ...profile, limits: { ...profile.limits, maxStorageBufferBindingSize: LIMIT } } });
   expectWithin(split);
-  const [got, base] = [await runOn(h, g, split, feeds, names), await runOn(h, g, compileBundle(g), feeds, names)];
+  const [got, base] = [await runOn(h, g, split, feeds, names), await runOn(h, g, compileBundle(g, { device: profile }), feeds, names)];
   const want = reference(g, feeds);
   for (const n of names) expect(maxRel(got.get(n)!, want.get(n)!.data), `${n} against the reference`).toBeLessThan(tol);
   for (const n of exact) expect([...got.get(n)!], `${n} split against unsplit`).toEqual([...base.get(n)!]);
@@ -118,11 +118,16 @@ describe("split launches run as the unsplit ones (WebGPU)", () => {
     g.output("tmax", reduce(g, "max", t, [0])); // workgroups in slices: max is exact in any order
     g.output("tsum", reduce(g, "sum", t, [0])); // workgroups in slices: a different order of additions
     g.output("all", reduce(g, "sum", t, [0, 1])); // one output over 81,920 elements
-    const split = await compare(h, g, { x: tensor([600, 129], 4), t: tensor([2048, 40], 5) }, ["rows", "cols", "tmax"], 2e-5, ["tsum", "all"]);
-    const sliced = split.kernels.filter((k) => k.footprint?.round !== undefined);
-    expect(sliced.length).toBe(4); // cols, tmax, tsum, all
-    // a round at most per chunk, and the rounds in order
-    for (const k of sliced) for (const c of k.chunks!) expect(c.end - c.first).toBeLessThanOrEqual(k.footprint!.round!);
+    const feeds = { x: tensor([600, 129], 4), t: tensor([2048, 40], 5) };
+    // compiled for a device of no optional features, then for this one (subgroups, where it has them)
+    for (const profile of [PORTABLE, h.profile]) {
+      const split = await compare(h, g, feeds, ["rows", "cols", "tmax"], 2e-5, ["tsum", "all"], profile);
+      const sliced = split.kernels.filter((k) => k.footprint?.round !== undefined);
+      expect(sliced.length).toBe(4); // cols, tmax, tsum, all
+      // a round at most per chunk, and the rounds in order
+      for (const k of sliced) for (const c of k.chunks!) expect(c.end - c.first).toBeLessThanOrEqual(k.footprint!.round!);
+      if (profile.features.includes("subgroups")) expect(sliced.some((k) => k.wgsl.includes("enable subgroups;"))).toBe(true);
+    }
   });
 
   it("matmul: odd sizes, batched, transposed, with an epilogue, and K in slices", async () => {
@@ -140,11 +145,15 @@ describe("split launches run as the unsplit ones (WebGPU)", () => {
     g.output("gram", g.add("matmul", [transpose(g, x, [1, 0]), x])); // A = xᵀ: K = 301 rows of x, in slices
     g.output("pq", g.add("matmul", [p, q]));
     const feeds = { x: tensor([301, 129], 6), w: tensor([129, 67], 7), bias: tensor([67], 8), a: tensor([4, 130, 70], 9), b: tensor([4, 70, 90], 10), p: tensor([65, 300], 11), q: tensor([300, 129], 12) };
-    // (sums of up to 301 products of values in [-2, 2]: f32 rounding, the same split or not)
-    const split = await compare(h, g, feeds, ["m", "relu", "batched", "gram", "pq"], 1e-4);
-    const byK = split.kernels.filter((k) => k.footprint?.round !== undefined).map((k) => k.name);
-    expect(byK.length).toBe(2); // gram and pq
-    expect(split.kernels.filter((k) => k.name.startsWith("matmul") || k.name.includes("_matmul_")).every((k) => (k.chunks?.length ?? 1) > 1)).toBe(true);
+    // register-blocked tiles (no device, and this one's), and shared-memory tiles (a GPU's)
+    for (const profile of [PORTABLE, h.profile, { ...PORTABLE, kind: "gpu" as const }]) {
+      // (sums of up to 301 products of values in [-2, 2]: f32 rounding, the same split or not)
+      const split = await compare(h, g, feeds, ["m", "relu", "batched", "gram", "pq"], 1e-4, [], profile);
+      const byK = split.kernels.filter((k) => k.footprint?.round !== undefined);
+      expect(byK.length, profile.kind).toBe(2); // gram and pq
+      if (profile.kind === "gpu") expect(byK.every((k) => k.wgsl.includes("var<workgroup> As"))).toBe(true);
+      expect(split.kernels.filter((k) => k.name.startsWith("matmul") || k.name.includes("_matmul_")).every((k) => (k.chunks?.length ?? 1) > 1)).toBe(true);
+    }
   });
 
   it("gathers: the table bound whole, the indices and the output split", async () => {
