@@ -22,9 +22,10 @@ export const OFFSET_ALIGN = 256;
 export const CHUNK_UNIFORM_STRIDE = 256;
 const MAX_GROUPS = 65535;
 
-const elementBytes = (_type: StorageType): number => 4;
+/** Bytes per element of each storage type. */
+const ELEMENT_BYTES: Record<StorageType, number> = { f32: 4, i32: 4, u32: 4 };
 /** A buffer's size on the device (a buffer is never empty). */
-export const bufferBytes = (b: BufferSpec): number => Math.max(4, b.length * elementBytes(b.type));
+export const bufferBytes = (b: BufferSpec): number => Math.max(4, b.length * ELEMENT_BYTES[b.type]);
 
 const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 const rowStrides = (shape: readonly number[]): number[] => {
@@ -150,23 +151,29 @@ export function accessRange(fp: Footprint, access: Exclude<Access, "whole">, a: 
 
 // ---- plans ---------------------------------------------------------------------------
 
-/** A kernel's storage arrays as its WGSL declares them: per binding, its name and the bytes of one array element. */
+/**
+ * A kernel's storage arrays as its WGSL declares them: per binding, its name, the bytes
+ * of one array element (`unit`: 16 for a vec4<f32>) and of its scalars (footprints count
+ * scalars: the buffer's elements).
+ */
 interface StorageArray {
   name: string;
   unit: number;
+  scalar: number;
 }
 
 const SCALAR_BYTES: Record<string, number> = { f32: 4, i32: 4, u32: 4, f16: 2 };
 
-function arrayElementBytes(type: string): number | undefined {
+/** [bytes of the element, bytes of its scalars] of an array<type>, or undefined. */
+function arrayElementBytes(type: string): [number, number] | undefined {
   const t = type.replace(/\s+/g, "");
-  if (t in SCALAR_BYTES) return SCALAR_BYTES[t];
+  if (t in SCALAR_BYTES) return [SCALAR_BYTES[t], SCALAR_BYTES[t]];
   const atomic = /^atomic<(i32|u32)>$/.exec(t);
-  if (atomic) return 4;
+  if (atomic) return [4, 4];
   const vec = /^vec([234])(?:<(\w+)>|([fiuh]))$/.exec(t);
   if (vec) {
     const s = vec[2] ? SCALAR_BYTES[vec[2]] : vec[3] === "h" ? 2 : 4;
-    return s === undefined ? undefined : Number(vec[1]) * s;
+    return s === undefined ? undefined : [Number(vec[1]) * s, s];
   }
   return undefined;
 }
@@ -177,10 +184,10 @@ function storageArrays(wgsl: string, n: number): StorageArray[] | string {
   const found = new Array<StorageArray | undefined>(n).fill(undefined);
   for (const m of wgsl.matchAll(STORAGE_DECL)) {
     const k = Number(m[1]);
-    const unit = arrayElementBytes(m[3]);
+    const bytes = arrayElementBytes(m[3]);
     if (k >= n) return `@binding(${k}) is past its ${n} bindings`;
-    if (unit === undefined) return `binding ${k} is an array of ${m[3]}, which the splitter does not know`;
-    found[k] = { name: m[2], unit };
+    if (bytes === undefined) return `binding ${k} is an array of ${m[3]}, which the splitter does not know`;
+    found[k] = { name: m[2], unit: bytes[0], scalar: bytes[1] };
   }
   const missing = found.findIndex((x) => x === undefined);
   if (missing >= 0) return `binding ${missing} is not a storage array`;
@@ -212,7 +219,7 @@ export function chunkGrid(n: number): [number, number, number] {
 export function planChunks(k: KernelSpec, bytes: readonly (number | undefined)[], limit: number): SplitPlan {
   const fp = k.footprint;
   const fail = (binding: number, need: number, why: string): SplitPlan => ({ failure: { binding, need, why } });
-  if (!fp) return fail(-1, 0, "the kernel has no footprint (only element, reduction, matmul, gather, concat and update kernels are split)");
+  if (!fp) return fail(-1, 0, "the kernel has no footprint (its WGSL was not written by the compiler, which describes what its kernels touch)");
   const arrays = storageArrays(k.wgsl, k.bindings.length);
   if (typeof arrays === "string") return fail(-1, 0, `its WGSL cannot be split: ${arrays}`);
   if (fp.access.length !== k.bindings.length) return fail(-1, 0, `its footprint describes ${fp.access.length} bindings of ${k.bindings.length}`);
@@ -226,8 +233,8 @@ export function planChunks(k: KernelSpec, bytes: readonly (number | undefined)[]
   const ranges = (w0: number, w1: number): [number, number][] =>
     fp.access.map((accesses, i) => {
       const size = bytes[i];
-      const unit = arrays[i].unit;
-      if (accesses.some((a) => a === "whole")) return [0, size ?? 0];
+      const { unit, scalar } = arrays[i];
+      if (accesses.some((a) => a === "whole")) return [0, size ?? unit];
       let lo = Infinity;
       let hi = -Infinity;
       for (const a of accesses) {
@@ -236,10 +243,9 @@ export function planChunks(k: KernelSpec, bytes: readonly (number | undefined)[]
         lo = Math.min(lo, r[0]);
         hi = Math.max(hi, r[1]);
       }
-      const eb = 4; // footprints count elements of the buffer's storage type
       if (lo > hi) return [0, Math.min(size ?? unit, unit)];
-      const start = Math.floor((Math.max(0, lo) * eb) / OFFSET_ALIGN) * OFFSET_ALIGN;
-      let end = Math.ceil(((hi + 1) * eb) / unit) * unit;
+      const start = Math.floor((Math.max(0, lo) * scalar) / OFFSET_ALIGN) * OFFSET_ALIGN;
+      let end = Math.ceil(((hi + 1) * scalar) / unit) * unit;
       if (size !== undefined) end = Math.min(end, size);
       return [start, Math.max(unit, end - start)];
     });

@@ -81,10 +81,15 @@ export class Executor {
     const { device } = handle;
     handle.throwIfFailed();
     const limits: Limits = {};
-    for (const l of CHECKED_LIMITS) limits[l] = Math.min(device.limits[l], opts.limits?.[l] ?? Infinity);
+    for (const l of CHECKED_LIMITS) {
+      const have = device.limits[l];
+      if (typeof have === "number") limits[l] = Math.min(have, opts.limits?.[l] ?? Infinity);
+    }
     // Launches over this device's binding limit (the bundle was compiled for a larger one)
     // are split here where their footprints allow; the check below names the rest.
-    const bundle = given.version >= MIN_BUNDLE_VERSION && given.version <= BUNDLE_VERSION ? fitBundle(given, limits.maxStorageBufferBindingSize!) : given;
+    const binding = limits.maxStorageBufferBindingSize;
+    const fits = binding !== undefined && given.version >= MIN_BUNDLE_VERSION && given.version <= BUNDLE_VERSION;
+    const bundle = fits ? fitBundle(given, binding) : given;
     const lowered = opts.limits ? ` within limits ${Object.entries(opts.limits).map(([k, v]) => `${k} ${v}`).join(", ")}` : "";
     const specs = validateBundle(bundle, limits, device.features, `the device (${handle.info})${lowered}`);
     const level = debugLevel();
