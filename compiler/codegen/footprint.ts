@@ -4,7 +4,7 @@
 // templates describe their indexing with these steps; the renderer adds the views of
 // the buffers and fused nodes it reads through.
 import type { IndexStep, KernelSpec } from "../../runtime/bundle.ts";
-import { planChunks } from "../../runtime/split.ts";
+import { OFFSET_ALIGN, planChunks } from "../../runtime/split.ts";
 import type { Target } from "./target.ts";
 
 /**
@@ -24,5 +24,23 @@ export function affine(shape: readonly number[], rows: readonly Readonly<Record<
  * (Buffer sizes are not known here: a buffer bound whole is taken to fit.)
  */
 export function fitsBindingLimit(k: KernelSpec, target: Target): boolean {
-  return !("failure" in planChunks(k, [], target.device.limits.maxStorageBufferBindingSize));
+  const limit = target.device.limits.maxStorageBufferBindingSize;
+  // Most kernels reach less than the limit through any index they could form: no plan needed.
+  if (k.footprint?.access.every((list) => list.every((a) => a !== "whole" && reachBytes(a.steps) <= limit))) return true;
+  return !("failure" in planChunks(k, [], limit));
+}
+
+/** At most the bytes a chunk binds for these steps: what the last one reaches from its whole domain (elements of at most 4 bytes). */
+function reachBytes(steps: readonly IndexStep[]): number {
+  const last = steps[steps.length - 1];
+  if (!last || "axes" in last) return Infinity;
+  let lo = 0;
+  let hi = 0;
+  last.strides.forEach((s, i) => {
+    const span = s * Math.max(0, last.shape[i] - 1);
+    if (span < 0) lo += span;
+    else hi += span;
+  });
+  // (a chunk's range starts at an aligned offset before its first element, and ends on a whole vec4)
+  return (hi - lo + 1) * 4 + OFFSET_ALIGN + 16;
 }
