@@ -2,7 +2,9 @@
 // list and its WGSL), and whether a device offers it. The runtime checks this at load,
 // and the compiler at compile time when it knows the device, so that a bundle never
 // meets a validation error at dispatch: it runs, or it is refused naming the limit (or
-// feature), what the bundle needs and what the device has.
+// feature), what the bundle needs and what the device has. A launch binding more of a
+// buffer than maxStorageBufferBindingSize is split before this check (runtime/split.ts);
+// one that cannot be is refused here, saying why.
 import type { Bundle, BufferSpec } from "./bundle.ts";
 import { boundBytes, bufferBytes, whyUnsplit } from "./split.ts";
 
