@@ -2,7 +2,7 @@
 // through views and constants inlined), reduction, and matmul (in matmul.ts), plus the
 // helpers the ops' own kernels share. Sizes are baked in as constants: shapes are
 // static, and the driver folds them.
-import type { Access, DType, Footprint, KernelSpec } from "../../runtime/bundle.ts";
+import type { Access, DType, Footprint, IndexStep, KernelSpec } from "../../runtime/bundle.ts";
 import type { Node, Shape } from "../ir/graph.ts";
 import { numel, stridesOf } from "../ir/graph.ts";
 import { contiguous, type View } from "../kernel/view.ts";
@@ -280,13 +280,63 @@ function reduceJob(job: ReduceJob, ctx: ReduceContext | undefined): KernelSpec[]
   // each slice's kernel adding into the outputs (runtime/split.ts runs it as chunks of at
   // most one slice each, in order). Serial folds continue from the stored value, so
   // they add in the same order as one launch; workgroup folds do not.
-  const first = job.inShape[job.axes[0]];
-  for (let count = 2; ; count *= 2) {
-    const rows = Math.ceil(first / Math.min(count, first));
-    const spec = R < PARALLEL_REDUCE ? serialSliced(job, R, rows) : workgroupReduce(job, R, 1, target, rows);
-    if (fitsBindingLimit(spec, target)) return [spec];
-    if (rows === 1) return kernels; // the device check says what does not fit
+  const reduced = job.axes.map((k) => job.inShape[k]);
+  for (let depth = 0; depth < reduced.length; depth++) {
+    for (let count = 2; ; count *= 2) {
+      const rows = Math.ceil(reduced[depth] / Math.min(count, reduced[depth]));
+      const slicing = sliced(reduced, depth, rows);
+      const spec = R < PARALLEL_REDUCE ? serialSliced(job, R, slicing) : workgroupReduce(job, R, 1, target, slicing);
+      if (fitsBindingLimit(spec, target)) return [spec];
+      if (rows === 1) break; // one index of this axis per slice is too much: slice the next one
+    }
   }
+  return kernels; // the device check says what does not fit
+}
+
+/**
+ * Slices of a reduction's reduced elements (in the order of `axes`, flattened): each is
+ * one index of the reduced axes before `depth`, `rows` indices of the axis at `depth`,
+ * and all of those after it — a box, and a contiguous run [lo, hi) of the flat index r.
+ */
+interface Slicing {
+  depth: number;
+  rows: number;
+  /** the slices, row-major: the axes before `depth`, then the blocks of `rows` */
+  dims: number[];
+  count: number;
+  /** the dims one slice iterates: `rows`, then the axes after `depth` */
+  inner: number[];
+}
+
+function sliced(reduced: readonly number[], depth: number, rows: number): Slicing {
+  const dims = [...reduced.slice(0, depth), Math.ceil(reduced[depth] / rows)];
+  return { depth, rows, dims, count: numel(dims), inner: [rows, ...reduced.slice(depth + 1)] };
+}
+
+/** Lines setting `lo` and `hi`, the run of the flat reduced index r that slice `s` folds. */
+function sliceBounds(sl: Slicing, reduced: readonly number[], s: string): string[] {
+  const per = numel(reduced.slice(sl.depth + 1)); // elements per index of the sliced axis
+  const span = reduced[sl.depth] * per; // elements per index of the axes before it
+  const blocks = sl.dims[sl.dims.length - 1];
+  return [`  let sq = ${s} / ${u(blocks)};`, `  let lo = sq * ${u(span)} + (${s} % ${u(blocks)}) * ${u(sl.rows * per)};`, `  let hi = min(lo + ${u(sl.rows * per)}, sq * ${u(span)} + ${u(span)});`];
+}
+
+/**
+ * The index step from a sliced reduction's items — the slice's dims, then `outDims` dims
+ * for the outputs (kept axes in order) — and the slice's inner dims, to the input's
+ * multi-index.
+ */
+function slicedStep(sl: Slicing, inShape: Shape, axes: readonly number[], kept: readonly number[], outDims: Shape): IndexStep {
+  const lead = sl.dims.length;
+  const space = lead + outDims.length;
+  const rows = inShape.map((_, k) => {
+    const m = axes.indexOf(k);
+    if (m < 0) return { [lead + kept.indexOf(k)]: 1 };
+    if (m < sl.depth) return { [m]: 1 };
+    if (m === sl.depth) return { [lead - 1]: sl.rows, [space]: 1 };
+    return { [space + m - sl.depth]: 1 };
+  });
+  return affine([...sl.dims, ...outDims, ...sl.inner], rows);
 }
 
 function reduceByOutputs(job: ReduceJob, ctx: ReduceContext | undefined, R: number, target: Target): KernelSpec[] {
@@ -337,35 +387,27 @@ function serialReduce({ name, input, inShape, axes, outShape, dtype, lower, out 
 }
 
 /**
- * serialReduce over one slice of `rows` indices of the first reduced axis per thread,
- * slice-major: thread (s, o) continues output o from the value slice s − 1 stored (so
- * the sum is added in the order serialReduce adds it) and stores it again. A workgroup
- * never holds two slices of one output: past 64 outputs a round of workgroups is at most
- * the outputs, below 64 the last output axis is padded to 64 threads.
+ * serialReduce over one slice of the reduced elements per thread, slice-major: thread
+ * (s, o) continues output o from the value slice s − 1 stored (so the sum is added in the
+ * order serialReduce adds it) and stores it again. A workgroup never holds two slices of
+ * one output: past 64 outputs a round of workgroups is at most the outputs, below 64 the
+ * last output axis is padded to 64 threads.
  */
-function serialSliced({ name, input, inShape, axes, outShape, dtype, lower, out }: ReduceJob, R: number, rows: number): KernelSpec {
+function serialSliced({ name, input, inShape, axes, outShape, dtype, lower, out }: ReduceJob, R: number, sl: Slicing): KernelSpec {
   const kept = inShape.map((_, k) => k).filter((k) => !axes.includes(k));
   const reduced = axes.map((k) => inShape[k]);
-  const slices = Math.ceil(reduced[0] / rows);
-  const sliceLen = rows * (R / reduced[0]);
   const outs = numel(outShape);
   const padded = outs < WORKGROUP;
   const outSpace = padded ? [...outShape.slice(0, -1), WORKGROUP * Math.ceil((outShape[outShape.length - 1] ?? 1) / WORKGROUP)] : [...outShape];
   const per = numel(outSpace);
-  const space = [slices, ...outSpace];
+  const space = [...sl.dims, ...outSpace];
   const b = new Bindings();
   const body = [`  let s = i / ${u(per)};`, `  let e = i % ${u(per)};`, ...unflatten("e", outSpace, "o")];
   if (padded) body.push(`  if (o${outSpace.length - 1} >= ${u(outShape[outShape.length - 1] ?? 1)}) { return; }`);
   const at = outShape.length ? offsetExpr(contiguous(outShape), outShape.map((_, j) => `o${j}`)) : "0u";
-  body.push(`  let lo = s * ${u(sliceLen)};`, `  let hi = min(lo + ${u(sliceLen)}, ${u(R)});`);
+  body.push(...sliceBounds(sl, reduced, "s"));
   body.push(...unflatten("lo", reduced, "f"));
-  const inner = [rows, ...reduced.slice(1)];
-  const map = inShape.map((_, k) => {
-    const m = axes.indexOf(k);
-    if (m < 0) return { [1 + kept.indexOf(k)]: 1 };
-    return m === 0 ? { 0: rows, [space.length]: 1 } : { [space.length + m]: 1 };
-  });
-  const top = new Renderer(b, body, "  ", undefined, { steps: [affine([...space, ...inner], map)] });
+  const top = new Renderer(b, body, "  ", undefined, { steps: [slicedStep(sl, inShape, axes, kept, outSpace)] });
   const idx = (prefix: string) => inShape.map((_, k) => (axes.includes(k) ? `${prefix}${axes.indexOf(k)}` : `o${kept.indexOf(k)}`));
   body.push(`  var acc = ${top.value(input, idx("f"))};`);
   body.push(`  if (s > 0u) { acc = ${load(`out[${at}]`, dtype)}; }`);
@@ -375,10 +417,11 @@ function serialSliced({ name, input, inShape, axes, outShape, dtype, lower, out 
   body.push(`    acc = ${lower.combine("acc", x)};`);
   body.push("  }");
   body.push(`  out[${at}] = ${store("acc", dtype)};`);
-  const outStep = outShape.length ? [affine(space, outShape.map((_, j) => ({ [1 + j]: 1 }))), contiguous(outShape)] : [{ shape: space, strides: space.map(() => 0), offset: 0 }];
+  const lead = sl.dims.length;
+  const outStep = outShape.length ? [affine(space, outShape.map((_, j) => ({ [lead + j]: 1 }))), contiguous(outShape)] : [{ shape: space, strides: space.map(() => 0), offset: 0 }];
   b.touch("out", { steps: outStep });
-  const threads = slices * per;
-  const wgsl = threadKernelWgsl(`${name} (slices of ${rows} along axis ${axes[0]}, in order)`, b.declare(dtype), threads, body);
+  const threads = sl.count * per;
+  const wgsl = threadKernelWgsl(`${name} (${sl.count} slices of the reduced elements, in order)`, b.declare(dtype), threads, body);
   const footprint = b.footprint(space, WORKGROUP, ["out"], padded ? per / WORKGROUP : Math.floor(outs / WORKGROUP));
   return { name, wgsl, bindings: [...b.ids, out], readOnly: b.ids.length, workgroups: grid(threads), ...(footprint ? { footprint } : {}) };
 }
@@ -390,20 +433,19 @@ function serialSliced({ name, input, inShape, axes, outShape, dtype, lower, out 
  * subgroup folds in registers, then one thread folds the subgroups' results), else in
  * shared memory (a tree).
  */
-function workgroupReduce({ name, input, inShape, axes, outShape, dtype, lower, out }: ReduceJob, R: number, parts: number, target: Target, rows?: number): KernelSpec {
+function workgroupReduce({ name, input, inShape, axes, outShape, dtype, lower, out }: ReduceJob, R: number, parts: number, target: Target, sl?: Slicing): KernelSpec {
   const kept = inShape.map((_, k) => k).filter((k) => !axes.includes(k));
   const reduced = axes.map((k) => inShape[k]);
   const outs = Math.max(1, numel(outShape));
   const t = storage(dtype);
   const sub = lower.subgroup && dtype !== "bool" && target.device.features.includes("subgroups") ? lower.subgroup : undefined;
-  // With `rows`: workgroup (s, i) folds slice s (`rows` indices of the first reduced axis)
-  // of output i into what slices before it stored.
-  const slices = rows === undefined ? 1 : Math.ceil(reduced[0] / rows);
-  const sliceLen = rows === undefined ? R : rows * (R / reduced[0]);
+  // With `sl`: workgroup (slice, i) folds a slice of output i's reduced elements into
+  // what the slices before it stored.
+  const slices = sl?.count ?? 1;
   const b = new Bindings();
   const body: string[] = [];
   if (parts > 1) body.push(`  let i = w / ${u(parts)};`, `  let c = w % ${u(parts)};`);
-  else if (rows !== undefined) body.push(`  let slice = w / ${u(outs)};`, `  let i = w % ${u(outs)};`, `  let lo = slice * ${u(sliceLen)};`, `  let hi = min(lo + ${u(sliceLen)}, ${u(R)});`);
+  else if (sl) body.push(`  let slice = w / ${u(outs)};`, `  let i = w % ${u(outs)};`, ...sliceBounds(sl, reduced, "slice"));
   else body.push("  let i = w;");
   body.push(...unflatten("i", outShape, "o"));
   const idx = inShape.map((_, k) => (axes.includes(k) ? `q${axes.indexOf(k)}` : `o${kept.indexOf(k)}`));
@@ -411,19 +453,15 @@ function workgroupReduce({ name, input, inShape, axes, outShape, dtype, lower, o
   body.push(`  var acc: ${t} = ${lower.init(dtype)};`);
   // Part c reads runs of WORKGROUP elements c, c + parts, c + 2·parts, …: every part gets
   // about R / parts elements and every thread at least one (R ≥ parts · SPLIT_CHUNK).
-  const start = parts > 1 ? `c * ${u(WORKGROUP)} + lid.x` : rows !== undefined ? "lo + lid.x" : "lid.x";
-  body.push(`  for (var r = ${start}; r < ${rows !== undefined ? "hi" : u(R)}; r += ${u(WORKGROUP * parts)}) {`);
+  const start = parts > 1 ? `c * ${u(WORKGROUP)} + lid.x` : sl ? "lo + lid.x" : "lid.x";
+  body.push(`  for (var r = ${start}; r < ${sl ? "hi" : u(R)}; r += ${u(WORKGROUP * parts)}) {`);
   body.push(...unflatten("r", reduced, "q").map((l) => `  ${l}`));
   // the work items: outputs (× parts, or slices first), each over its reduced elements
-  const space = rows === undefined ? [...outShape, parts] : [slices, ...outShape];
-  const innerDims = rows === undefined ? reduced : [rows, ...reduced.slice(1)];
-  const lead = rows === undefined ? 0 : 1;
-  const map = inShape.map((_, k) => {
-    const m = axes.indexOf(k);
-    if (m < 0) return { [lead + kept.indexOf(k)]: 1 };
-    return rows !== undefined && m === 0 ? { 0: rows, [space.length]: 1 } : { [space.length + m]: 1 };
-  });
-  const inner = new Renderer(b, body, "    ", undefined, { steps: [affine([...space, ...innerDims], map)] });
+  const space = sl ? [...sl.dims, ...outShape] : [...outShape, parts];
+  const root = sl
+    ? slicedStep(sl, inShape, axes, kept, outShape)
+    : affine([...space, ...reduced], inShape.map((_, k) => (axes.includes(k) ? { [space.length + axes.indexOf(k)]: 1 } : { [kept.indexOf(k)]: 1 })));
+  const inner = new Renderer(b, body, "    ", undefined, { steps: [root] });
   const x = inner.value(input, idx);
   body.push(`    acc = select(${x}, ${lower.combine("acc", x)}, have);`);
   body.push("    have = true;");
@@ -431,8 +469,8 @@ function workgroupReduce({ name, input, inShape, axes, outShape, dtype, lower, o
   // Uniform control flow for the barriers: groups past the end compute but store nothing.
   const last = `lid.x == 0u && w < ${u(outs * parts * slices)}`;
   // a slice after the first adds into what the slices before it stored
-  const dest = rows === undefined ? "w" : "i";
-  const result = (v: string) => store(rows === undefined ? v : `select(${lower.combine(load(`out[i]`, dtype), v)}, ${v}, slice == 0u)`, dtype);
+  const dest = sl ? "i" : "w";
+  const result = (v: string) => store(sl ? `select(${lower.combine(load(`out[i]`, dtype), v)}, ${v}, slice == 0u)` : v, dtype);
   let builtins = "";
   if (sub) {
     builtins = ", @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_id) sg: u32, @builtin(num_subgroups) sgs: u32";
@@ -449,10 +487,10 @@ function workgroupReduce({ name, input, inShape, axes, outShape, dtype, lower, o
     }
     body.push(`  if (${last}) { out[${dest}] = ${result("partial[0]")}; }`);
   }
-  b.touch("out", { steps: [rows === undefined ? contiguous(space) : { shape: space, strides: [0, ...stridesOf(outShape)], offset: 0 }] });
-  const footprint = b.footprint(space, 1, ["out"], rows === undefined ? undefined : outs);
+  b.touch("out", { steps: [sl ? { shape: space, strides: [...sl.dims.map(() => 0), ...stridesOf(outShape)], offset: 0 } : contiguous(space)] });
+  const footprint = b.footprint(space, 1, ["out"], sl ? outs : undefined);
   const wgsl = [
-    `// ${name} (${parts > 1 ? `${parts} workgroups` : "one workgroup"} per output${rows !== undefined ? `, slices of ${rows} along axis ${axes[0]} in order` : ""}${sub ? `, ${sub}` : ""})`,
+    `// ${name} (${parts > 1 ? `${parts} workgroups` : "one workgroup"} per output${sl ? `, ${sl.count} slices of the reduced elements in order` : ""}${sub ? `, ${sub}` : ""})`,
     ...(sub ? ["enable subgroups;"] : []),
     b.declare(dtype),
     // sized for the smallest subgroups (1 thread) on the subgroup path

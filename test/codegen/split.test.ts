@@ -118,12 +118,17 @@ describe("split launches run as the unsplit ones (WebGPU)", () => {
     g.output("tmax", reduce(g, "max", t, [0])); // workgroups in slices: max is exact in any order
     g.output("tsum", reduce(g, "sum", t, [0])); // workgroups in slices: a different order of additions
     g.output("all", reduce(g, "sum", t, [0, 1])); // one output over 81,920 elements
-    const feeds = { x: tensor([600, 129], 4), t: tensor([2048, 40], 5) };
+    // one index of the first reduced axis is over the limit (80,000 and 163,840 bytes): slices of the second
+    const u = g.source("input", "u", f32([2, 500, 40]));
+    const v = g.source("input", "v", f32([2, 1024, 40]));
+    g.output("deep", reduce(g, "sum", u, [0, 1])); // serial, in slices of rows of axis 1
+    g.output("deepw", reduce(g, "sum", v, [0, 1])); // workgroups, in slices of rows of axis 1
+    const feeds = { x: tensor([600, 129], 4), t: tensor([2048, 40], 5), u: tensor([2, 500, 40], 27), v: tensor([2, 1024, 40], 28) };
     // compiled for a device of no optional features, then for this one (subgroups, where it has them)
     for (const profile of [PORTABLE, h.profile]) {
-      const split = await compare(h, g, feeds, ["rows", "cols", "tmax"], 2e-5, ["tsum", "all"], profile);
+      const split = await compare(h, g, feeds, ["rows", "cols", "tmax", "deep"], 2e-5, ["tsum", "all", "deepw"], profile);
       const sliced = split.kernels.filter((k) => k.footprint?.round !== undefined);
-      expect(sliced.length).toBe(4); // cols, tmax, tsum, all
+      expect(sliced.length).toBe(6); // cols, tmax, tsum, all, deep, deepw
       // a round at most per chunk, and the rounds in order
       for (const k of sliced) for (const c of k.chunks!) expect(c.end - c.first).toBeLessThanOrEqual(k.footprint!.round!);
       if (profile.features.includes("subgroups")) expect(sliced.some((k) => k.wgsl.includes("enable subgroups;"))).toBe(true);
