@@ -109,6 +109,22 @@ describe("split launches run as the unsplit ones (WebGPU)", () => {
     expect(Math.max(...split.kernels.map((k) => k.chunks?.length ?? 1))).toBeGreaterThanOrEqual(5);
   });
 
+  it("chunks of over 65,535 workgroups, of a launch over 65,535 (2-D grids)", async () => {
+    const g = new Graph();
+    const n = 6_000_000; // 24 MB, 93,750 workgroups; 20 MiB chunks of 81,920
+    const x = g.source("input", "x", f32([n]));
+    g.output("y", scale(g, unary(g, "tanh", x), 3));
+    const split = compileBundle(g, { device: small(20 << 20) });
+    expectWithin(split, 20 << 20);
+    const [k] = split.kernels;
+    expect(k.workgroups[1]).toBeGreaterThan(1);
+    expect(k.chunks!.map((c) => c.workgroups[1] > 1)).toEqual([true, false]);
+    const feeds = { x: tensor([n], 29) };
+    const [got, base] = [await runOn(h, g, split, feeds, ["y"]), await runOn(h, g, compileBundle(g), feeds, ["y"])];
+    expect(got.get("y")!.every((v, i) => v === base.get("y")![i])).toBe(true);
+    expect(Math.abs(got.get("y")![n - 1] - 3 * Math.tanh(feeds.x.data[n - 1]))).toBeLessThan(1e-6);
+  });
+
   it("reductions: split along the outputs, or over slices of the reduced axis", async () => {
     const g = new Graph();
     const x = g.source("input", "x", f32([600, 129]));
