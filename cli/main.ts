@@ -21,6 +21,7 @@ import { ReferenceBackend } from "../runtime/reference/backend.ts";
 import { loadSafetensors, SafetensorsError } from "../runtime/safetensors.ts";
 import { NonFiniteLossError } from "../runtime/train.ts";
 import { DeviceLimitError, requirements } from "../runtime/limits.ts";
+import { PORTABLE, type DeviceLimits, type DeviceProfile } from "../runtime/profile.ts";
 import { acquireDevice } from "../runtime/webgpu/device.ts";
 import { GpuBackend } from "../runtime/webgpu/backend.ts";
 import { dataReader, SAMPLE_HELP, SAMPLE_OPTIONS, sampleCmd, TRAIN_HELP, TRAIN_OPTIONS, trainCmd } from "./train.ts";
@@ -76,12 +77,15 @@ Gradients of the scalar fn FN with respect to inputs or parameter paths, as JSON
   sample: SAMPLE_HELP,
   fmt: FMT_HELP,
   compile: `usage: weft compile FILE --entry FN|JOB (--emit ast|ir|wgsl|kernels|memory | -o DIR)
-                    [run's --inputs, --dim]
+                    [run's --inputs, --dim] [--limit NAME=VALUE]...
 
 --emit prints one stage: the AST, the Graph IR (with gradients and updates for a train
-job), the WGSL kernels, a kernel list (name, workgroups, buffers), or the memory plan
-(planned bytes vs one buffer per temporary and the liveness lower bound).
--o DIR writes a bundle (manifest.json + kernels/*.wgsl) that runtime/ loads alone.`,
+job), the WGSL kernels, a kernel list (name, workgroups, buffers, split launches), or the
+memory plan (planned bytes vs one buffer per temporary and the liveness lower bound).
+-o DIR writes a bundle (manifest.json + kernels/*.wgsl) that runtime/ loads alone.
+--limit compiles for a device with that WebGPU limit instead of the default (e.g.
+--limit maxStorageBufferBindingSize=65536: launches binding more are split into chunks)
+and checks the bundle against it.`,
 };
 
 const common: ParseArgsConfig["options"] = {
@@ -98,7 +102,7 @@ const options: Record<string, ParseArgsConfig["options"]> = {
   gradcheck: { entry: { type: "string" }, inputs: { type: "string" }, params: { type: "string" } },
   train: TRAIN_OPTIONS,
   sample: SAMPLE_OPTIONS,
-  compile: { entry: { type: "string" }, emit: { type: "string" }, inputs: { type: "string" }, out: { type: "string", short: "o" } },
+  compile: { entry: { type: "string" }, emit: { type: "string" }, inputs: { type: "string" }, out: { type: "string", short: "o" }, limit: { type: "string", multiple: true } },
   lsp: { stdio: { type: "boolean" }, clientProcessId: { type: "string" } },
   fmt: { check: { type: "boolean" }, write: { type: "boolean" } },
 };
@@ -256,7 +260,8 @@ async function compileCmd(file: string, v: Values): Promise<number> {
     if (updates) for (const [k, id] of updates) process.stdout.write(`update ${k} <- %${id}\n`);
     return 0;
   }
-  const plan = planMemory(compileBundle(graph, { updates, plan: false }));
+  const device = targetWithLimits(v.limit);
+  const plan = planMemory(compileBundle(graph, { updates, plan: false, ...(device ? { device } : {}) }));
   const bundle = plan.bundle;
   if (v.out) {
     writeBundle(v.out as string, bundle, { source: resolve(file), entry: entry ?? "" });
@@ -269,7 +274,10 @@ async function compileCmd(file: string, v: Values): Promise<number> {
       const first = keys.indexOf(keys[i]);
       return first < i ? `  shader of ${bundle.kernels[first].name}` : "";
     };
-    bundle.kernels.forEach((k, i) => process.stdout.write(`${k.name.padEnd(28)} groups [${k.workgroups.join(", ")}]  buffers ${k.bindings.join(", ")}${shares(i)}\n`));
+    bundle.kernels.forEach((k, i) => {
+      const split = k.chunks ? `  split into ${k.chunks.length} chunks (${k.footprint?.round !== undefined ? "in rounds, " : ""}at most ${Math.max(...k.chunks.flatMap((c) => c.ranges.map((r) => r[1])))} bytes bound)` : "";
+      process.stdout.write(`${k.name.padEnd(28)} groups [${k.workgroups.join(", ")}]  buffers ${k.bindings.join(", ")}${shares(i)}${split}\n`);
+    });
     process.stdout.write(`${bundle.kernels.length} kernels (${new Set(keys).size} distinct shaders), ${bundle.copies.length} copies after them\n`);
     const need = requirements(bundle);
     const l = need.limits;
@@ -289,6 +297,21 @@ async function compileCmd(file: string, v: Values): Promise<number> {
     process.stdout.write(`peak device memory of a run:     ${kb(r.plannedBytes + r.fixedBytes)}  (${bundle.kernels.length} kernels, ${bundle.copies.length} copies)\n`);
   }
   return 0;
+}
+
+/** The default compile target with some limits given as NAME=VALUE (--limit), or undefined. */
+function targetWithLimits(given: Values[string]): DeviceProfile | undefined {
+  const list = Array.isArray(given) ? given : typeof given === "string" ? [given] : [];
+  if (!list.length) return undefined;
+  const limits: { -readonly [K in keyof DeviceLimits]: number } = { ...PORTABLE.limits };
+  const names = Object.keys(PORTABLE.limits);
+  const isName = (n: string): n is keyof DeviceLimits => names.includes(n);
+  for (const item of list) {
+    const m = /^(\w+)=(\d+)$/.exec(item);
+    if (!m || !isName(m[1])) throw new UsageError(`--limit takes NAME=VALUE with NAME one of ${names.join(", ")}; got '${item}'`);
+    limits[m[1]] = Number(m[2]);
+  }
+  return { ...PORTABLE, limits };
 }
 
 async function checkCmd(files: string[], v: Values): Promise<number> {

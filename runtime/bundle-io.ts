@@ -2,7 +2,7 @@
 // WGSL file per kernel. Loading needs only the runtime — no compiler.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BUNDLE_VERSION, type Bundle, type KernelSpec } from "./bundle.ts";
+import { BUNDLE_VERSION, MIN_BUNDLE_VERSION, type Bundle, type KernelSpec } from "./bundle.ts";
 
 export class BundleError extends Error {
   override name = "BundleError";
@@ -39,8 +39,8 @@ export function readBundle(dir: string): Bundle {
     throw new BundleError(`${dir}: no readable manifest.json (${(e as Error).message})`);
   }
   if (manifest.format !== "weft-bundle") throw new BundleError(`${dir}/manifest.json is not a Weft bundle`);
-  if (manifest.version !== BUNDLE_VERSION) {
-    throw new BundleError(`${dir}: bundle format version ${manifest.version}, this runtime reads version ${BUNDLE_VERSION}; recompile it`);
+  if (!(manifest.version >= MIN_BUNDLE_VERSION && manifest.version <= BUNDLE_VERSION)) {
+    throw new BundleError(`${dir}: bundle format version ${manifest.version}, this runtime reads versions ${MIN_BUNDLE_VERSION} to ${BUNDLE_VERSION}; recompile it`);
   }
   const kernels = manifest.kernels.map(({ file, ...k }) => {
     let wgsl: string;

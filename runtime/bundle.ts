@@ -2,8 +2,10 @@
 // launch list of one program (a forward pass, or a whole training step). It is plain
 // JSON (plus WGSL text) so it can be written to disk and loaded without the compiler.
 
-// 2: kernels may read sizes from a uniform (KernelSpec.params); f16 buffers
+// 2: kernels may read sizes from a uniform (KernelSpec.params), f16 buffers, split launches
 export const BUNDLE_VERSION = 2;
+/** The oldest format this runtime reads (version 1: no params, f16 or split launches; otherwise the same). */
+export const MIN_BUNDLE_VERSION = 1;
 
 /**
  * How a tensor is stored on the device. Weft `bool` is stored as u32 (WGSL has no storage
@@ -66,6 +68,58 @@ export interface KernelSpec {
   params?: number[];
   /** the graph ops this kernel computes (fused into it), for WEFT_DEBUG=2 */
   fused?: FusedOp[];
+  /** where its workgroups touch each binding, so that its launch can be split (runtime/split.ts) */
+  footprint?: Footprint;
+  /**
+   * The launch split into chunks (runtime/split.ts): one dispatch each, binding a part of
+   * each buffer. The WGSL then reads its chunk from a uniform at `@binding(bindings.length)`.
+   */
+  chunks?: ChunkSpec[];
+}
+
+/**
+ * One step of an index map: from a multi-index of the row-major `shape`, each axis of the
+ * result is `offset + Σ strides[i]·x[i]` — one axis (a view: shape, strides and offset,
+ * the result a flat index) or several (`axes`). A one-axis result is unflattened into the
+ * next step's shape; a result of several axes must have the next step's rank.
+ */
+export type IndexStep =
+  | { readonly shape: readonly number[]; readonly strides: readonly number[]; readonly offset: number }
+  | { readonly shape: readonly number[]; readonly axes: readonly { readonly strides: readonly number[]; readonly offset: number }[] };
+
+/**
+ * Where a kernel's work items touch one binding: its steps map the item's multi-index
+ * (in the footprint's space, followed by the dims each item iterates over) to the
+ * elements it reads or writes; `items` restricts it to a range of items; `gathered`:
+ * an index comes from data (a gather's table), and the steps take all of its axis.
+ * "whole": at places that are not described; the whole buffer is bound.
+ */
+export type Access = { readonly steps: readonly IndexStep[]; readonly items?: readonly [number, number]; readonly gathered?: boolean } | "whole";
+
+/** How a kernel's workgroups divide its work, and what each touches of each binding. */
+export interface Footprint {
+  /** the work items, a row-major space: workgroup w runs items [w·per, (w+1)·per) */
+  space: number[];
+  per: number;
+  /** per binding (in binding order), every way its items touch it */
+  access: Access[][];
+  /**
+   * The kernel adds into its outputs in rounds of this many workgroups (a matmul over a
+   * slice of K, a reduction over a slice of its axis), each round after the last: it
+   * runs only as chunks of at most one round, never as one launch.
+   */
+  round?: number;
+}
+
+/** One dispatch of a split launch: workgroups [first, end) of the kernel's grid. */
+export interface ChunkSpec {
+  first: number;
+  end: number;
+  workgroups: [number, number, number];
+  /** per binding: the byte range bound, [offset, size] */
+  ranges: [number, number][];
+  /** per binding: the first element bound, in units of the WGSL array's element (what the kernel subtracts) */
+  bases: number[];
 }
 
 /** One graph op computed by a kernel: its node id, op name and place in the Weft source. */

@@ -2,8 +2,11 @@
 // list and its WGSL), and whether a device offers it. The runtime checks this at load,
 // and the compiler at compile time when it knows the device, so that a bundle never
 // meets a validation error at dispatch: it runs, or it is refused naming the limit (or
-// feature), what the bundle needs and what the device has.
-import { bufferBytes, type Bundle } from "./bundle.ts";
+// feature), what the bundle needs and what the device has. A launch binding more of a
+// buffer than maxStorageBufferBindingSize is split before this check (runtime/split.ts);
+// one that cannot be is refused here, saying why.
+import { bufferBytes, type Bundle, type BufferSpec } from "./bundle.ts";
+import { boundBytes, whyUnsplit } from "./split.ts";
 
 /** The limits a bundle can exceed (names as in WebGPU's GPUSupportedLimits). */
 export const CHECKED_LIMITS = [
@@ -32,6 +35,8 @@ export interface Shortfall {
   where: string;
   /** what it needs, e.g. `is 268435456 bytes` */
   what: string;
+  /** why the bundle cannot do with less, e.g. `cannot be split: …` */
+  why?: string;
 }
 
 export class DeviceLimitError extends Error {
@@ -51,7 +56,13 @@ export function describeShortfall(s: Shortfall): string {
     const why = FEATURE_REASONS[s.limit.slice(9, -1)];
     return `${s.where} ${s.what}, which the device does not have${why ? ` (${why})` : ""}`;
   }
-  return `${s.where} ${s.what}, over the device's ${s.limit} ${s.have}`;
+  return `${s.where} ${s.what}, over the device's ${s.limit} ${s.have}${s.why ? `, and ${s.why}` : ""}`;
+}
+
+/** A buffer as a message names it: its id and, for a source, its role and name. */
+export function describeBuffer(b: BufferSpec | undefined, id: number): string {
+  if (!b) return `buffer ${id}`;
+  return b.name !== undefined ? `buffer ${id}, ${b.role} "${b.name}"` : `buffer ${id}, ${b.role === "temp" ? "a temporary" : b.role}`;
 }
 
 /** What one kernel's WGSL asks of the device. */
@@ -186,14 +197,22 @@ export function checkDevice(bundle: Bundle, limits: Limits, features: readonly s
     const have = limits[limit];
     if (have !== undefined && need > have) out.push({ limit, need, have, where, what });
   };
+  const specs = new Map(bundle.buffers.map((b) => [b.id, b]));
   const bytes = new Map(bundle.buffers.map((b) => [b.id, bufferBytes(b.length, b.type)]));
   for (const b of bundle.buffers) over("maxBufferSize", bytes.get(b.id)!, `buffer ${b.id}${b.name ? ` (${b.name})` : ""}`, `is ${bytes.get(b.id)} bytes`);
   for (const k of bundle.kernels) {
     const where = `kernel "${k.name}"`;
     over("maxStorageBuffersPerShaderStage", k.bindings.length, where, `binds ${k.bindings.length} storage buffers`);
+    // a split launch binds a part of each buffer per chunk (runtime/split.ts)
+    const sizes = k.bindings.map((id) => bytes.get(id) ?? 4);
+    const bound = boundBytes(k, sizes);
+    const binding = limits.maxStorageBufferBindingSize;
     k.bindings.forEach((id, i) => {
-      const size = bytes.get(id);
-      if (size !== undefined) over("maxStorageBufferBindingSize", size, `${where} binding ${i} (buffer ${id})`, `is ${size} bytes`);
+      if (!bytes.has(id) || binding === undefined || bound[i] <= binding) return;
+      const what = k.chunks ? `is ${sizes[i]} bytes, bound ${bound[i]} bytes at a time` : `is ${sizes[i]} bytes`;
+      // (no reasons against limits of 0: requirements() asks only what the bundle binds)
+      const why = binding > 0 ? whyUnsplit(k, sizes, binding, i) : "";
+      out.push({ limit: "maxStorageBufferBindingSize", need: bound[i], have: binding, where: `${where} binding ${i} (${describeBuffer(specs.get(id), id)})`, what, ...(why ? { why } : {}) });
     });
     k.workgroups.forEach((w, d) => over("maxComputeWorkgroupsPerDimension", w, where, `dispatches ${w} workgroups in dimension ${"xyz"[d]}`));
     const needs = kernelNeeds(k.wgsl);

@@ -42,7 +42,8 @@ export function encodeSafetensors(tensors: Map<string, WritableTensor>, metadata
   const order = [...tensors.keys()].sort(
     (a, b) => ELEMENT_SIZE[tensors.get(b)!.dtype] - ELEMENT_SIZE[tensors.get(a)!.dtype] || (a < b ? -1 : a > b ? 1 : 0),
   );
-  const header: Record<string, unknown> = {};
+  // no prototype: a tensor named "__proto__" is a key like any other
+  const header: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   if (metadata && Object.keys(metadata).length) {
     for (const [k, v] of Object.entries(metadata)) {
       if (typeof v !== "string") throw new SafetensorsError(`metadata "${k}" must be a string, got ${typeof v}`);

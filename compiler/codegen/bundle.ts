@@ -13,8 +13,10 @@
 // - a training step's updates are written in place by the kernels computing them, a
 //   parameter's updates in one kernel (compiler/codegen/update.ts), no copies after;
 // - the launch order is chosen to lower peak memory (compiler/opt/schedule.ts), then
-//   temporaries share buffers (compiler/opt/memory.ts); with a known device its limits
-//   are checked (runtime/limits.ts).
+//   temporaries share buffers (compiler/opt/memory.ts);
+// - a launch binding more of a buffer than the target's maxStorageBufferBindingSize is
+//   split into chunks, each binding a part (runtime/split.ts, from the kernels'
+//   footprints); with a known device its limits are checked (runtime/limits.ts).
 import type { Bundle, BufferSpec, CopySpec, DType, KernelSpec, TensorRef } from "../../runtime/bundle.ts";
 import { BUNDLE_VERSION, storageOf } from "../../runtime/bundle.ts";
 import type { Graph, Node } from "../ir/graph.ts";
@@ -31,6 +33,8 @@ import { isIdentity, type FusedOperand, type Operand, type PendingMatmul, type R
 import { planMemory } from "../opt/memory.ts";
 import { scheduleKernels, topoOrder } from "../opt/schedule.ts";
 import { checkDevice, DeviceLimitError } from "../../runtime/limits.ts";
+import { fitBundle } from "../../runtime/split.ts";
+import { fitsBindingLimit } from "./footprint.ts";
 
 export interface CompileOptions {
   /** source name → node whose value replaces it after every run (training updates) */
@@ -160,7 +164,7 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
       if (alias && !readAligned(tree, new Map([[alias.buffer, "old"]]), shape)) return undefined;
       // (the matmul's value: its f32 sum, rounded to f16 for an f16 product; matmul.ts)
       const acc: RawOperand = { kind: "raw", name: "acc", dtype: m.dtype };
-      return matmulKernel(
+      const spec = matmulKernel(
         { name: `${name}_matmul_${m.node.id}`, node: m.node, inputs: [m.a, m.b], out, target },
         {
           dtype: node.type.dtype,
@@ -170,6 +174,9 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
           },
         },
       );
+      // Past the binding limit the matmul may need K in slices (no epilogue then), or the
+      // epilogue reads what a split does not shrink: the tree is computed apart, below.
+      if (fitsBindingLimit(spec, target)) return spec;
     }
     const root = alias ? readAligned(resolve(op), new Map([[alias.buffer, "out[i]"]]), shape) : fitted(resolve(op) as Operand);
     return root && root.kind !== "raw" ? elementwiseKernel(name, shape, node.type.dtype, root, out) : undefined;
@@ -573,9 +580,11 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
   }
   const [live, livePreds] = dropDead(renamed, preds);
   const bundle = compact(opts.schedule === false ? topoOrder(live, livePreds) : scheduleKernels(live, livePreds));
-  const result = opts.plan === false ? bundle : planMemory(bundle).bundle;
+  const planned = opts.plan === false ? bundle : planMemory(bundle).bundle;
+  // Launches binding more of a buffer than the target allows are split into chunks.
+  const result = fitBundle(planned, target.device.limits.maxStorageBufferBindingSize);
   // Compiled for a known device: what it cannot run is an error now, not at load (nor at
-  // dispatch). A tensor larger than maxStorageBufferBindingSize is not split: it is refused.
+  // dispatch): a launch that cannot be split is refused, saying why.
   if (opts.device) {
     const short = checkDevice(result, opts.device.limits, opts.device.features);
     if (short.length) throw new DeviceLimitError(short, "the target device");

@@ -28,6 +28,8 @@ import type { KernelArgs } from "../ops/registry.ts";
 import { Bindings, groupGrid, offsetExpr, store, u, unflatten } from "./wgsl.ts";
 import { Renderer } from "./render.ts";
 import { DEFAULT_TARGET, type Target } from "./target.ts";
+import { contiguous } from "../kernel/view.ts";
+import { affine, fitsBindingLimit } from "./footprint.ts";
 
 export interface Epilogue {
   /** the value stored for the output element at `idx`, given the accumulator's variable */
@@ -205,12 +207,47 @@ export function matmulKernel({ name, node, inputs: [a, bOp], out, target }: Kern
   const M = shape[r - 2];
   const N = shape[r - 1];
   const tile = chooseTile(tgt, M, N, numel(shape.slice(0, -2)));
-  const spec = renderMatmul(name, node, a, bOp, out, tile, true, tgt.genericMatmul ?? true, epilogue);
   // A buffer read as vec4 and as f32 (by the epilogue) is bound twice: over the limit, read it as f32 only.
+  let vec4 = true;
+  const render = (t: MatmulTile, epi?: Epilogue, kSlice?: number) => renderMatmul(name, node, a, bOp, out, t, vec4, tgt.genericMatmul ?? true, epi, kSlice);
+  let spec = render(tile, epilogue);
   if (spec.bindings.length > tgt.device.limits.maxStorageBuffersPerShaderStage) {
-    return renderMatmul(name, node, a, bOp, out, tile, false, tgt.genericMatmul ?? true, epilogue);
+    vec4 = false;
+    spec = render(tile, epilogue);
   }
-  return spec;
+  if (fitsBindingLimit(spec, tgt)) return spec;
+  // Past the binding limit a launch is split along its tiles (runtime/split.ts); where one
+  // tile's reads are over the limit, or a range of tiles reads all of K of B (or of a
+  // transposed A) at once: smaller tiles, and K in slices, each added into C (one slice of
+  // the tiles per chunk at most, in order). A slice starts from the sums the slice before
+  // it stored, so the products are added in the same order as in one launch. (Not with an
+  // epilogue: the caller computes the epilogue apart.)
+  const K = a.view.shape[r - 1];
+  for (let t: MatmulTile | undefined = tile; t; t = smallerTile(t)) {
+    if (t !== tile) {
+      const s = render(t, epilogue);
+      if (fitsBindingLimit(s, tgt)) return s;
+    }
+    if (epilogue) continue;
+    const step = t.tk > 0 ? t.tk : K % 4 === 0 ? 4 : 1;
+    for (let count = 2; ; count *= 2) {
+      const kb = Math.ceil(Math.ceil(K / count) / step) * step;
+      if (kb < K) {
+        const sliced = render(t, undefined, kb);
+        if (fitsBindingLimit(sliced, tgt)) return sliced;
+      }
+      if (kb <= step) break;
+    }
+  }
+  return spec; // the device check says what does not fit
+}
+
+/** The tile with its larger side halved (a thread's block first, then the workgroup), or undefined at 1×1. */
+function smallerTile(t: MatmulTile): MatmulTile | undefined {
+  const { wx, wy, tm, tn } = t;
+  if (wy * tm >= wx * tn && wy * tm > 1) return tm > 1 ? { ...t, tm: Math.ceil(tm / 2) } : { ...t, wy: Math.ceil(wy / 2) };
+  if (wx * tn > 1) return tn > 1 ? { ...t, tn: Math.ceil(tn / 2) } : { ...t, wx: Math.ceil(wx / 2) };
+  return undefined;
 }
 
 /** An operand: its buffer, the view it is read through, and its element type. */
@@ -230,6 +267,8 @@ function renderMatmul(
   vec4: boolean,
   generic: boolean,
   epilogue?: Epilogue,
+  /** K in slices of this many (a multiple of the loop's step): workgroup (slice, tile) adds its slice into C */
+  kSlice?: number,
 ): KernelSpec {
   const { buffer: aBuf, view: aView } = aOp;
   const { buffer: bBuf, view: bView } = bOp;
@@ -245,7 +284,9 @@ function renderMatmul(
   const MT = Math.ceil(M / BM);
   const NT = Math.ceil(N / BN);
   const batchShape = shape.slice(0, -2);
-  const groups = Math.max(1, numel(batchShape) * MT * NT);
+  const tiles = Math.max(1, numel(batchShape) * MT * NT);
+  const slices = kSlice === undefined ? 1 : Math.ceil(K / kSlice);
+  const groups = tiles * slices;
   const b = new Bindings(generic);
   // The frame's sizes and strides (through `int`: uniform slots when generic); the epilogue
   // keeps its own as literals (its index arithmetic, divisions included, folds at compile time).
@@ -260,8 +301,14 @@ function renderMatmul(
   const loader = (d: DType, vec: boolean) => (d !== "f16" ? (x: string) => x : vec ? (x: string) => `vec4<f32>(${x})` : (x: string) => `f32(${x})`);
 
   const body: string[] = [];
-  body.push("  let t = wid.x + wid.y * groups.x;");
-  body.push(`  if (t >= ${int(groups)}) { return; }`);
+  if (kSlice === undefined) {
+    body.push("  let t = wid.x + wid.y * groups.x;");
+    body.push(`  if (t >= ${int(groups)}) { return; }`);
+  } else {
+    body.push("  let w = wid.x + wid.y * groups.x;");
+    body.push(`  if (w >= ${int(groups)}) { return; }`);
+    body.push(`  let ks = w / ${int(tiles)};`, `  let t = w % ${int(tiles)};`, `  let klo = ks * ${int(kSlice)};`, `  let khi = min(klo + ${int(kSlice)}, ${int(K)});`);
+  }
   body.push(`  let nt = t % ${int(NT)};`, `  let mt = (t / ${int(NT)}) % ${int(MT)};`, `  let p = t / ${int(NT * MT)};`);
   body.push(...unflatten("p", batchShape, "o", int));
   const batch = batchShape.map((_, k) => `o${k}`);
@@ -271,7 +318,8 @@ function renderMatmul(
   const sb: Side = { arr: B, ld: loader(bOp.dtype, bVec !== null), D: N, K, sD: st(bView, r - 1), sK: st(bView, r - 2), int, base: "bbase", vec: bVec };
   body.push(`  let abase = ${offsetExpr(aView, [...batch, "0u", "0u"], int)};`);
   body.push(`  let bbase = ${offsetExpr(bView, [...batch, "0u", "0u"], int)};`);
-  for (let x = 0; x < tm; x++) for (let y = 0; y < tn; y++) body.push(`  var c${x}_${y} = 0.0;`);
+  if (kSlice === undefined) for (let x = 0; x < tm; x++) for (let y = 0; y < tn; y++) body.push(`  var c${x}_${y} = 0.0;`);
+  const range = kSlice === undefined ? undefined : { lo: "klo", hi: "khi" };
 
   // The output row and column of accumulator (x, y), as WGSL.
   let row: (x: number) => string;
@@ -284,14 +332,11 @@ function renderMatmul(
     // neighbouring words of the tiles (no bank conflicts) and store neighbouring outputs.
     row = (x) => `m0 + lid.y${x ? ` + ${u(x * wy)}` : ""}`;
     col = (y) => `n0 + lid.x${y ? ` + ${u(y * wx)}` : ""}`;
-    sharedLoop(body, sa, sb, tile, wx * wy);
   } else {
     body.push(`  let m0 = (mt * ${u(wy)} + lid.y) * ${u(tm)};`, `  let n0 = (nt * ${u(wx)} + lid.x) * ${u(tn)};`);
     row = (x) => `m0${x ? ` + ${u(x)}` : ""}`;
     col = (y) => `n0${y ? ` + ${u(y)}` : ""}`;
-    globalLoop(body, sa, sb, tm, tn);
   }
-
   body.push(`  let obase = p * ${int(M * N)};`);
   // the product's value: an f16 matmul's is the f32 sum rounded to f16
   const outType = node.type.dtype;
@@ -300,10 +345,41 @@ function renderMatmul(
   const guardN = N % BN !== 0;
   if (guardM) body.push(`  let rows = ${int(M)};`);
   body.push(`  let cols = ${int(N)};`);
-  const top = epilogue ? new Renderer(b, body) : undefined;
+  const guardOf = (x: number, y: number) => [guardM ? `${row(x)} < rows` : "", guardN ? `${col(y)} < cols` : ""].filter(Boolean);
+  if (kSlice !== undefined) {
+    // a slice after the first continues from the sums the slices before it stored
+    for (let x = 0; x < tm; x++) {
+      for (let y = 0; y < tn; y++) {
+        const g = ["ks > 0u", ...guardOf(x, y)];
+        body.push(`  var c${x}_${y} = 0.0;`, `  if (${g.join(" && ")}) { c${x}_${y} = f32(out[obase + (${row(x)}) * cols + ${col(y)}]); }`);
+      }
+    }
+  }
+  if (shared) sharedLoop(body, sa, sb, tile, wx * wy, range);
+  else globalLoop(body, sa, sb, tm, tn, range);
+
+  // The footprint: workgroup (slice,) tile reads rows of A and columns of B over its
+  // slice of K (all of K), and writes its tile of C (edge tiles clamp their reads).
+  const space = [...(kSlice === undefined ? [] : [slices]), ...batchShape, MT, NT];
+  const lead = kSlice === undefined ? 0 : 1;
+  const nb = batchShape.length;
+  const KB = kSlice ?? K;
+  const batchRows = batchShape.map((_, j) => ({ [lead + j]: 1 }));
+  const kRow = (inner: number) => (kSlice === undefined ? { [inner]: 1 } : { 0: kSlice, [inner]: 1 });
+  const aStep = affine([...space, BM, KB], [...batchRows, { [lead + nb]: BM, [space.length]: 1 }, kRow(space.length + 1)]);
+  const bStep = affine([...space, KB, BN], [...batchRows, kRow(space.length), { [lead + nb + 1]: BN, [space.length + 1]: 1 }]);
+  const cStep = affine([...space, BM, BN], [...batchRows, { [lead + nb]: BM, [space.length]: 1 }, { [lead + nb + 1]: BN, [space.length + 1]: 1 }]);
+  if (aView.shape.length === r && bView.shape.length === r) {
+    b.touch(A, { steps: [aStep, aView] });
+    b.touch(B, { steps: [bStep, bView] });
+  } else {
+    b.touch(A, undefined);
+  }
+  b.touch("out", { steps: [cStep, contiguous(shape)] });
+  const top = epilogue ? new Renderer(b, body, "  ", undefined, { steps: [cStep] }) : undefined;
   for (let x = 0; x < tm; x++) {
     for (let y = 0; y < tn; y++) {
-      const guard = [guardM ? `${row(x)} < rows` : "", guardN ? `${col(y)} < cols` : ""].filter(Boolean);
+      const guard = guardOf(x, y);
       const at = `obase + (${row(x)}) * cols + ${col(y)}`;
       if (!epilogue || !top) {
         const st = `out[${at}] = ${result(x, y)};`;
@@ -323,8 +399,9 @@ function renderMatmul(
     }
   }
 
+  const footprint = b.footprint(space, 1, ["out"], kSlice === undefined ? undefined : tiles);
   const wgsl = [
-    `// ${name}: [${M}×${K}] @ [${K}×${N}]${batchShape.length ? ` × ${numel(batchShape)}` : ""}, tile ${tileName(tile)}${aVec ? `, A vec4 along ${aVec === "k" ? "K" : "M"}` : ""}${bVec ? `, B vec4 along ${bVec === "k" ? "K" : "N"}` : ""}`,
+    `// ${name}: [${M}×${K}] @ [${K}×${N}]${batchShape.length ? ` × ${numel(batchShape)}` : ""}, tile ${tileName(tile)}${aVec ? `, A vec4 along ${aVec === "k" ? "K" : "M"}` : ""}${bVec ? `, B vec4 along ${bVec === "k" ? "K" : "N"}` : ""}${kSlice !== undefined ? `, K in ${slices} slices of ${kSlice} added in order` : ""}`,
     b.declare(epilogue?.dtype ?? outType),
     decls,
     `@compute @workgroup_size(${wx}, ${wy})`,
@@ -333,7 +410,15 @@ function renderMatmul(
     "}",
     "",
   ].join("\n");
-  return { name, wgsl, bindings: [...b.ids, out], readOnly: b.ids.length, workgroups: groupGrid(groups), ...(b.params.length ? { params: b.params } : {}) };
+  return {
+    name,
+    wgsl,
+    bindings: [...b.ids, out],
+    readOnly: b.ids.length,
+    workgroups: groupGrid(groups),
+    ...(b.params.length ? { params: b.params } : {}),
+    ...(footprint ? { footprint } : {}),
+  };
 }
 
 const COMP = ["x", "y", "z", "w"];
@@ -342,7 +427,7 @@ const COMP = ["x", "y", "z", "w"];
  * The register-blocked K loop: per step of U (4 where K allows) each thread loads tm
  * values of A and tn of B for every k and accumulates tm·tn products.
  */
-function globalLoop(body: string[], sa: Side, sb: Side, tm: number, tn: number): void {
+function globalLoop(body: string[], sa: Side, sb: Side, tm: number, tn: number, range?: { lo: string; hi: string }): void {
   const K = sa.K;
   const U = K % 4 === 0 ? 4 : 1;
   // Per side: per-row base offsets (clamped to the last row: edge threads compute
@@ -385,7 +470,7 @@ function globalLoop(body: string[], sa: Side, sb: Side, tm: number, tn: number):
     if (s.vec === "d") hoist(body, "  ", s, nm, ["sKq", s.sK / 4]);
     else if (s.vec === null && s.sK !== 1) hoist(body, "  ", s, nm, ["sK", s.sK]);
   }
-  body.push(`  for (var k = 0u; k < ${sa.int(K)}; k += ${u(U)}) {`);
+  body.push(`  for (var k = ${range?.lo ?? "0u"}; k < ${range?.hi ?? sa.int(K)}; k += ${u(U)}) {`);
   loads(sa, tm, "a", U, body, "    ");
   loads(sb, tn, "b", U, body, "    ");
   for (let kk = 0; kk < U; kk++) {
@@ -399,13 +484,13 @@ function globalLoop(body: string[], sa: Side, sb: Side, tm: number, tn: number):
  * B's tk×BN block into workgroup memory (stored k-major: Xs[kk·BD + d]), waits, and
  * each thread accumulates its tm×tn products from there.
  */
-function sharedLoop(body: string[], sa: Side, sb: Side, tile: MatmulTile, threads: number): void {
+function sharedLoop(body: string[], sa: Side, sb: Side, tile: MatmulTile, threads: number, range?: { lo: string; hi: string }): void {
   const { wx, wy, tm, tn, tk } = tile;
   const K = sa.K;
   if (K === 0) return;
   const ka = loadSizes(body, sa, "a", tk);
   const kb = loadSizes(body, sb, "b", tk);
-  body.push(`  for (var k0 = 0u; k0 < ${sa.int(K)}; k0 += ${u(tk)}) {`);
+  body.push(`  for (var k0 = ${range?.lo ?? "0u"}; k0 < ${range?.hi ?? sa.int(K)}; k0 += ${u(tk)}) {`);
   cooperativeLoad(body, sa, ka, "As", wy * tm, tk, threads, "m0");
   cooperativeLoad(body, sb, kb, "Bs", wx * tn, tk, threads, "n0");
   body.push("    workgroupBarrier();");

@@ -2,7 +2,7 @@
 // inlined constants, and fused elementwise expression trees. A fused node read through
 // a view (broadcast, transpose, reshape, slice) is evaluated at the index the view maps
 // to, so a whole chain of elementwise ops and views becomes one expression in one kernel.
-import type { DType } from "../../runtime/bundle.ts";
+import type { Access, DType } from "../../runtime/bundle.ts";
 import type { Node, Shape } from "../ir/graph.ts";
 import { stridesOf } from "../ir/graph.ts";
 import type { View } from "../kernel/view.ts";
@@ -52,6 +52,15 @@ export type Operand = BufferOperand | ConstOperand | FusedOperand | PendingMatmu
 /** What the renderer evaluates: an operand, or a value already in a variable. */
 export type Renderable = Operand | RawOperand;
 
+/**
+ * How a renderer's indices come from the kernel's work items: the index steps so far
+ * (runtime/bundle.ts Access). Each buffer read adds its view and is noted in the
+ * Bindings, for the kernel's footprint; undefined: not described (no footprint).
+ */
+export type Chain = Exclude<Access, "whole">;
+
+const through = (at: Chain | undefined, view: View): Chain | undefined => (at ? { ...at, steps: [...at.steps, view] } : undefined);
+
 export function isIdentity(view: View, shape: Shape): boolean {
   if (view.offset !== 0 || view.shape.length !== shape.length) return false;
   const s = stridesOf(shape);
@@ -71,20 +80,22 @@ export class Renderer {
     readonly lines: string[],
     readonly indent = "  ",
     shared?: { n: number },
+    /** how the indices given to value() come from the kernel's work items */
+    readonly root?: Chain,
   ) {
     this.count = shared ?? { n: 0 };
   }
 
   /** A renderer for a nested scope (a loop body): new lines, fresh memo, same names. */
-  child(lines: string[], indent: string): Renderer {
-    return new Renderer(this.bindings, lines, indent, this.count);
+  child(lines: string[], indent: string, root: Chain | undefined = this.root): Renderer {
+    return new Renderer(this.bindings, lines, indent, this.count, root);
   }
 
   fresh(prefix: string): string {
     return `${prefix}${this.count.n++}`;
   }
 
-  value(op: Renderable, idx: readonly string[]): string {
+  value(op: Renderable, idx: readonly string[], at: Chain | undefined = this.root): string {
     if (op.kind === "raw") return op.name;
     if (op.kind === "matmul") throw new InternalError("a pending matmul must be computed before it is rendered");
     // Keyed by the element's address, not by `idx`: indices that differ only along an
@@ -99,14 +110,17 @@ export class Renderer {
       // fail to compile on overflow (exp(100.0)).
       expr = literal(op.value, op.dtype);
     } else if (op.kind === "buffer") {
-      expr = load(`${this.bindings.bind(op.buffer, op.dtype)}[${offsetExpr(op.view, idx)}]`, op.dtype);
+      const name = this.bindings.bind(op.buffer, op.dtype);
+      this.bindings.touch(name, through(at, op.view));
+      expr = load(`${name}[${offsetExpr(op.view, idx)}]`, op.dtype);
     } else {
       const inner = this.innerIndex(op, idx);
+      const innerAt = isIdentity(op.view, op.node.type.shape) ? at : through(at, op.view);
       // f16 operands of an op that is not exact on halves: evaluated in f32, rounded once
       const promote = !op.native && (op.dtype === "f16" || op.inputs.some((x) => x.dtype === "f16"));
       const up = (d: DType): DType => (promote && d === "f16" ? "f32" : d);
       const args = op.inputs.map((x) => {
-        const v = this.value(x, inner);
+        const v = this.value(x, inner, innerAt);
         if (up(x.dtype) === x.dtype) return v;
         // widened once into a variable: expressions repeat their arguments
         const w = this.fresh("w");

@@ -2,7 +2,7 @@
 // through views and constants inlined), reduction, and matmul (in matmul.ts), plus the
 // helpers the ops' own kernels share. Sizes are baked in as constants: shapes are
 // static, and the driver folds them.
-import type { DType, KernelSpec } from "../../runtime/bundle.ts";
+import type { Access, DType, Footprint, IndexStep, KernelSpec } from "../../runtime/bundle.ts";
 import type { Node, Shape } from "../ir/graph.ts";
 import { numel, stridesOf } from "../ir/graph.ts";
 import { contiguous, type View } from "../kernel/view.ts";
@@ -13,6 +13,7 @@ import { f16Round } from "../../runtime/f16.ts";
 import { InternalError } from "../diagnostics.ts";
 import { DEFAULT_TARGET, type Target } from "./target.ts";
 import type { DeviceProfile } from "../../runtime/profile.ts";
+import { affine, fitsBindingLimit } from "./footprint.ts";
 
 export type { Operand } from "./render.ts";
 
@@ -123,6 +124,17 @@ export function unflatten(flat: string, shape: Shape, prefix: string, int: (n: n
   });
 }
 
+/** A string that tells accesses apart (cheaper than JSON: kernels note one per read they render). */
+function accessKey(a: Access): string {
+  if (a === "whole") return a;
+  let key = a.items ? `${a.items[0]}:${a.items[1]}${a.gathered ? "g" : ""}` : a.gathered ? "g" : "";
+  for (const s of a.steps) {
+    key += `/${s.shape.join(",")}`;
+    for (const row of "axes" in s ? s.axes : [s]) key += `|${row.strides.join(",")}+${row.offset}`;
+  }
+  return key;
+}
+
 /**
  * The read-only buffers a kernel binds, in binding order. A buffer read both as vec4
  * (matmul operands) and element by element is bound twice, once per element type.
@@ -148,6 +160,33 @@ export class Bindings {
     const k = this.params.push(n >>> 0) - 1;
     return `P[${k >> 2}].${"xyzw"[k & 3]}`;
   };
+  /** where the kernel's work items touch each binding, by WGSL name ("in0", "out", "out1") */
+  private readonly touched = new Map<string, Map<string, Access>>();
+  private untold = false;
+  /**
+   * Notes that the kernel's work items touch `name` through `access` (for its footprint);
+   * undefined: in a way not described, and the kernel gets no footprint (it is never split).
+   */
+  touch(name: string, access: Access | undefined): void {
+    if (!access) {
+      this.untold = true;
+      return;
+    }
+    const seen = this.touched.get(name) ?? new Map<string, Access>();
+    seen.set(accessKey(access), access);
+    this.touched.set(name, seen);
+  }
+  /**
+   * The footprint (runtime/bundle.ts) of a kernel whose workgroup w runs items
+   * [w·per, (w+1)·per) of `space`, with outputs named `outs` (as declare() names them):
+   * undefined unless every binding's accesses were noted.
+   */
+  footprint(space: Shape, per: number, outs: readonly string[], round?: number): Footprint | undefined {
+    if (this.untold || numel(space) === 0) return undefined;
+    const access = [...this.ids.map((_, k) => `in${k}`), ...outs].map((n) => this.touched.get(n));
+    if (access.some((a) => !a)) return undefined;
+    return { space: [...space], per, access: access.map((a) => [...a!.values()]), ...(round !== undefined ? { round } : {}) };
+  }
   bind(buffer: number, dtype: DType): string {
     return this.slot(buffer, dtype, false);
   }
@@ -193,19 +232,22 @@ export function threadKernelWgsl(comment: string, declarations: string, threads:
   ].join("\n");
 }
 
-export function kernel(name: string, b: Bindings, outType: DType, out: number, threads: number, body: string[]): KernelSpec {
+/** With `space`, thread i computes item i of that row-major space and the kernel gets a footprint (if `b` was told every access). */
+export function kernel(name: string, b: Bindings, outType: DType, out: number, threads: number, body: string[], space?: Shape): KernelSpec {
   const wgsl = threadKernelWgsl(name, b.declare(outType), threads, body);
-  return { name, wgsl, bindings: [...b.ids, out], readOnly: b.ids.length, workgroups: grid(threads) };
+  const footprint = space ? b.footprint(space, WORKGROUP, ["out"]) : undefined;
+  return { name, wgsl, bindings: [...b.ids, out], readOnly: b.ids.length, workgroups: grid(threads), ...(footprint ? { footprint } : {}) };
 }
 
 /** One thread per element of `root` (a fused expression tree, a view, or a constant). */
 export function elementwiseKernel(name: string, shape: Shape, dtype: DType, root: Operand, out: number): KernelSpec {
   const b = new Bindings();
   const body = unflatten("i", shape, "o");
-  const r = new Renderer(b, body);
+  const r = new Renderer(b, body, "  ", undefined, { steps: [] });
   const v = r.value(root, shape.map((_, k) => `o${k}`));
   body.push(`  out[i] = ${store(v, dtype)};`);
-  return kernel(name, b, dtype, out, Math.max(1, numel(shape)), body);
+  b.touch("out", { steps: [contiguous(shape)] });
+  return kernel(name, b, dtype, out, Math.max(1, numel(shape)), body, shape);
 }
 
 /** One input of a concat: its operand, its shape, and where it starts along the axis. */
@@ -225,18 +267,31 @@ export function concatKernel(name: string, shape: Shape, dtype: DType, axis: num
   const body: string[] = [];
   const top = new Renderer(b, body);
   const strides = stridesOf(shape);
-  let end = 0;
+  // Each piece starts a workgroup of its own: a workgroup never writes two pieces' places
+  // (far apart in the output when the axis is not the first), so a split launch's chunk
+  // binds one range of the output per piece.
+  const begins: number[] = [];
+  let total = 0;
+  for (const p of pieces) {
+    begins.push(total);
+    total = Math.ceil((total + numel(p.shape)) / WORKGROUP) * WORKGROUP;
+  }
+  total = Math.max(1, begins.length ? begins[begins.length - 1] + numel(pieces[pieces.length - 1].shape) : 0);
   pieces.forEach((p, k) => {
-    const begin = end;
-    end += numel(p.shape);
+    const begin = begins[k];
+    const end = begin + numel(p.shape);
     const lines = [`    let j = i - ${u(begin)};`, ...unflatten("j", p.shape, "o").map((l) => `  ${l}`)];
-    const v = top.child(lines, "    ").value(p.op, p.shape.map((_, a) => `o${a}`));
-    const at = offsetExpr({ shape, strides, offset: p.start * strides[axis] }, p.shape.map((_, a) => `o${a}`));
+    // thread i of this piece is element i - begin of it
+    const here = { steps: [{ shape: [total], strides: [1], offset: -begin }], items: [begin, end] as const };
+    const v = top.child(lines, "    ", here).value(p.op, p.shape.map((_, a) => `o${a}`));
+    const place = { shape: p.shape, strides, offset: p.start * strides[axis] };
+    const at = offsetExpr(place, p.shape.map((_, a) => `o${a}`));
     lines.push(`    out[${at}] = ${store(v, dtype)};`);
-    body.push(`  ${k ? "} else " : ""}if (i < ${u(end)}) {`, ...lines);
+    b.touch("out", { ...here, steps: [...here.steps, place] });
+    body.push(`  ${k ? "} else " : ""}if (${begin ? `i >= ${u(begin)} && ` : ""}i < ${u(end)}) {`, ...lines);
   });
   if (pieces.length) body.push("  }");
-  return kernel(name, b, dtype, out, Math.max(1, end), body);
+  return kernel(name, b, dtype, out, total, body, [total]);
 }
 
 /** Reductions at least this long get a workgroup each (or several), not one thread. */
@@ -297,8 +352,75 @@ export function reduceKernels(name: string, node: Node, input: Operand, lower: R
 
 function reduceJob(job: ReduceJob, ctx: ReduceContext | undefined): KernelSpec[] {
   const R = numel(job.axes.map((k) => job.inShape[k]));
-  const outs = Math.max(1, numel(job.outShape));
   const target = ctx?.target ?? DEFAULT_TARGET;
+  const kernels = reduceByOutputs(job, ctx, R, target);
+  if (R === 0 || fitsBindingLimit(kernels[0], target)) return kernels;
+  // What one output reads does not fit a binding (a sum over the batch axis of a tensor
+  // larger than the limit): fold the reduced axes in slices of their first one instead,
+  // each slice's kernel adding into the outputs (runtime/split.ts runs it as chunks of at
+  // most one slice each, in order). Serial folds continue from the stored value, so
+  // they add in the same order as one launch; workgroup folds do not.
+  const reduced = job.axes.map((k) => job.inShape[k]);
+  for (let depth = 0; depth < reduced.length; depth++) {
+    for (let count = 2; ; count *= 2) {
+      const rows = Math.ceil(reduced[depth] / Math.min(count, reduced[depth]));
+      const slicing = sliced(reduced, depth, rows);
+      const spec = R < PARALLEL_REDUCE ? serialSliced(job, R, slicing) : workgroupReduce(job, R, 1, target, slicing);
+      if (fitsBindingLimit(spec, target)) return [spec];
+      if (rows === 1) break; // one index of this axis per slice is too much: slice the next one
+    }
+  }
+  return kernels; // the device check says what does not fit
+}
+
+/**
+ * Slices of a reduction's reduced elements (in the order of `axes`, flattened): each is
+ * one index of the reduced axes before `depth`, `rows` indices of the axis at `depth`,
+ * and all of those after it — a box, and a contiguous run [lo, hi) of the flat index r.
+ */
+interface Slicing {
+  depth: number;
+  rows: number;
+  /** the slices, row-major: the axes before `depth`, then the blocks of `rows` */
+  dims: number[];
+  count: number;
+  /** the dims one slice iterates: `rows`, then the axes after `depth` */
+  inner: number[];
+}
+
+function sliced(reduced: readonly number[], depth: number, rows: number): Slicing {
+  const dims = [...reduced.slice(0, depth), Math.ceil(reduced[depth] / rows)];
+  return { depth, rows, dims, count: numel(dims), inner: [rows, ...reduced.slice(depth + 1)] };
+}
+
+/** Lines setting `lo` and `hi`, the run of the flat reduced index r that slice `s` folds. */
+function sliceBounds(sl: Slicing, reduced: readonly number[], s: string): string[] {
+  const per = numel(reduced.slice(sl.depth + 1)); // elements per index of the sliced axis
+  const span = reduced[sl.depth] * per; // elements per index of the axes before it
+  const blocks = sl.dims[sl.dims.length - 1];
+  return [`  let sq = ${s} / ${u(blocks)};`, `  let lo = sq * ${u(span)} + (${s} % ${u(blocks)}) * ${u(sl.rows * per)};`, `  let hi = min(lo + ${u(sl.rows * per)}, sq * ${u(span)} + ${u(span)});`];
+}
+
+/**
+ * The index step from a sliced reduction's items — the slice's dims, then `outDims` dims
+ * for the outputs (kept axes in order) — and the slice's inner dims, to the input's
+ * multi-index.
+ */
+function slicedStep(sl: Slicing, inShape: Shape, axes: readonly number[], kept: readonly number[], outDims: Shape): IndexStep {
+  const lead = sl.dims.length;
+  const space = lead + outDims.length;
+  const rows = inShape.map((_, k) => {
+    const m = axes.indexOf(k);
+    if (m < 0) return { [lead + kept.indexOf(k)]: 1 };
+    if (m < sl.depth) return { [m]: 1 };
+    if (m === sl.depth) return { [lead - 1]: sl.rows, [space]: 1 };
+    return { [space + m - sl.depth]: 1 };
+  });
+  return affine([...sl.dims, ...outDims, ...sl.inner], rows);
+}
+
+function reduceByOutputs(job: ReduceJob, ctx: ReduceContext | undefined, R: number, target: Target): KernelSpec[] {
+  const outs = Math.max(1, numel(job.outShape));
   if (R < PARALLEL_REDUCE) return [serialReduce(job, R)];
   const parts = ctx?.scratch ? Math.min(Math.floor(R / SPLIT_CHUNK), Math.ceil(SPLIT_GROUPS[target.device.kind] / outs)) : 1;
   if (parts <= 1 || !ctx?.scratch) return [workgroupReduce(job, R, 1, target)];
@@ -324,7 +446,9 @@ function serialReduce({ name, input, inShape, axes, outShape, inType, outType, l
   const reduced = axes.map((k) => inShape[k]);
   const b = new Bindings();
   const body = unflatten("i", outShape, "o");
-  const top = new Renderer(b, body);
+  // thread i: output i, over every reduced element
+  const rows = inShape.map((_, k) => (axes.includes(k) ? { [outShape.length + axes.indexOf(k)]: 1 } : { [kept.indexOf(k)]: 1 }));
+  const top = new Renderer(b, body, "  ", undefined, { steps: [affine([...outShape, ...reduced], rows)] });
   // Start from the first element, not an identity: WGSL cannot spell -inf as a constant.
   if (R > 0) {
     const first = inShape.map((_, k) => (axes.includes(k) ? "0u" : `o${kept.indexOf(k)}`));
@@ -340,7 +464,49 @@ function serialReduce({ name, input, inShape, axes, outShape, inType, outType, l
   body.push(`    acc = ${lower.combine("acc", x)};`);
   body.push("  }");
   body.push(`  out[i] = ${narrow("acc", outType)};`);
-  return kernel(name, b, outType, out, Math.max(1, numel(outShape)), body);
+  b.touch("out", { steps: [contiguous(outShape)] });
+  return kernel(name, b, outType, out, Math.max(1, numel(outShape)), body, outShape);
+}
+
+/**
+ * serialReduce over one slice of the reduced elements per thread, slice-major: thread
+ * (s, o) continues output o from the value slice s − 1 stored (so the sum is added in the
+ * order serialReduce adds it) and stores it again. A workgroup never holds two slices of
+ * one output: past 64 outputs a round of workgroups is at most the outputs, below 64 the
+ * last output axis is padded to 64 threads.
+ */
+function serialSliced({ name, input, inShape, axes, outShape, inType, outType, lower, out }: ReduceJob, R: number, sl: Slicing): KernelSpec {
+  const kept = inShape.map((_, k) => k).filter((k) => !axes.includes(k));
+  const reduced = axes.map((k) => inShape[k]);
+  const outs = numel(outShape);
+  const padded = outs < WORKGROUP;
+  const outSpace = padded ? [...outShape.slice(0, -1), WORKGROUP * Math.ceil((outShape[outShape.length - 1] ?? 1) / WORKGROUP)] : [...outShape];
+  const per = numel(outSpace);
+  const space = [...sl.dims, ...outSpace];
+  const b = new Bindings();
+  const body = [`  let s = i / ${u(per)};`, `  let e = i % ${u(per)};`, ...unflatten("e", outSpace, "o")];
+  if (padded) body.push(`  if (o${outSpace.length - 1} >= ${u(outShape[outShape.length - 1] ?? 1)}) { return; }`);
+  const at = outShape.length ? offsetExpr(contiguous(outShape), outShape.map((_, j) => `o${j}`)) : "0u";
+  body.push(...sliceBounds(sl, reduced, "s"));
+  body.push(...unflatten("lo", reduced, "f"));
+  const top = new Renderer(b, body, "  ", undefined, { steps: [slicedStep(sl, inShape, axes, kept, outSpace)] });
+  const idx = (prefix: string) => inShape.map((_, k) => (axes.includes(k) ? `${prefix}${axes.indexOf(k)}` : `o${kept.indexOf(k)}`));
+  body.push(`  var acc = ${widen(top.value(input, idx("f")), inType)};`);
+  // (an f16 output holds the slices' running sum as f16)
+  body.push(`  if (s > 0u) { acc = ${widen(load(`out[${at}]`, outType), outType)}; }`);
+  body.push("  for (var r = select(lo + 1u, lo, s > 0u); r < hi; r++) {");
+  body.push(...unflatten("r", reduced, "q").map((l) => `  ${l}`));
+  const x = widen(top.child(body, "    ").value(input, idx("q")), inType);
+  body.push(`    acc = ${lower.combine("acc", x)};`);
+  body.push("  }");
+  body.push(`  out[${at}] = ${narrow("acc", outType)};`);
+  const lead = sl.dims.length;
+  const outStep = outShape.length ? [affine(space, outShape.map((_, j) => ({ [lead + j]: 1 }))), contiguous(outShape)] : [{ shape: space, strides: space.map(() => 0), offset: 0 }];
+  b.touch("out", { steps: outStep });
+  const threads = sl.count * per;
+  const wgsl = threadKernelWgsl(`${name} (${sl.count} slices of the reduced elements, in order)`, b.declare(outType), threads, body);
+  const footprint = b.footprint(space, WORKGROUP, ["out"], padded ? per / WORKGROUP : Math.floor(outs / WORKGROUP));
+  return { name, wgsl, bindings: [...b.ids, out], readOnly: b.ids.length, workgroups: grid(threads), ...(footprint ? { footprint } : {}) };
 }
 
 /**
@@ -350,16 +516,20 @@ function serialReduce({ name, input, inShape, axes, outShape, inType, outType, l
  * subgroup folds in registers, then one thread folds the subgroups' results), else in
  * shared memory (a tree).
  */
-function workgroupReduce({ name, input, inShape, axes, outShape, inType, outType, lower, out }: ReduceJob, R: number, parts: number, target: Target): KernelSpec {
+function workgroupReduce({ name, input, inShape, axes, outShape, inType, outType, lower, out }: ReduceJob, R: number, parts: number, target: Target, sl?: Slicing): KernelSpec {
   const kept = inShape.map((_, k) => k).filter((k) => !axes.includes(k));
   const reduced = axes.map((k) => inShape[k]);
   const outs = Math.max(1, numel(outShape));
   const accType = accumulatorOf(inType);
   const t = storage(accType);
   const sub = lower.subgroup && accType !== "bool" && target.device.features.includes("subgroups") ? lower.subgroup : undefined;
+  // With `sl`: workgroup (slice, i) folds a slice of output i's reduced elements into
+  // what the slices before it stored.
+  const slices = sl?.count ?? 1;
   const b = new Bindings();
   const body: string[] = [];
   if (parts > 1) body.push(`  let i = w / ${u(parts)};`, `  let c = w % ${u(parts)};`);
+  else if (sl) body.push(`  let slice = w / ${u(outs)};`, `  let i = w % ${u(outs)};`, ...sliceBounds(sl, reduced, "slice"));
   else body.push("  let i = w;");
   body.push(...unflatten("i", outShape, "o"));
   const idx = inShape.map((_, k) => (axes.includes(k) ? `q${axes.indexOf(k)}` : `o${kept.indexOf(k)}`));
@@ -367,23 +537,31 @@ function workgroupReduce({ name, input, inShape, axes, outShape, inType, outType
   body.push(`  var acc: ${t} = ${lower.init(accType)};`);
   // Part c reads runs of WORKGROUP elements c, c + parts, c + 2·parts, …: every part gets
   // about R / parts elements and every thread at least one (R ≥ parts · SPLIT_CHUNK).
-  const start = parts > 1 ? `c * ${u(WORKGROUP)} + lid.x` : "lid.x";
-  body.push(`  for (var r = ${start}; r < ${u(R)}; r += ${u(WORKGROUP * parts)}) {`);
+  const start = parts > 1 ? `c * ${u(WORKGROUP)} + lid.x` : sl ? "lo + lid.x" : "lid.x";
+  body.push(`  for (var r = ${start}; r < ${sl ? "hi" : u(R)}; r += ${u(WORKGROUP * parts)}) {`);
   body.push(...unflatten("r", reduced, "q").map((l) => `  ${l}`));
-  const inner = new Renderer(b, body, "    ");
+  // the work items: outputs (× parts, or slices first), each over its reduced elements
+  const space = sl ? [...sl.dims, ...outShape] : [...outShape, parts];
+  const root = sl
+    ? slicedStep(sl, inShape, axes, kept, outShape)
+    : affine([...space, ...reduced], inShape.map((_, k) => (axes.includes(k) ? { [space.length + axes.indexOf(k)]: 1 } : { [kept.indexOf(k)]: 1 })));
+  const inner = new Renderer(b, body, "    ", undefined, { steps: [root] });
   const x = widen(inner.value(input, idx), inType);
   body.push(`    acc = select(${x}, ${lower.combine("acc", x)}, have);`);
   body.push("    have = true;");
   body.push("  }");
   // Uniform control flow for the barriers: groups past the end compute but store nothing.
-  const last = `lid.x == 0u && w < ${u(outs * parts)}`;
+  const last = `lid.x == 0u && w < ${u(outs * parts * slices)}`;
+  // a slice after the first adds into what the slices before it stored
+  const dest = sl ? "i" : "w";
+  const result = (v: string) => narrow(sl ? `select(${lower.combine(widen(load(`out[i]`, outType), outType), v)}, ${v}, slice == 0u)` : v, outType);
   let builtins = "";
   if (sub) {
     builtins = ", @builtin(subgroup_invocation_id) lane: u32, @builtin(subgroup_id) sg: u32, @builtin(num_subgroups) sgs: u32";
     body.push(`  let s = ${sub}(acc);`);
     body.push("  if (lane == 0u) { partial[sg] = s; }");
     body.push("  workgroupBarrier();");
-    body.push(`  if (${last}) {`, "    var v = partial[0];", `    for (var j = 1u; j < sgs; j++) { v = ${lower.combine("v", "partial[j]")}; }`, `    out[w] = ${narrow("v", outType)};`, "  }");
+    body.push(`  if (${last}) {`, "    var v = partial[0];", `    for (var j = 1u; j < sgs; j++) { v = ${lower.combine("v", "partial[j]")}; }`, `    out[${dest}] = ${result("v")};`, "  }");
   } else {
     body.push("  partial[lid.x] = acc;");
     body.push("  workgroupBarrier();");
@@ -391,10 +569,12 @@ function workgroupReduce({ name, input, inShape, axes, outShape, inType, outType
       body.push(`  if (lid.x < ${u(s)}) { partial[lid.x] = ${lower.combine("partial[lid.x]", `partial[lid.x + ${u(s)}]`)}; }`);
       body.push("  workgroupBarrier();");
     }
-    body.push(`  if (${last}) { out[w] = ${narrow("partial[0]", outType)}; }`);
+    body.push(`  if (${last}) { out[${dest}] = ${result("partial[0]")}; }`);
   }
+  b.touch("out", { steps: [sl ? { shape: space, strides: [...sl.dims.map(() => 0), ...stridesOf(outShape)], offset: 0 } : contiguous(space)] });
+  const footprint = b.footprint(space, 1, ["out"], sl ? outs : undefined);
   const wgsl = [
-    `// ${name} (${parts > 1 ? `${parts} workgroups` : "one workgroup"} per output${sub ? `, ${sub}` : ""})`,
+    `// ${name} (${parts > 1 ? `${parts} workgroups` : "one workgroup"} per output${sl ? `, ${sl.count} slices of the reduced elements in order` : ""}${sub ? `, ${sub}` : ""})`,
     ...(sub ? ["enable subgroups;"] : []),
     b.declare(outType),
     // sized for the smallest subgroups (1 thread) on the subgroup path
@@ -407,7 +587,7 @@ function workgroupReduce({ name, input, inShape, axes, outShape, inType, outType
     "}",
     "",
   ].join("\n");
-  return { name, wgsl, bindings: [...b.ids, out], readOnly: b.ids.length, workgroups: groupGrid(outs * parts) };
+  return { name, wgsl, bindings: [...b.ids, out], readOnly: b.ids.length, workgroups: groupGrid(outs * parts * slices), ...(footprint ? { footprint } : {}) };
 }
 
 export { matmulKernel, type Epilogue } from "./matmul.ts";

@@ -9,7 +9,8 @@ import type { DType, KernelSpec } from "../../runtime/bundle.ts";
 import { forEachIndex, refTensor, rowStrides, type RefTensor } from "../../runtime/reference/tensor.ts";
 import type { Attrs, Graph, Shape, TensorType } from "../ir/graph.ts";
 import { fmtType, numel } from "../ir/graph.ts";
-import { sliceView } from "../kernel/view.ts";
+import { contiguous, sliceView } from "../kernel/view.ts";
+import { affine } from "../codegen/footprint.ts";
 import { broadcastTo, cast, constant, reduce, reshape, transpose } from "./build.ts";
 import { defineOp, OpTypeError, type BatchArgs, type Batched, type KernelArgs } from "./registry.ts";
 import { batchedAxis, insertAxis, moveBatch } from "./batching.ts";
@@ -147,6 +148,9 @@ function padKernel({ name, node, inputs: [x], out }: KernelArgs): KernelSpec {
   const steps = node.attrs.steps as number[];
   const b = new Bindings();
   const src = b.bind(x.buffer, x.dtype);
+  // (its reads are not a view of the output's index (a division by the step): bound whole when split)
+  b.touch(src, "whole");
+  b.touch("out", { steps: [contiguous(shape)] });
   const body = unflatten("i", shape, "o");
   const conds: string[] = [];
   const q = shape.map((d, k) => {
@@ -162,7 +166,7 @@ function padKernel({ name, node, inputs: [x], out }: KernelArgs): KernelSpec {
   body.push(`  var v = ${storageZero(x.dtype)};`);
   body.push(`  if (${conds.length ? conds.join(" && ") : "true"}) { v = ${src}[${offsetExpr(x.view, q)}]; }`);
   body.push("  out[i] = v;");
-  return kernel(name, b, node.type.dtype, out, Math.max(1, numel(shape)), body);
+  return kernel(name, b, node.type.dtype, out, Math.max(1, numel(shape)), body, shape);
 }
 
 /** slice and pad: the batch axis is taken whole (start 0, step 1, all of it). */
@@ -287,7 +291,13 @@ function gatherKernel({ name, node, inputs: [x, idx], out }: KernelArgs): Kernel
   const o = shape.map((_, k) => `o${k}`);
   body.push(`  let j = ${clampWgsl(`${I}[${offsetExpr(idx.view, o.slice(axis, axis + ri))}]`, x.view.shape[axis])};`);
   body.push(`  out[i] = ${X}[${offsetExpr(x.view, [...o.slice(0, axis), "j", ...o.slice(axis + ri)])}];`);
-  return kernel(name, b, node.type.dtype, out, Math.max(1, numel(shape)), body);
+  // The footprint: x at every index along the axis (a row of an embedding table is any
+  // row), the other axes following the output's; the indices at the output's.
+  const xRows = x.view.shape.map((_, k) => (k < axis ? { [k]: 1 } : k === axis ? { [shape.length]: 1 } : { [k + ri - 1]: 1 }));
+  b.touch(X, { steps: [affine([...shape, x.view.shape[axis]], xRows), x.view], gathered: true });
+  b.touch(I, { steps: [affine(shape, idx.view.shape.map((_, k) => ({ [axis + k]: 1 }))), idx.view] });
+  b.touch("out", { steps: [contiguous(shape)] });
+  return kernel(name, b, node.type.dtype, out, Math.max(1, numel(shape)), body, shape);
 }
 
 // ---- take_along: NumPy take_along_axis with equal shapes off the axis
@@ -353,7 +363,11 @@ function takeAlongKernel({ name, node, inputs: [x, idx], out }: KernelArgs): Ker
   const o = shape.map((_, k) => `o${k}`);
   body.push(`  let j = ${clampWgsl(`${I}[${offsetExpr(idx.view, o)}]`, x.view.shape[axis])};`);
   body.push(`  out[i] = ${X}[${offsetExpr(x.view, o.map((e, k) => (k === axis ? "j" : e)))}];`);
-  return kernel(name, b, node.type.dtype, out, Math.max(1, numel(shape)), body);
+  // x at every index along the axis, the output's index on the others
+  b.touch(X, { steps: [affine([...shape, x.view.shape[axis]], shape.map((_, k) => ({ [k === axis ? shape.length : k]: 1 }))), x.view], gathered: true });
+  b.touch(I, { steps: [idx.view] });
+  b.touch("out", { steps: [contiguous(shape)] });
+  return kernel(name, b, node.type.dtype, out, Math.max(1, numel(shape)), body, shape);
 }
 
 /**

@@ -22,6 +22,7 @@ import type { Attrs, TensorType } from "../ir/graph.ts";
 import { numel } from "../ir/graph.ts";
 import { defineOp, OpTypeError, type BatchArgs, type Batched, type KernelArgs } from "./registry.ts";
 import { Bindings, kernel, u } from "../codegen/wgsl.ts";
+import { contiguous } from "../kernel/view.ts";
 import { wgslFloat } from "./elementwise.ts";
 
 /** PCG-RXS-M-XS 32-bit hash, as u32 arithmetic in JavaScript. */
@@ -127,14 +128,18 @@ function randomKernel(body: (key: (lane: number) => string) => string[], fns: st
   return ({ name, node, inputs, out }: KernelArgs): KernelSpec => {
     const seed = node.attrs.seed as number;
     const stream = node.attrs.stream as number;
+    const shape = node.type.shape;
     const b = new Bindings();
     const lines: string[] = [];
     if (inputs.length) {
       const c = inputs[0];
-      lines.push(`  let counter = bitcast<u32>(${b.bind(c.buffer, "i32")}[${u(c.view.offset)}]);`);
+      const counter = b.bind(c.buffer, "i32");
+      lines.push(`  let counter = bitcast<u32>(${counter}[${u(c.view.offset)}]);`);
+      b.touch(counter, { steps: [{ shape, strides: shape.map(() => 0), offset: c.view.offset }] });
     }
+    b.touch("out", { steps: [contiguous(shape)] });
     const key = (lane: number) => (inputs.length ? `weft_pcg(${u(randomKey(seed, stream, lane))} ^ counter)` : u(randomKey(seed, stream, lane)));
-    const spec = kernel(name, b, "f32", out, Math.max(1, numel(node.type.shape)), [...lines, ...body(key)]);
+    const spec = kernel(name, b, "f32", out, Math.max(1, numel(shape)), [...lines, ...body(key)], shape);
     // module-scope declarations may follow their use in WGSL
     return { ...spec, wgsl: spec.wgsl + fns };
   };

@@ -8,6 +8,7 @@ import { fmtType, numel } from "../ir/graph.ts";
 import { contiguous } from "../kernel/view.ts";
 import { defineOp, OpTypeError, type BufferOperand, type KernelArgs } from "./registry.ts";
 import { Bindings, kernel, offsetExpr, u, unflatten } from "../codegen/wgsl.ts";
+import { affine } from "../codegen/footprint.ts";
 import { axisAttr, intAttr, storageZero } from "./indexing.ts";
 import { batchAlongAxis, batchRemovingAxis } from "./batching.ts";
 import { isFloat } from "./elementwise.ts";
@@ -35,7 +36,9 @@ export function rowKernel(x: BufferOperand, axis: number) {
   const inShape = x.view.shape;
   const rowShape = inShape.filter((_, k) => k !== axis);
   const idx = (k: string) => inShape.map((_, j) => (j === axis ? k : `o${j < axis ? j : j - 1}`));
-  return { rowShape, n: inShape[axis], lines: unflatten("i", rowShape, "o"), idx, at: (k: string) => offsetExpr(x.view, idx(k)) };
+  // for footprints: thread i's row, with every index along the axis, as x's multi-index
+  const along = affine([...rowShape, inShape[axis]], inShape.map((_, j) => (j === axis ? { [rowShape.length]: 1 } : { [j < axis ? j : j - 1]: 1 })));
+  return { rowShape, n: inShape[axis], lines: unflatten("i", rowShape, "o"), idx, at: (k: string) => offsetExpr(x.view, idx(k)), along };
 }
 
 // ---- cumsum
@@ -75,10 +78,12 @@ defineOp({
 function cumsumKernel({ name, node, inputs: [x], out }: KernelArgs): KernelSpec {
   const axis = node.attrs.axis as number;
   const reverse = node.attrs.reverse === true;
-  const { rowShape, n, lines, idx, at } = rowKernel(x, axis);
+  const { rowShape, n, lines, idx, at, along } = rowKernel(x, axis);
   const b = new Bindings();
   const X = b.bind(x.buffer, x.dtype);
   const outView = contiguous(node.type.shape);
+  b.touch(X, { steps: [along, x.view] });
+  b.touch("out", { steps: [along, outView] });
   const body = [...lines];
   // f16 sums in an f32 accumulator, each prefix rounded to f16 as it is stored
   const half = x.dtype === "f16";
@@ -88,7 +93,7 @@ function cumsumKernel({ name, node, inputs: [x], out }: KernelArgs): KernelSpec 
   body.push(`    acc = acc + ${half ? `f32(${X}[${at("k")}])` : `${X}[${at("k")}]`};`);
   body.push(`    out[${offsetExpr(outView, idx("k"))}] = ${half ? "f16(acc)" : "acc"};`);
   body.push("  }");
-  return kernel(name, b, node.type.dtype, out, Math.max(1, numel(rowShape)), body);
+  return kernel(name, b, node.type.dtype, out, Math.max(1, numel(rowShape)), body, rowShape);
 }
 
 // ---- argmax
@@ -127,9 +132,11 @@ defineOp({
 });
 
 function argmaxKernel({ name, node, inputs: [x], out }: KernelArgs): KernelSpec {
-  const { rowShape, n, lines, at } = rowKernel(x, node.attrs.axis as number);
+  const { rowShape, n, lines, at, along } = rowKernel(x, node.attrs.axis as number);
   const b = new Bindings();
   const X = b.bind(x.buffer, x.dtype);
+  b.touch(X, { steps: [along, x.view] });
+  b.touch("out", { steps: [contiguous(rowShape)] });
   const body = [...lines];
   body.push(`  var best = ${X}[${at("0u")}];`);
   body.push("  var arg = 0u;");
@@ -138,7 +145,7 @@ function argmaxKernel({ name, node, inputs: [x], out }: KernelArgs): KernelSpec 
   body.push("    if (v > best) { best = v; arg = k; }");
   body.push("  }");
   body.push("  out[i] = i32(arg);");
-  return kernel(name, b, "i32", out, Math.max(1, numel(rowShape)), body);
+  return kernel(name, b, "i32", out, Math.max(1, numel(rowShape)), body, rowShape);
 }
 
 // ---- kth_largest
@@ -197,9 +204,11 @@ defineOp({
 
 function kthKernel({ name, node, inputs: [x], out }: KernelArgs): KernelSpec {
   const k = node.attrs.k as number;
-  const { rowShape, n, lines, at } = rowKernel(x, node.attrs.axis as number);
+  const { rowShape, n, lines, at, along } = rowKernel(x, node.attrs.axis as number);
   const b = new Bindings();
   const X = b.bind(x.buffer, x.dtype);
+  b.touch(X, { steps: [along, x.view] });
+  b.touch("out", { steps: [contiguous(rowShape)] });
   const zero = storageZero(x.dtype);
   const body = [...lines];
   body.push(`  var result = ${X}[${at("0u")}];`);
@@ -223,5 +232,5 @@ function kthKernel({ name, node, inputs: [x], out }: KernelArgs): KernelSpec {
   body.push("    bounded = true;");
   body.push("  }");
   body.push("  out[i] = result;");
-  return kernel(name, b, node.type.dtype, out, Math.max(1, numel(rowShape)), body);
+  return kernel(name, b, node.type.dtype, out, Math.max(1, numel(rowShape)), body, rowShape);
 }

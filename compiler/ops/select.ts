@@ -14,6 +14,7 @@ import type { Graph } from "../ir/graph.ts";
 import { fmtType, numel } from "../ir/graph.ts";
 import { contiguous } from "../kernel/view.ts";
 import { Bindings, kernel, offsetExpr, u, unflatten } from "../codegen/wgsl.ts";
+import { affine } from "../codegen/footprint.ts";
 import { add, fill, mul, reshape, sub } from "./build.ts";
 import { batchAlongAxis } from "./batching.ts";
 import { intAttr } from "./indexing.ts";
@@ -99,6 +100,10 @@ function argsortKernel({ name, node, inputs: [x], out }: KernelArgs): KernelSpec
   const b = new Bindings();
   const X = b.bind(x.buffer, x.dtype);
   const at = (k: string) => offsetExpr(x.view, shape.map((_, d) => (d === axis ? k : `o${d}`)));
+  // footprint: thread (element) reads its whole row, and writes one of the row's `count` slots
+  const row = (len: number) => affine([...shape, len], shape.map((_, d) => ({ [d === axis ? shape.length : d]: 1 })));
+  b.touch(X, { steps: [row(n), x.view] });
+  b.touch("out", { steps: [row(count), contiguous(node.type.shape)], gathered: true });
   const j = `o${axis}`;
   const body = unflatten("i", shape, "o");
   body.push(`  let vj = ${X}[${at(j)}];`);
@@ -114,7 +119,7 @@ function argsortKernel({ name, node, inputs: [x], out }: KernelArgs): KernelSpec
   body.push("  }");
   const slot = offsetExpr(contiguous(node.type.shape), shape.map((_, d) => (d === axis ? `rank - ${u(start)}` : `o${d}`)));
   body.push(`  if (rank >= ${u(start)} && rank < ${u(start + count)}) { out[${slot}] = i32(${j}); }`);
-  return kernel(name, b, "i32", out, Math.max(1, numel(shape)), body);
+  return kernel(name, b, "i32", out, Math.max(1, numel(shape)), body, shape);
 }
 
 // ---- the built-ins, as graphs (the lowering and the tests build them the same way)

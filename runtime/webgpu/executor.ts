@@ -2,10 +2,11 @@
 // load; a run is one command encoder and one submit; the host waits for the GPU only
 // when it asks to read something back.
 
-import { BUNDLE_VERSION, bufferBytes, elementBytes, shaderKey, storageOf, type Bundle, type BufferSpec, type KernelSpec, type StorageType, type TensorRef } from "../bundle.ts";
+import { BUNDLE_VERSION, MIN_BUNDLE_VERSION, bufferBytes, elementBytes, shaderKey, storageOf, type Bundle, type BufferSpec, type KernelSpec, type StorageType, type TensorRef } from "../bundle.ts";
 import { awaitGpu, type GpuHandle } from "./device.ts";
 import { CHECKED_LIMITS, checkDevice, DeviceLimitError, type Limits } from "../limits.ts";
 import { fromF16Array, toF16Array } from "../f16.ts";
+import { CHUNK_UNIFORM_STRIDE, chunkBinding, chunkUniform, fitBundle, OFFSET_ALIGN } from "../split.ts";
 
 /**
  * Host data: f32 and f16 tensors as Float32Array (an f16 tensor's values are converted to
@@ -65,6 +66,13 @@ export interface ExecutorOptions {
    * A test mode; WEFT_POISON=1 turns it on too.
    */
   poison?: boolean;
+  /**
+   * Limits lower than the device's to run the bundle within (as if on a smaller device):
+   * launches binding more than `maxStorageBufferBindingSize` are split (runtime/split.ts),
+   * or the load fails naming what does not fit. For tests, and to check a bundle for
+   * another device.
+   */
+  limits?: Limits;
 }
 
 /** The quiet-NaN bit pattern poisoned buffers are filled with. */
@@ -91,10 +99,11 @@ export class Executor {
     private readonly specs: Map<number, BufferSpec>,
     private readonly buffers: Map<number, GPUBuffer>,
     private readonly pipelines: GPUComputePipeline[],
-    private readonly bindGroups: GPUBindGroup[],
+    /** per kernel: one bind group, or one per chunk of a split launch */
+    private readonly bindGroups: GPUBindGroup[][],
+    /** uniform buffers: the kernels' sizes (KernelSpec.params), split launches' chunk numbers */
+    private readonly uniforms: GPUBuffer[],
     private readonly opts: ExecutorOptions = {},
-    /** buffers outside the plan the executor owns (the kernels' sizes) */
-    private readonly owned: GPUBuffer[] = [],
   ) {
     for (const r of [...bundle.inputs, ...bundle.params, ...bundle.state, ...bundle.outputs]) {
       if (!this.byName.has(r.name)) this.byName.set(r.name, r);
@@ -104,10 +113,21 @@ export class Executor {
     }
   }
 
-  static async load(handle: GpuHandle, bundle: Bundle, opts: ExecutorOptions = {}): Promise<Executor> {
+  static async load(handle: GpuHandle, given: Bundle, opts: ExecutorOptions = {}): Promise<Executor> {
     const { device } = handle;
     handle.throwIfFailed();
-    const specs = validateBundle(bundle, device.limits, device.features, `the device (${handle.info})`);
+    const limits: Limits = {};
+    for (const l of CHECKED_LIMITS) {
+      const have = device.limits[l];
+      if (typeof have === "number") limits[l] = Math.min(have, opts.limits?.[l] ?? Infinity);
+    }
+    // Launches over this device's binding limit (the bundle was compiled for a larger one)
+    // are split here where their footprints allow; the check below names the rest.
+    const binding = limits.maxStorageBufferBindingSize;
+    const fits = binding !== undefined && given.version >= MIN_BUNDLE_VERSION && given.version <= BUNDLE_VERSION;
+    const bundle = fits ? fitBundle(given, binding) : given;
+    const lowered = opts.limits ? ` within limits ${Object.entries(opts.limits).map(([k, v]) => `${k} ${v}`).join(", ")}` : "";
+    const specs = validateBundle(bundle, limits, device.features, `the device (${handle.info})${lowered}`);
     const level = debugLevel();
     const t0 = performance.now();
 
@@ -128,7 +148,7 @@ export class Executor {
     // against the WGSL declarations and unused bindings do not break bind groups.
     const layouts = new Map<string, GPUBindGroupLayout>();
     const layoutFor = (k: KernelSpec): GPUBindGroupLayout => {
-      const key = `${k.bindings.length}/${k.readOnly}/${k.params?.length ? "P" : ""}`;
+      const key = `${k.bindings.length}/${k.readOnly}/${k.params?.length ? "P" : ""}${k.chunks ? "/chunked" : ""}`;
       let l = layouts.get(key);
       if (!l) {
         const entries: GPUBindGroupLayoutEntry[] = k.bindings.map((_, i) => ({
@@ -136,7 +156,9 @@ export class Executor {
           visibility: GPUShaderStage.COMPUTE,
           buffer: { type: i < k.readOnly ? "read-only-storage" : "storage" },
         }));
+        // the kernel's sizes (shape-generic kernels), then a split launch's chunk numbers (runtime/split.ts)
         if (k.params?.length) entries.push({ binding: k.bindings.length, visibility: GPUShaderStage.COMPUTE, buffer: { type: "uniform" } });
+        if (k.chunks) entries.push({ binding: chunkBinding(k), visibility: GPUShaderStage.COMPUTE, buffer: { type: "uniform" } });
         l = device.createBindGroupLayout({ label: `weft ${key}`, entries });
         layouts.set(key, l);
       }
@@ -150,6 +172,7 @@ export class Executor {
     const distinct = [...new Set(shaderOf)];
     const firstOf = new Map(distinct.map((key) => [key, bundle.kernels[shaderOf.indexOf(key)]]));
     const modules = distinct.map((key) => device.createShaderModule({ label: firstOf.get(key)!.name, code: firstOf.get(key)!.wgsl }));
+    const uniforms: GPUBuffer[] = [];
     // A shape-generic kernel's sizes: one uniform buffer holding every kernel's, each at
     // an offset aligned to minUniformBufferOffsetAlignment.
     const align = device.limits.minUniformBufferOffsetAlignment;
@@ -161,27 +184,36 @@ export class Executor {
     }
     const paramBuffer = paramBytes ? device.createBuffer({ label: "weft kernel sizes", size: paramBytes, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }) : null;
     if (paramBuffer) {
+      uniforms.push(paramBuffer);
       const all = new Uint32Array(paramBytes / 4);
       bundle.kernels.forEach((k, i) => k.params && all.set(k.params, paramAt[i] / 4));
       device.queue.writeBuffer(paramBuffer, 0, all);
     }
-    const bindGroups = bundle.kernels.map((k, i) =>
-      device.createBindGroup({
-        label: k.name,
-        layout: layoutFor(k),
-        entries: [
-          ...k.bindings.map((id, j) => ({ binding: j, resource: { buffer: buffers.get(id)! } })),
-          ...(k.params?.length && paramBuffer ? [{ binding: k.bindings.length, resource: { buffer: paramBuffer, offset: paramAt[i], size: 16 * Math.ceil(k.params.length / 4) } }] : []),
-        ],
-      }),
-    );
+    const paramEntry = (k: KernelSpec, i: number): GPUBindGroupEntry[] =>
+      k.params?.length && paramBuffer ? [{ binding: k.bindings.length, resource: { buffer: paramBuffer, offset: paramAt[i], size: 16 * Math.ceil(k.params.length / 4) } }] : [];
+    const bindGroups = bundle.kernels.map((k, i): GPUBindGroup[] => {
+      if (!k.chunks) {
+        const entries = [...k.bindings.map((id, j) => ({ binding: j, resource: { buffer: buffers.get(id)! } })), ...paramEntry(k, i)];
+        return [device.createBindGroup({ label: k.name, layout: layoutFor(k), entries })];
+      }
+      // One uniform buffer per split kernel, a slot per chunk; a bind group per chunk
+      // binding its ranges of the buffers and its slot.
+      const uniform = device.createBuffer({ label: `${k.name} chunks`, size: k.chunks.length * CHUNK_UNIFORM_STRIDE, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+      uniforms.push(uniform);
+      const slot = Math.ceil((k.bindings.length + 2) / 4) * 16;
+      return k.chunks.map((c, j) => {
+        const values = chunkUniform(c);
+        device.queue.writeBuffer(uniform, j * CHUNK_UNIFORM_STRIDE, values);
+        const entries: GPUBindGroupEntry[] = k.bindings.map((id, b) => ({ binding: b, resource: { buffer: buffers.get(id)!, offset: c.ranges[b][0], size: c.ranges[b][1] } }));
+        entries.push(...paramEntry(k, i));
+        entries.push({ binding: chunkBinding(k), resource: { buffer: uniform, offset: j * CHUNK_UNIFORM_STRIDE, size: slot } });
+        return device.createBindGroup({ label: `${k.name} chunk ${j}`, layout: layoutFor(k), entries });
+      });
+    });
     // Resolves to the first error (or null); a rejection (device lost) is an error too.
     const scope = device.popErrorScope().catch((e: Error) => e);
 
-    const destroyAll = () => {
-      buffers.forEach((b) => b.destroy());
-      paramBuffer?.destroy();
-    };
+    const destroyAll = () => [...buffers.values(), ...uniforms].forEach((b) => b.destroy());
     try {
       // WGSL errors first: they name the kernel and line; pipeline errors would not.
       const infos = await awaitGpu(Promise.all(modules.map((m) => m.getCompilationInfo())));
@@ -210,7 +242,7 @@ export class Executor {
 
       if (level >= 1) logLoad(bundle, handle.info, performance.now() - t0, level, distinct.length);
       const poison = opts.poison ?? (typeof process !== "undefined" && process.env?.WEFT_POISON === "1");
-      return new Executor(handle, bundle, specs, buffers, pipelines, bindGroups, { poison }, paramBuffer ? [paramBuffer] : []);
+      return new Executor(handle, bundle, specs, buffers, pipelines, bindGroups, uniforms, { poison });
     } catch (e) {
       destroyAll();
       throw e;
@@ -288,10 +320,13 @@ export class Executor {
     if (level >= 2) {
       for (const k of kernels) {
         const bytes = (ids: number[]) => ids.reduce((a, id) => a + bytesOf(this.specs.get(id)!), 0);
-        log(`launch ${k.name} [${k.workgroups.join(",")}] reads ${bytes(k.bindings.slice(0, k.readOnly))} bytes, writes ${bytes(k.bindings.slice(k.readOnly))} bytes`);
+        const split = k.chunks ? ` in ${k.chunks.length} chunks` : "";
+        log(`launch ${k.name} [${k.workgroups.join(",")}]${split} reads ${bytes(k.bindings.slice(0, k.readOnly))} bytes, writes ${bytes(k.bindings.slice(k.readOnly))} bytes`);
       }
     }
-    if (level >= 1) log(`run ${run}: ${kernels.length} launches, ${copies.length} copies (${copied} bytes); host wrote ${this.bytesWritten} bytes`);
+    const dispatches = kernels.reduce((n, k) => n + (k.chunks?.length ?? 1), 0);
+    const chunked = dispatches !== kernels.length ? ` (${dispatches} dispatches: split launches)` : "";
+    if (level >= 1) log(`run ${run}: ${kernels.length} launches${chunked}, ${copies.length} copies (${copied} bytes); host wrote ${this.bytesWritten} bytes`);
     this.bytesWritten = 0;
 
     const refs = (opts?.read ?? []).map((n) => this.ref(n, "run"));
@@ -333,7 +368,6 @@ export class Executor {
     if (this.destroyed) return;
     this.destroyed = true;
     this.buffers.forEach((b) => b.destroy());
-    this.owned.forEach((b) => b.destroy());
     this.staging.forEach((list) => list.forEach((b) => b.destroy()));
     this.timing?.set.destroy();
     this.timing?.resolve.destroy();
@@ -346,11 +380,16 @@ export class Executor {
   }
 
   private dispatch(pass: GPUComputePassEncoder, i: number): void {
-    const [x, y, z] = this.bundle.kernels[i].workgroups;
+    const k = this.bundle.kernels[i];
+    const [x, y, z] = k.workgroups;
     if (x * y * z === 0) return;
     pass.setPipeline(this.pipelines[i]);
-    pass.setBindGroup(0, this.bindGroups[i]);
-    pass.dispatchWorkgroups(x, y, z);
+    // a split launch: one dispatch per chunk, in order (a pass orders their storage writes)
+    const grids = k.chunks ? k.chunks.map((c) => c.workgroups) : [k.workgroups];
+    grids.forEach((g, j) => {
+      pass.setBindGroup(0, this.bindGroups[i][j]);
+      pass.dispatchWorkgroups(g[0], g[1], g[2]);
+    });
   }
 
   private ref(name: string, what: string): TensorRef {
@@ -462,7 +501,7 @@ function logLoad(bundle: Bundle, device: string, ms: number, level: number, shad
   const roles = [...byRole].map(([r, n]) => `${r} ${n}`).join(", ");
   log(`loaded bundle on ${device}: ${bundle.buffers.length} buffers, ${total} bytes (${roles}); ${bundle.kernels.length} kernels (${shaders} distinct shaders), ${bundle.copies.length} copies (pipelines ready in ${ms.toFixed(0)} ms)`);
   for (const k of bundle.kernels) {
-    log(`  kernel ${k.name} workgroups=[${k.workgroups.join(",")}] bindings=${k.bindings.length}`);
+    log(`  kernel ${k.name} workgroups=[${k.workgroups.join(",")}] bindings=${k.bindings.length}${k.chunks ? ` split into ${k.chunks.length} chunks` : ""}`);
     if (level >= 2 && k.fused?.length) log(`    fuses ${k.fused.map((f) => `%${f.node} ${f.op}${f.at ? ` (${f.at})` : ""}`).join(", ")}`);
   }
 }
@@ -481,6 +520,26 @@ function compileErrors(k: KernelSpec, info: GPUCompilationInfo): string | null {
   return `kernel "${k.name}": WGSL compile error\n${msgs.join("\n")}`;
 }
 
+/** A split launch's chunks: in order, each within its buffers at aligned offsets, one round at most where the kernel accumulates. */
+function validateChunks(k: KernelSpec, bytes: (id: number) => number, fail: (msg: string) => never): void {
+  const where = `kernel "${k.name}"`;
+  const total = k.workgroups[0] * k.workgroups[1] * k.workgroups[2];
+  let next = 0;
+  k.chunks!.forEach((c, j) => {
+    const at = `${where} chunk ${j}`;
+    if (!Number.isInteger(c.first) || c.first !== next || !(c.end > c.first) || c.end > total) fail(`${at} runs workgroups [${c.first}, ${c.end}) of ${total}, after ${next}`);
+    next = c.end;
+    if (c.workgroups.length !== 3 || c.workgroups[0] * c.workgroups[1] * c.workgroups[2] < c.end - c.first) fail(`${at} dispatches [${c.workgroups}] for ${c.end - c.first} workgroups`);
+    if (k.footprint?.round !== undefined && c.end - c.first > k.footprint.round) fail(`${at} runs ${c.end - c.first} workgroups, more than one round (${k.footprint.round})`);
+    if (c.ranges.length !== k.bindings.length || c.bases.length !== k.bindings.length) fail(`${at} has ${c.ranges.length} ranges for ${k.bindings.length} bindings`);
+    c.ranges.forEach(([offset, size], i) => {
+      if (offset % OFFSET_ALIGN !== 0 || size <= 0 || size % 4 !== 0 || offset + size > bytes(k.bindings[i])) {
+        fail(`${at} binds bytes [${offset}, ${offset + size}) of buffer ${k.bindings[i]} (${bytes(k.bindings[i])} bytes; offsets are multiples of ${OFFSET_ALIGN})`);
+      }
+    });
+  });
+}
+
 /**
  * Check the bundle's shape, then what it needs of the device (runtime/limits.ts: buffer
  * and binding sizes, storage buffers per kernel, workgroup sizes and storage, dispatch
@@ -492,7 +551,7 @@ export function validateBundle(bundle: Bundle, limits: Limits | GPUSupportedLimi
   const fail = (msg: string): never => {
     throw new Error(`invalid bundle: ${msg}`);
   };
-  if (bundle.version !== BUNDLE_VERSION) fail(`version ${bundle.version}, this runtime reads version ${BUNDLE_VERSION}`);
+  if (!(bundle.version >= MIN_BUNDLE_VERSION && bundle.version <= BUNDLE_VERSION)) fail(`version ${bundle.version}, this runtime reads versions ${MIN_BUNDLE_VERSION} to ${BUNDLE_VERSION}`);
   const specs = new Map<number, BufferSpec>();
   for (const b of bundle.buffers) {
     if (specs.has(b.id)) fail(`buffer id ${b.id} appears twice`);
@@ -516,6 +575,8 @@ export function validateBundle(bundle: Bundle, limits: Limits | GPUSupportedLimi
     k.workgroups.forEach((w, d) => {
       if (!Number.isInteger(w) || w < 0) fail(`${where} workgroups[${d}] = ${w}`);
     });
+    if (k.footprint?.round !== undefined && !k.chunks) fail(`${where} adds into its outputs in rounds and must run as chunks, but has none`);
+    if (k.chunks) validateChunks(k, (id) => Math.max(4, buf(id, where).length * 4), fail);
   }
   for (const c of bundle.copies) {
     const s = buf(c.src, "copy"), d = buf(c.dst, "copy");

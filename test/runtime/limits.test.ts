@@ -79,7 +79,9 @@ var<workgroup> flag: u32;                         // 4 → 16
     const msg = error(() => validateBundle(b, limits, [], "the test device"));
     expect(msg).toMatch(/^the test device cannot run this bundle:/);
     expect(msg).toContain('kernel "double" uses 32768 bytes of workgroup storage, over the device\'s maxComputeWorkgroupStorageSize 16384');
-    expect(msg).toContain('kernel "double" binding 0 (buffer 0) is 4000 bytes, over the device\'s maxStorageBufferBindingSize 2048');
+    expect(msg).toContain(
+      'kernel "double" binding 0 (buffer 0, input "x") is 4000 bytes, over the device\'s maxStorageBufferBindingSize 2048, and cannot be split: the kernel has no footprint',
+    );
     expect(msg).toContain('kernel "double" uses feature "shader-f16", which the device does not have');
     expect(msg).toContain("has @workgroup_size(512, 2, 1): 1024 invocations, over the device's maxComputeInvocationsPerWorkgroup 256");
     // and a bundle within the limits passes
@@ -96,15 +98,26 @@ var<workgroup> flag: u32;                         // 4 → 16
 });
 
 describe("compiling for a known device", () => {
-  it("refuses a tensor larger than the device's maxStorageBufferBindingSize, at compile time", () => {
+  const small = { ...PORTABLE, limits: { ...PORTABLE.limits, maxStorageBufferBindingSize: 1024 } };
+
+  it("splits a launch binding more than the device's maxStorageBufferBindingSize (test/codegen/split.test.ts)", () => {
     const g = new Graph();
     const x = g.source("input", "x", { shape: [1000], dtype: "f32" });
     g.output("y", add(g, x, x));
-    expect(() => compileBundle(g, { device: PORTABLE })).not.toThrow();
-    const small = { ...PORTABLE, limits: { ...PORTABLE.limits, maxStorageBufferBindingSize: 1024 } };
+    expect(compileBundle(g, { device: PORTABLE }).kernels[0].chunks).toBeUndefined();
+    const [k] = compileBundle(g, { device: small }).kernels;
+    expect(k.chunks!.map((c) => c.ranges.map(([, size]) => size))).toEqual([[1024, 1024], [1024, 1024], [1024, 1024], [928, 928]]);
+  });
+
+  it("refuses at compile time what cannot be split, naming the kernel, the tensor, its bytes, the limit and why", () => {
+    const g = new Graph();
+    const x = g.source("input", "x", { shape: [1000], dtype: "f32" });
+    g.output("y", g.add("cumsum", [x], { axis: 0 })); // one thread reads all of x
     const msg = error(() => compileBundle(g, { device: small }));
     expect(msg).toMatch(/^the target device cannot run this bundle:/);
-    expect(msg).toMatch(/binding \d \(buffer \d\) is 4000 bytes, over the device's maxStorageBufferBindingSize 1024/);
+    expect(msg).toContain(
+      'kernel "cumsum_1" binding 0 (buffer 0, input "x") is 4000 bytes, over the device\'s maxStorageBufferBindingSize 1024, and cannot be split: one workgroup alone touches 4000 bytes of it',
+    );
   });
 });
 

@@ -210,3 +210,12 @@ describe("safetensors files", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 });
+
+describe("safetensors names", () => {
+  // found by the round-trip property: a plain object header turned the name into its prototype
+  it("keeps a tensor named __proto__", () => {
+    const back = decodeSafetensors(encodeSafetensors(new Map([["__proto__", { dtype: "I32" as const, shape: [1, 2], data: Int32Array.of(3, 4) }]])));
+    expect([...back.keys()]).toEqual(["__proto__"]);
+    expect(back.get("__proto__")!.data).toEqual(Int32Array.of(3, 4));
+  });
+});
