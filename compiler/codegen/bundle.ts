@@ -24,7 +24,7 @@ import { numel } from "../ir/graph.ts";
 import { contiguous, type View } from "../kernel/view.ts";
 import { getOp, type BufferOperand } from "../ops/registry.ts";
 import { InternalError } from "../diagnostics.ts";
-import { elementwiseKernel, finishKernel, matmulKernel, offsetExpr, reduceKernels } from "./wgsl.ts";
+import { elementwiseKernel, finishKernel, matmulKernel, reduceKernels } from "./wgsl.ts";
 import type { Target } from "./target.ts";
 import { PORTABLE, type DeviceProfile } from "../../runtime/profile.ts";
 import { readAligned, updateKernel } from "./update.ts";
@@ -168,8 +168,8 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
         { name: `${name}_matmul_${m.node.id}`, node: m.node, inputs: [m.a, m.b], out, target },
         {
           dtype: node.type.dtype,
-          render: (r, idx, v) => {
-            const t = alias ? readAligned(tree, new Map([[alias.buffer, `out[${offsetExpr(contiguous(shape), idx)}]`]]), shape)! : tree;
+          render: (r, idx, v, at) => {
+            const t = alias ? readAligned(tree, new Map([[alias.buffer, `out[${at}]`]]), shape)! : tree;
             return r.value(substitute(t, acc, v), idx);
           },
         },

@@ -33,7 +33,12 @@ import { affine, fitsBindingLimit } from "./footprint.ts";
 
 export interface Epilogue {
   /** the value stored for the output element at `idx`, given the accumulator's variable */
-  render(r: Renderer, idx: readonly string[], acc: string): string;
+  /**
+   * `at`: the output element's flat offset (WGSL). Operands read at the output's own
+   * elements (an in-place parameter, a residual) use it, so that they need no sizes of
+   * their own and matmuls over other shapes keep one shader.
+   */
+  render(r: Renderer, idx: readonly string[], acc: string, at: string): string;
   dtype: DType;
 }
 
@@ -389,12 +394,12 @@ function renderMatmul(
       if (!guard.length) {
         // no guard: rendered in the kernel's scope, so values that depend only on the
         // row or the column (a bias) are loaded once per thread, not once per output
-        body.push(`  out[${at}] = ${store(epilogue.render(top, [...batch, row(x), col(y)], result(x, y)), epilogue.dtype)};`);
+        body.push(`  out[${at}] = ${store(epilogue.render(top.at(shape, [...batch, row(x), col(y)], at), [...batch, row(x), col(y)], result(x, y), at), epilogue.dtype)};`);
         continue;
       }
       const lines: string[] = [];
       const rr = top.child(lines, "    ");
-      const v = epilogue.render(rr, [...batch, row(x), col(y)], result(x, y));
+      const v = epilogue.render(rr.at(shape, [...batch, row(x), col(y)], at), [...batch, row(x), col(y)], result(x, y), at);
       body.push(`  if (${guard.join(" && ")}) {`, ...lines, `    out[${at}] = ${store(v, epilogue.dtype)};`, "  }");
     }
   }

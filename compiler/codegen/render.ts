@@ -91,6 +91,15 @@ export class Renderer {
     return new Renderer(this.bindings, lines, indent, this.count, root);
   }
 
+  /** The output's own elements: reads at `idx` through an identity view of `shape` use offset `at`. */
+  private own?: { shape: Shape; key: string; at: string };
+
+  /** This renderer, with reads of `shape`'s element `idx` (identity views) at flat offset `at`. */
+  at(shape: Shape, idx: readonly string[], at: string): this {
+    this.own = { shape, key: idx.join(","), at };
+    return this;
+  }
+
   fresh(prefix: string): string {
     return `${prefix}${this.count.n++}`;
   }
@@ -112,7 +121,8 @@ export class Renderer {
     } else if (op.kind === "buffer") {
       const name = this.bindings.bind(op.buffer, op.dtype);
       this.bindings.touch(name, through(at, op.view));
-      expr = load(`${name}[${offsetExpr(op.view, idx)}]`, op.dtype);
+      const own = this.own && idx.join(",") === this.own.key && isIdentity(op.view, this.own.shape) ? this.own.at : undefined;
+      expr = load(`${name}[${own ?? offsetExpr(op.view, idx)}]`, op.dtype);
     } else {
       const inner = this.innerIndex(op, idx);
       const innerAt = isIdentity(op.view, op.node.type.shape) ? at : through(at, op.view);

@@ -105,8 +105,15 @@ export function store(expr: string, dtype: DType): string {
  * stride (a literal, or a uniform slot in a shape-generic kernel: Bindings.int).
  */
 export function offsetExpr(view: View, idx: readonly string[], int: (n: number) => string = u): string {
-  const terms = [view.offset ? int(view.offset) : ""];
+  // With sizes in uniforms every term is kept (a zero stride, a size-1 dim, a unit stride
+  // are values, not structure), so that the code does not depend on them.
+  const generic = int !== u;
+  const terms = [view.offset || generic ? int(view.offset) : ""];
   view.strides.forEach((s, k) => {
+    if (generic) {
+      if (idx[k] !== "0u") terms.push(`${/^[A-Za-z0-9_]+$/.test(idx[k]) ? idx[k] : `(${idx[k]})`} * ${int(view.shape[k] === 1 ? 0 : s)}`);
+      return;
+    }
     // an index may be an expression (`m0 + 1u`): parenthesise it before scaling
     const i = /^[A-Za-z0-9_]+$/.test(idx[k]) ? idx[k] : `(${idx[k]})`;
     if (s !== 0 && view.shape[k] !== 1) terms.push(s === 1 ? i : `${i} * ${int(s)}`);
