@@ -291,7 +291,7 @@ describe("identities, shape rules and the reference's precision", () => {
       [() => h.add("gather", [x, ii], { axis: 2 }), /axis 2 out of range for f32\[4, 5\]/],
       [() => h.add("take_along", [x, h.source("input", "t3", i32(3, 2))], { axis: 1 }), /differ on axis 0/],
       [() => h.add("take_along", [x, ii], { axis: 0 }), /must have the rank of/],
-      [() => h.add("cumsum", [h.add("gt", [x, x])], { axis: 0, reverse: false }), /cumsum takes f32 or i32, got bool/],
+      [() => h.add("cumsum", [h.add("gt", [x, x])], { axis: 0, reverse: false }), /cumsum takes f32, f16 or i32, got bool/],
       [() => h.add("cumsum", [x], { axis: 0, reverse: 1 }), /'reverse' must be true or false/],
       [() => h.add("kth_largest", [x], { axis: 1, k: 6 }), /k = 6 must be in \[1, 5\]/],
       [() => h.add("kth_largest", [x], { axis: 1, k: 0 }), /k = 0 must be in \[1, 5\]/],
