@@ -14,6 +14,7 @@
 //
 // The runtime uses the same functions at load, so that a bundle compiled for a larger
 // binding limit than the device's is re-split there (no compiler needed).
+import { rowStrides } from "./reference/tensor.ts";
 import { bufferBytes, type Access, type Bundle, type BufferSpec, type ChunkSpec, type Footprint, type IndexStep, type KernelSpec } from "./bundle.ts";
 
 /** Binding offsets must be multiples of minStorageBufferOffsetAlignment: 256 is the largest any device may ask. */
@@ -29,15 +30,6 @@ const MAX_GROUPS = 65535;
 export const specBytes = (b: BufferSpec): number => bufferBytes(b.length, b.type);
 
 const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
-const rowStrides = (shape: readonly number[]): number[] => {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i];
-  }
-  return s;
-};
 
 // ---- ranges: what a range of work items touches ------------------------------------
 
