@@ -24,7 +24,7 @@ import { numel } from "../ir/graph.ts";
 import { contiguous, type View } from "../kernel/view.ts";
 import { getOp, type BufferOperand } from "../ops/registry.ts";
 import { InternalError } from "../diagnostics.ts";
-import { elementwiseKernel, finishKernel, matmulKernel, reduceKernels } from "./wgsl.ts";
+import { elementwiseKernel, finishKernel, matmulKernel, reduceKernels, vec4ElementwiseKernel } from "./wgsl.ts";
 import type { Target } from "./target.ts";
 import { PORTABLE, type DeviceProfile } from "../../runtime/profile.ts";
 import { readAligned, updateKernel } from "./update.ts";
@@ -179,7 +179,13 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
       if (fitsBindingLimit(spec, target)) return spec;
     }
     const root = alias ? readAligned(resolve(op), new Map([[alias.buffer, "out[i]"]]), shape) : fitted(resolve(op) as Operand);
-    return root && root.kind !== "raw" ? elementwiseKernel(name, shape, node.type.dtype, root, out) : undefined;
+    if (!root || root.kind === "raw") return undefined;
+    if (!alias) {
+      // four elements a thread where the reads allow (kept only where the launch fits or splits)
+      const vec = vec4ElementwiseKernel(name, shape, node.type.dtype, root, out);
+      if (vec && fitsBindingLimit(vec, target)) return vec;
+    }
+    return elementwiseKernel(name, shape, node.type.dtype, root, out);
   };
   /** Fused values computed into buffers of their own to keep kernels within the binding limit, by node. */
   const spilled = new Map<number, BufferOperand>();

@@ -7,7 +7,7 @@ import type { Node, Shape } from "../ir/graph.ts";
 import { numel, stridesOf } from "../ir/graph.ts";
 import { contiguous, type View } from "../kernel/view.ts";
 import type { Lowering } from "../ops/registry.ts";
-import { Renderer, type Operand } from "./render.ts";
+import { isIdentity, Renderer, type Operand, type Renderable } from "./render.ts";
 import { wgslFloat } from "../ops/elementwise.ts";
 import { f16Round } from "../../runtime/f16.ts";
 import { InternalError } from "../diagnostics.ts";
@@ -212,10 +212,11 @@ export class Bindings {
     return `in${k}`;
   }
   /** The read-only inputs' declarations, then the read_write output `out` (one dtype) or `out0`, `out1`, … (a list). */
-  declare(out: DType | readonly DType[]): string {
+  declare(out: DType | readonly DType[], vec4Out = false): string {
     const lines = this.ids.map((_, k) => `@group(0) @binding(${k}) var<storage, read> in${k}: array<${this.vec[k] ? `vec4<${storage(this.types[k])}>` : storage(this.types[k])}>;`);
     const outs = typeof out === "string" ? [out] : out;
-    outs.forEach((t, k) => lines.push(`@group(0) @binding(${this.ids.length + k}) var<storage, read_write> out${typeof out === "string" ? "" : k}: array<${storage(t)}>;`));
+    const elem = (t: DType) => (vec4Out ? `vec4<${storage(t)}>` : storage(t));
+    outs.forEach((t, k) => lines.push(`@group(0) @binding(${this.ids.length + k}) var<storage, read_write> out${typeof out === "string" ? "" : k}: array<${elem(t)}>;`));
     if (this.params.length) {
       lines.push(`@group(0) @binding(${this.ids.length + outs.length}) var<uniform> P: array<vec4<u32>, ${Math.ceil(this.params.length / 4)}>;`);
     }
@@ -247,6 +248,60 @@ export function kernel(name: string, b: Bindings, outType: DType, out: number, t
 }
 
 /** One thread per element of `root` (a fused expression tree, a view, or a constant). */
+/**
+ * An f32 element kernel whose thread computes four consecutive elements: the tensors it
+ * reads at its own elements (identity views) come in as one vec4 each, and the output
+ * goes out as one vec4; the expression is rendered per element, so reads through other
+ * views, index-dependent ops and non-f32 intermediates are as in the scalar kernel.
+ * On lavapipe the vec4 loads and stores make a memory-bound chain 3–4× faster
+ * (`gelu(x*a+b)*c`: 2.6 → 10 GB/s, hand-written). Undefined where it does not apply
+ * (not f32, a length not a multiple of 4, or nothing read at the kernel's own elements).
+ */
+export function vec4ElementwiseKernel(name: string, shape: Shape, dtype: DType, root: Operand, out: number): KernelSpec | undefined {
+  const n = numel(shape);
+  if (dtype !== "f32" || n % 4 !== 0 || n === 0) return undefined;
+  const own = (op: Renderable): boolean =>
+    op.kind === "buffer" && op.dtype === "f32" && op.view.shape.length === shape.length && isIdentity(op.view, shape);
+  // Only reads at the kernel's own element count: under a fused node read through another
+  // view (a transpose of a square tensor) the same buffer is read at other elements.
+  const aligned = (op: Renderable): boolean =>
+    op.kind === "fused" && op.node.type.shape.length === shape.length && isIdentity(op.view, shape) && isIdentity(contiguous(op.node.type.shape), shape);
+  const reads = new Set<number>();
+  const scan = (op: Renderable): void => {
+    if (op.kind === "buffer" && own(op)) reads.add(op.buffer);
+    else if (aligned(op) && op.kind === "fused") op.inputs.forEach(scan);
+  };
+  scan(root);
+  if (!reads.size) return undefined;
+  const b = new Bindings();
+  const body: string[] = [];
+  const q = new Map<number, string>();
+  for (const id of reads) {
+    const arr = b.bindVec4(id, "f32");
+    const v = `q${q.size}`;
+    body.push(`  let ${v} = ${arr}[i];`);
+    q.set(id, v);
+    b.touch(arr, { steps: [contiguous(shape)] });
+  }
+  // element c of the thread: the tree with its own-element reads replaced by component c
+  const swap = (op: Renderable, c: string): Renderable => {
+    if (op.kind === "buffer" && own(op)) return { kind: "raw", name: `${q.get(op.buffer)!}.${c}`, dtype: "f32" };
+    if (op.kind === "fused" && aligned(op)) return { ...op, inputs: op.inputs.map((x) => swap(x, c)) };
+    return op;
+  };
+  const r = new Renderer(b, body, "  ", undefined, { steps: [] });
+  const values = ["x", "y", "z", "w"].map((c, k) => {
+    body.push(...unflatten(`(i * 4u + ${u(k)})`, shape, `e${k}_`));
+    return r.value(swap(root, c), shape.map((_, a) => `e${k}_${a}`));
+  });
+  body.push(`  out[i] = vec4<f32>(${values.join(", ")});`);
+  b.touch("out", { steps: [contiguous(shape)] });
+  const threads = n / 4;
+  const wgsl = threadKernelWgsl(`${name} (4 elements a thread)`, b.declare(dtype, true), threads, body);
+  const footprint = b.footprint(shape, 4 * WORKGROUP, ["out"]);
+  return { name, wgsl, bindings: [...b.ids, out], readOnly: b.ids.length, workgroups: grid(threads), ...(footprint ? { footprint } : {}) };
+}
+
 export function elementwiseKernel(name: string, shape: Shape, dtype: DType, root: Operand, out: number): KernelSpec {
   const b = new Bindings();
   const body = unflatten("i", shape, "o");
