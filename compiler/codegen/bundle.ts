@@ -61,7 +61,18 @@ export interface CompileOptions {
   matmulTile?: string;
   /** matmul kernels read sizes and strides from a uniform and share shaders across shapes (default true): Target.genericMatmul */
   genericMatmul?: boolean;
+  /** element kernels of at least this many elements compute four a thread (default 2^20; Infinity: never) */
+  vec4MinElements?: number;
 }
+
+/**
+ * Element kernels of at least this many elements compute four a thread (wgsl.ts
+ * vec4ElementwiseKernel). The vec4 kernel renders its expression four times, which lavapipe
+ * pays for in JIT time at the first dispatch (about +300 ms over the transformer-block
+ * step's 46 element and reduction kernels); from 1M elements a run saves more than a
+ * millisecond (2.6 → 10 GB/s), so the cost is repaid within the first steps.
+ */
+const VEC4_MIN_ELEMENTS = 1 << 20;
 
 /** Largest fused expression (in ops) that is recomputed by each of several readers. */
 const MAX_SHARED_TREE = 12;
@@ -71,6 +82,7 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
   const fuse = opts.fuse ?? true;
   const target: Target = { device: opts.device ?? PORTABLE, matmulTile: opts.matmulTile, genericMatmul: opts.genericMatmul };
   const maxBound = (opts.maxStorageBuffers ?? 8) - 1; // one binding is the output
+  const vec4Min = opts.vec4MinElements ?? VEC4_MIN_ELEMENTS;
   const roots = [...g.outputs.values(), ...updates.values()];
   const needed = new Uint8Array(g.nodes.length);
   const stack = [...roots];
@@ -180,7 +192,7 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
     }
     const root = alias ? readAligned(resolve(op), new Map([[alias.buffer, "out[i]"]]), shape) : fitted(resolve(op) as Operand);
     if (!root || root.kind === "raw") return undefined;
-    if (!alias) {
+    if (!alias && numel(shape) >= vec4Min) {
       // four elements a thread where the reads allow (kept only where the launch fits or splits)
       const vec = vec4ElementwiseKernel(name, shape, node.type.dtype, root, out);
       if (vec && fitsBindingLimit(vec, target)) return vec;

@@ -2,7 +2,8 @@
 // tensors read at the kernel's own elements), against the float64 reference on the GPU,
 // poisoned: every output element must be written. Tolerance: f32 rounding of a few ops.
 import { describe, expect, it } from "vitest";
-import { compileBundle } from "../../compiler/codegen/bundle.ts";
+import { compileBundle, type CompileOptions } from "../../compiler/codegen/bundle.ts";
+import { PORTABLE } from "../../runtime/profile.ts";
 import { formatDiagnostic } from "../../compiler/diagnostics.ts";
 import { loadProgram, lowerFunction, MODELS_DIR, type InputType } from "../../compiler/index.ts";
 import type { RefTensor } from "../../runtime/reference/tensor.ts";
@@ -38,7 +39,7 @@ const cases: [string, Record<string, number[]>, boolean][] = [
 ];
 
 /** Each output of `g` on the GPU (poisoned) against the reference. */
-async function compare(g: Graph, shapes: Record<string, number[]>, seed: number) {
+async function compare(g: Graph, shapes: Record<string, number[]>, seed: number, options: CompileOptions = { vec4MinElements: 4 }) {
   const r = rng(seed);
   const feeds: Record<string, RefTensor> = {};
   for (const [k, s] of Object.entries(shapes)) {
@@ -47,7 +48,7 @@ async function compare(g: Graph, shapes: Record<string, number[]>, seed: number)
     feeds[k] = t;
   }
   const outs = [...g.outputs.keys()];
-  const { got, want } = await runBoth(g, feeds, outs);
+  const { got, want } = await runBoth(g, feeds, outs, () => options);
   for (const o of outs) {
     const w = want.get(o)!.data;
     const v = got.get(o)!;
@@ -56,15 +57,38 @@ async function compare(g: Graph, shapes: Record<string, number[]>, seed: number)
   }
 }
 
-const heads = (g: Graph) => compileBundle(g).kernels.map((k) => k.wgsl.split("\n")[0]);
+// (small tensors here: the default threshold, 2^20 elements, is lowered to 4)
+const heads = (g: Graph) => compileBundle(g, { vec4MinElements: 4 }).kernels.map((k) => k.wgsl.split("\n")[0]);
 
 describe("vec4 element kernels (WebGPU)", () => {
+  it("apply from 2^20 elements by default (below, the JIT cost of the longer kernel outweighs its runs)", () => {
+    const small = lower("chain", { x: [4096], a: [4096], b: [4096], c: [4096] });
+    expect(compileBundle(small).kernels[0].wgsl).not.toContain("4 elements a thread");
+    const g = new Graph();
+    const x = g.source("input", "x", { shape: [1 << 20], dtype: "f32" });
+    g.output("y", g.add("tanh", [x]));
+    expect(compileBundle(g).kernels[0].wgsl).toContain("4 elements a thread");
+  });
+
   it("x + transpose(exp(x)) of a square x: the x under the transpose is read at other elements", async () => {
     const g = new Graph();
     const x = g.source("input", "x", { shape: [8, 8], dtype: "f32" });
     g.output("y", g.add("add", [x, mT(g, g.add("exp", [x]))]));
     expect(heads(g).some((h) => h.includes("(4 elements a thread)"))).toBe(true);
     await compare(g, { x: [8, 8] }, 5);
+  });
+
+  it("split past a small binding limit: chunks of the vec4 launch", async () => {
+    const g = new Graph();
+    const n = 100_000; // 400 KB a tensor, a 64 KiB limit
+    const x = g.source("input", "x", { shape: [n], dtype: "f32" });
+    const y = g.source("input", "y", { shape: [n], dtype: "f32" });
+    g.output("z", g.add("mul", [g.add("tanh", [x]), y]));
+    const options: CompileOptions = { vec4MinElements: 4, device: { ...PORTABLE, limits: { ...PORTABLE.limits, maxStorageBufferBindingSize: 64 << 10 } } };
+    const [k] = compileBundle(g, options).kernels;
+    expect(k.wgsl).toContain("4 elements a thread");
+    expect(k.chunks?.length).toBeGreaterThan(1);
+    await compare(g, { x: [n], y: [n] }, 9, options);
   });
 
   for (const [entry, shapes, vec] of cases) {
