@@ -7,7 +7,7 @@
 import type { DType, KernelSpec } from "../../runtime/bundle.ts";
 import type { Shape } from "../ir/graph.ts";
 import { numel } from "../ir/graph.ts";
-import { Bindings, grid, load, store, threadKernelWgsl, unflatten, WORKGROUP } from "./wgsl.ts";
+import { Bindings, kernel, load, store, unflatten } from "./wgsl.ts";
 import { contiguous } from "../kernel/view.ts";
 import { isIdentity, Renderer, type Renderable } from "./render.ts";
 
@@ -84,8 +84,5 @@ export function updateKernel(name: string, shape: Shape, outs: readonly UpdateOu
   const values = roots.map((root) => r.value(root, idx));
   outs.forEach((o, k) => body.push(`  out${k}[i] = ${store(values[k], o.dtype)};`));
   outs.forEach((_, k) => b.touch(`out${k}`, { steps: [contiguous(shape)] }));
-  const threads = Math.max(1, numel(shape));
-  const wgsl = threadKernelWgsl(`${name}${inPlace ? " (in place)" : ""}`, b.declare(outs.map((o) => o.dtype)), threads, body);
-  const footprint = b.footprint(shape, WORKGROUP, outs.map((_, k) => `out${k}`));
-  return { name, wgsl, bindings: [...b.ids, ...outs.map((o) => o.out)], readOnly: b.ids.length, workgroups: grid(threads), ...(footprint ? { footprint } : {}) };
+  return kernel(name, b, outs.map((o) => o.dtype), outs.map((o) => o.out), Math.max(1, numel(shape)), body, shape, { comment: `${name}${inPlace ? " (in place)" : ""}` });
 }

@@ -240,11 +240,38 @@ export function threadKernelWgsl(comment: string, declarations: string, threads:
   ].join("\n");
 }
 
-/** With `space`, thread i computes item i of that row-major space and the kernel gets a footprint (if `b` was told every access). */
-export function kernel(name: string, b: Bindings, outType: DType, out: number, threads: number, body: string[], space?: Shape): KernelSpec {
-  const wgsl = threadKernelWgsl(name, b.declare(outType), threads, body);
-  const footprint = space ? b.footprint(space, WORKGROUP, ["out"]) : undefined;
-  return { name, wgsl, bindings: [...b.ids, out], readOnly: b.ids.length, workgroups: grid(threads), ...(footprint ? { footprint } : {}) };
+/** How a thread kernel's work items map to its footprint, and how it is written. */
+export interface ThreadKernelOptions {
+  /** the WGSL's first comment line (default: the name) */
+  comment?: string;
+  /** work items per workgroup in `space` (default WORKGROUP: one a thread) */
+  per?: number;
+  /** Footprint.round */
+  round?: number;
+  /** the output is declared as vec4s (four elements a thread) */
+  vec4Out?: boolean;
+}
+
+/**
+ * A kernel of `threads` threads over `body`, writing `out` (one buffer of `outType`, or
+ * several, `out0`, `out1`, …). With `space`, workgroup w computes items [w·per, (w+1)·per)
+ * of that row-major space and the kernel gets a footprint (if `b` was told every access).
+ */
+export function kernel(
+  name: string,
+  b: Bindings,
+  outType: DType | readonly DType[],
+  out: number | readonly number[],
+  threads: number,
+  body: string[],
+  space?: Shape,
+  opts: ThreadKernelOptions = {},
+): KernelSpec {
+  const wgsl = threadKernelWgsl(opts.comment ?? name, b.declare(outType, opts.vec4Out), threads, body);
+  const outs = typeof out === "number" ? [out] : [...out];
+  const names = typeof out === "number" ? ["out"] : outs.map((_, k) => `out${k}`);
+  const footprint = space ? b.footprint(space, opts.per ?? WORKGROUP, names, opts.round) : undefined;
+  return { name, wgsl, bindings: [...b.ids, ...outs], readOnly: b.ids.length, workgroups: grid(threads), ...(footprint ? { footprint } : {}) };
 }
 
 /** One thread per element of `root` (a fused expression tree, a view, or a constant). */
@@ -296,10 +323,7 @@ export function vec4ElementwiseKernel(name: string, shape: Shape, dtype: DType, 
   });
   body.push(`  out[i] = vec4<f32>(${values.join(", ")});`);
   b.touch("out", { steps: [contiguous(shape)] });
-  const threads = n / 4;
-  const wgsl = threadKernelWgsl(`${name} (4 elements a thread)`, b.declare(dtype, true), threads, body);
-  const footprint = b.footprint(shape, 4 * WORKGROUP, ["out"]);
-  return { name, wgsl, bindings: [...b.ids, out], readOnly: b.ids.length, workgroups: grid(threads), ...(footprint ? { footprint } : {}) };
+  return kernel(name, b, dtype, out, n / 4, body, shape, { comment: `${name} (4 elements a thread)`, per: 4 * WORKGROUP, vec4Out: true });
 }
 
 export function elementwiseKernel(name: string, shape: Shape, dtype: DType, root: Operand, out: number): KernelSpec {
@@ -565,10 +589,10 @@ function serialSliced({ name, input, inShape, axes, outShape, inType, outType, l
   const lead = sl.dims.length;
   const outStep = outShape.length ? [affine(space, outShape.map((_, j) => ({ [lead + j]: 1 }))), contiguous(outShape)] : [{ shape: space, strides: space.map(() => 0), offset: 0 }];
   b.touch("out", { steps: outStep });
-  const threads = sl.count * per;
-  const wgsl = threadKernelWgsl(`${name} (${sl.count} slices of the reduced elements, in order)`, b.declare(outType), threads, body);
-  const footprint = b.footprint(space, WORKGROUP, ["out"], padded ? per / WORKGROUP : Math.floor(outs / WORKGROUP));
-  return { name, wgsl, bindings: [...b.ids, out], readOnly: b.ids.length, workgroups: grid(threads), ...(footprint ? { footprint } : {}) };
+  return kernel(name, b, outType, out, sl.count * per, body, space, {
+    comment: `${name} (${sl.count} slices of the reduced elements, in order)`,
+    round: padded ? per / WORKGROUP : Math.floor(outs / WORKGROUP),
+  });
 }
 
 /**
