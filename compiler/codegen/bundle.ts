@@ -121,6 +121,8 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
     }
   }
 
+  const storedAs = fuse ? transposedStores(g, needed, outputIds) : new Map<number, View>();
+
   const buffers: BufferSpec[] = [];
   const kernels: KernelSpec[] = [];
   const operands = new Map<number, Operand>();
@@ -377,6 +379,14 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
       }
       case "kernel": {
         const inputs = node.inputs.map(asBuffer);
+        const order = storedAs.get(node.id);
+        if (order) {
+          // stored in the order its one reader (a transpose, then reshapes) reads it
+          const out = newBuffer({ length: Math.max(1, numel(node.type.shape)), type: storageOf(node.type.dtype), role: "temp" });
+          push(matmulKernel({ name, node, inputs, out, target }, undefined, order), [node.id]);
+          operand = { kind: "buffer", buffer: out, view: order, dtype: node.type.dtype };
+          break;
+        }
         // A matmul read by one consumer waits: that consumer may take it as an epilogue.
         operand =
           node.op === "matmul" && fuse && readers[node.id] <= 1
@@ -744,6 +754,36 @@ function mergeBatch(m: PendingMatmul, sum: Node): PendingMatmul | undefined {
     view: contiguous(sum.type.shape),
     dtype: m.dtype,
   };
+}
+
+/**
+ * Matmuls whose one reader is a transpose read only by reshapes (attention's heads merged
+ * back, and the same in its gradient): the reshape of the transposed product needs it in
+ * the transpose's row-major order — a copy, or strided reads by every reader. Such a
+ * matmul stores its product in that order instead (the view over its own shape, by node).
+ */
+function transposedStores(g: Graph, needed: Uint8Array, outputs: ReadonlySet<number>): Map<number, View> {
+  const readers = new Map<number, Node[]>();
+  for (const n of g.nodes) {
+    if (!needed[n.id]) continue;
+    for (const i of new Set(n.inputs)) readers.set(i, [...(readers.get(i) ?? []), n]);
+  }
+  const found = new Map<number, View>();
+  for (const n of g.nodes) {
+    if (!needed[n.id] || n.op !== "matmul" || outputs.has(n.id)) continue;
+    const rs = readers.get(n.id) ?? [];
+    if (rs.length !== 1 || rs[0].op !== "transpose" || outputs.has(rs[0].id)) continue;
+    const t = rs[0];
+    const after = readers.get(t.id) ?? [];
+    if (after.length === 0 || after.some((x) => x.op !== "reshape")) continue;
+    const perm = t.attrs.perm as number[];
+    const ts = contiguous(t.type.shape).strides;
+    const strides = new Array<number>(perm.length).fill(0);
+    perm.forEach((p, a) => (strides[p] = ts[a]));
+    const v: View = { shape: n.type.shape, strides, offset: 0 };
+    if (!isOwnContiguous(v, n)) found.set(n.id, v);
+  }
+  return found;
 }
 
 /** `op` with node `id` read from buffer `buffer` instead of computed. */

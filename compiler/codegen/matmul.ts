@@ -205,7 +205,13 @@ function vecAxis(view: View, dAxis: number, kAxis: number, blockD: number, tk: n
   return null;
 }
 
-export function matmulKernel({ name, node, inputs: [a, bOp], out, target }: KernelArgs, epilogue?: Epilogue): KernelSpec {
+/**
+ * `outView`: where C's elements go in `out` (strides over C's dims) when that is not C's
+ * own row-major order — a matmul whose product is read transposed (attention's heads
+ * merged back) stores it in the order it is read, and no copy kernel follows. Not with an
+ * epilogue (its operands are indexed at the output's own element).
+ */
+export function matmulKernel({ name, node, inputs: [a, bOp], out, target }: KernelArgs, epilogue?: Epilogue, outView?: View): KernelSpec {
   const tgt = target ?? DEFAULT_TARGET;
   const shape = node.type.shape;
   const r = shape.length;
@@ -214,7 +220,8 @@ export function matmulKernel({ name, node, inputs: [a, bOp], out, target }: Kern
   const tile = chooseTile(tgt, M, N, numel(shape.slice(0, -2)));
   // A buffer read as vec4 and as f32 (by the epilogue) is bound twice: over the limit, read it as f32 only.
   let vec4 = true;
-  const render = (t: MatmulTile, epi?: Epilogue, kSlice?: number) => renderMatmul(name, node, a, bOp, out, t, vec4, tgt.genericMatmul ?? true, epi, kSlice);
+  if (epilogue && outView) throw new Error("matmulKernel: an epilogue stores C in its own order");
+  const render = (t: MatmulTile, epi?: Epilogue, kSlice?: number) => renderMatmul(name, node, a, bOp, out, t, vec4, tgt.genericMatmul ?? true, epi, kSlice, outView);
   let spec = render(tile, epilogue);
   if (spec.bindings.length > tgt.device.limits.maxStorageBuffersPerShaderStage) {
     vec4 = false;
@@ -274,6 +281,8 @@ function renderMatmul(
   epilogue?: Epilogue,
   /** K in slices of this many (a multiple of the loop's step): workgroup (slice, tile) adds its slice into C */
   kSlice?: number,
+  /** C's elements in `out` (default: row-major) */
+  outView?: View,
 ): KernelSpec {
   const { buffer: aBuf, view: aView } = aOp;
   const { buffer: bBuf, view: bView } = bOp;
@@ -342,7 +351,11 @@ function renderMatmul(
     row = (x) => `m0${x ? ` + ${u(x)}` : ""}`;
     col = (y) => `n0${y ? ` + ${u(y)}` : ""}`;
   }
-  body.push(`  let obase = p * ${int(M * N)};`);
+  // C in its own row-major order (batch p at p·M·N), or through `outView` (a permutation)
+  const ov = outView ?? contiguous(shape);
+  const permuted = !(ov.offset === 0 && ov.strides.every((s, i) => s === contiguous(shape).strides[i] || shape[i] === 1));
+  body.push(permuted ? `  let obase = ${offsetExpr(ov, [...batch, "0u", "0u"], int)};` : `  let obase = p * ${int(M * N)};`);
+  if (permuted) body.push(`  let osM = ${int(st(ov, r - 2))};`, `  let osN = ${int(st(ov, r - 1))};`);
   // the product's value: an f16 matmul's is the f32 sum rounded to f16
   const outType = node.type.dtype;
   const result = (x: number, y: number) => (outType === "f16" ? `f16(c${x}_${y})` : `c${x}_${y}`);
@@ -350,13 +363,14 @@ function renderMatmul(
   const guardN = N % BN !== 0;
   if (guardM) body.push(`  let rows = ${int(M)};`);
   body.push(`  let cols = ${int(N)};`);
+  const outAt = (x: number, y: number) => (permuted ? `obase + (${row(x)}) * osM + (${col(y)}) * osN` : `obase + (${row(x)}) * cols + ${col(y)}`);
   const guardOf = (x: number, y: number) => [guardM ? `${row(x)} < rows` : "", guardN ? `${col(y)} < cols` : ""].filter(Boolean);
   if (kSlice !== undefined) {
     // a slice after the first continues from the sums the slices before it stored
     for (let x = 0; x < tm; x++) {
       for (let y = 0; y < tn; y++) {
         const g = ["ks > 0u", ...guardOf(x, y)];
-        body.push(`  var c${x}_${y} = 0.0;`, `  if (${g.join(" && ")}) { c${x}_${y} = f32(out[obase + (${row(x)}) * cols + ${col(y)}]); }`);
+        body.push(`  var c${x}_${y} = 0.0;`, `  if (${g.join(" && ")}) { c${x}_${y} = f32(out[${outAt(x, y)}]); }`);
       }
     }
   }
@@ -380,12 +394,12 @@ function renderMatmul(
   } else {
     b.touch(A, undefined);
   }
-  b.touch("out", { steps: [cStep, contiguous(shape)] });
+  b.touch("out", { steps: [cStep, ov] });
   const top = epilogue ? new Renderer(b, body, "  ", undefined, { steps: [cStep] }) : undefined;
   for (let x = 0; x < tm; x++) {
     for (let y = 0; y < tn; y++) {
       const guard = guardOf(x, y);
-      const at = `obase + (${row(x)}) * cols + ${col(y)}`;
+      const at = outAt(x, y);
       if (!epilogue || !top) {
         const st = `out[${at}] = ${result(x, y)};`;
         body.push(guard.length ? `  if (${guard.join(" && ")}) { ${st} }` : `  ${st}`);

@@ -29,6 +29,10 @@ fn broadcasted(x: f32[R, C], v: f32[C]) -> f32 = sum(tanh(x + v) * exp(v))
 dim K = 21
 fn dense(x: f32[R, C], w: f32[C, K], b: f32[K], y: f32[R, K]) -> f32[R, K] = tanh(x @ w + b) * y
 fn dense_t(x: f32[C, R], w: f32[C, K], y: f32[K, R]) -> f32[K, R] = transpose(transpose(x, [R, C]) @ w, [K, R]) - y
+dim B = 3, H = 5, T = 7, E = 6, F = 9, HF = 45, HE = 30
+fn merge_heads(a: f32[B, H, T, E], w: f32[E, F]) -> f32[B, T, HF] = reshape(transpose(a @ w, [0, 2, 1, 3]), [B, T, HF])
+fn merge_keys(x: f32[B, H, E, F], y: f32[B, H, F, T], w: f32[HE, F]) -> f32[B, T, F] =
+  reshape(transpose(x @ y, [0, 3, 1, 2]), [B, T, HE]) @ w + 1.0
 `;
 
 async function check(entry: string, shapes: Record<string, number[]>, maxKernels: number) {
@@ -58,6 +62,13 @@ describe("fusion", () => {
     check("dense", { x: [37, 129], w: [129, 21], b: [21], y: [37, 21] }, 1));
   it("a matmul read through a transpose is computed on its own, then the epilogue reads it", () =>
     check("dense_t", { x: [129, 37], w: [129, 21], y: [21, 37] }, 2));
+  it("a matmul read only through a transpose and reshapes (heads merged) stores in that order: no copy kernel", async () => {
+    await check("merge_heads", { a: [3, 5, 7, 6], w: [6, 9] }, 1);
+    // [B, H, E, T] read as [B, T, H·E]: the product's M is stored with stride 1, N with stride H·E
+    await check("merge_keys", { x: [3, 5, 6, 9], y: [3, 5, 9, 7], w: [30, 9] }, 2);
+    const k = compileBundle(lower(SRC, "merge_keys", { x: [3, 5, 6, 9], y: [3, 5, 9, 7], w: [30, 9] })).kernels[0];
+    expect(k.wgsl).toContain("* osN");
+  });
   it("no fused kernel binds more storage buffers than a device must offer (8)", () => {
     const names = "abcdefghijkl".split("");
     const src = `dim N = 5\nfn many(${names.map((n) => `${n}: f32[N]`).join(", ")}) -> f32[N] = ${names.join(" * ")}`;

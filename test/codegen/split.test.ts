@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { compileBundle } from "../../compiler/codegen/bundle.ts";
 import { Graph, type TensorType } from "../../compiler/ir/graph.ts";
-import { add, broadcastTo, mul, reduce, scale, sub, transpose, unary } from "../../compiler/ops/build.ts";
+import { add, broadcastTo, mul, reduce, reshape, scale, sub, transpose, unary } from "../../compiler/ops/build.ts";
 import { evaluators } from "../../compiler/ops/index.ts";
 import { toStorage, type HostArray } from "../../runtime/backend.ts";
 import type { Bundle, ChunkSpec } from "../../runtime/bundle.ts";
@@ -167,11 +167,14 @@ describe("split launches run as the unsplit ones (WebGPU)", () => {
     g.output("batched", g.add("matmul", [a, b]));
     g.output("gram", g.add("matmul", [transpose(g, x, [1, 0]), x])); // A = xᵀ: K = 301 rows of x, in slices
     g.output("pq", g.add("matmul", [p, q]));
-    const feeds = { x: tensor([301, 129], 6), w: tensor([129, 67], 7), bias: tensor([67], 8), a: tensor([4, 130, 70], 9), b: tensor([4, 70, 90], 10), p: tensor([65, 300], 11), q: tensor([300, 129], 12) };
+    // stored in the order its transpose reads it (bundle.ts transposedStores), split along the batch
+    const c = g.source("input", "c", f32([4, 70, 90]));
+    g.output("heads", reshape(g, transpose(g, g.add("matmul", [a, c]), [1, 0, 2]), [130, 360]));
+    const feeds = { x: tensor([301, 129], 6), w: tensor([129, 67], 7), bias: tensor([67], 8), a: tensor([4, 130, 70], 9), b: tensor([4, 70, 90], 10), p: tensor([65, 300], 11), q: tensor([300, 129], 12), c: tensor([4, 70, 90], 13) };
     // register-blocked tiles (no device, and this one's), and shared-memory tiles (a GPU's)
     for (const profile of [PORTABLE, h.profile, { ...PORTABLE, kind: "gpu" as const }]) {
       // (sums of up to 301 products of values in [-2, 2]: f32 rounding, the same split or not)
-      const split = await compare(h, g, feeds, ["m", "relu", "batched", "gram", "pq"], 1e-4, [], profile);
+      const split = await compare(h, g, feeds, ["m", "relu", "batched", "gram", "pq", "heads"], 1e-4, [], profile);
       const byK = split.kernels.filter((k) => k.footprint?.round !== undefined);
       expect(byK.length, profile.kind).toBe(2); // gram and pq
       if (profile.kind === "gpu") expect(byK.every((k) => k.wgsl.includes("var<workgroup> As"))).toBe(true);
