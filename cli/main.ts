@@ -284,7 +284,7 @@ async function compileCmd(file: string, v: Values): Promise<number> {
     process.stdout.write(
       `needs: largest buffer ${l.maxBufferSize} bytes (binding ${l.maxStorageBufferBindingSize}), ${l.maxStorageBuffersPerShaderStage} storage buffers per kernel, ` +
         `${l.maxComputeWorkgroupStorageSize} bytes of workgroup storage, ${l.maxComputeInvocationsPerWorkgroup} invocations per workgroup, ` +
-        `${l.maxComputeWorkgroupsPerDimension} workgroups per dimension; features: ${need.features.join(", ") || "none"}\n`,
+        `${l.maxComputeWorkgroupsPerDimension} workgroups per dimension; features: ${need.features.join(", ") || "none"}${need.lanes ? ` (subgroups of at least ${need.lanes} lanes)` : ""}\n`,
     );
   }
   if (emit === "memory") {

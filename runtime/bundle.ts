@@ -3,7 +3,7 @@
 // JSON (plus WGSL text) so it can be written to disk and loaded without the compiler.
 
 // 2: kernels may read sizes from a uniform (KernelSpec.params), f16 buffers, split launches
-export const BUNDLE_VERSION = 2;
+export const BUNDLE_VERSION = 3;
 /** The oldest format this runtime reads (version 1: no params, f16 or split launches; otherwise the same). */
 export const MIN_BUNDLE_VERSION = 1;
 
@@ -70,6 +70,11 @@ export interface KernelSpec {
   fused?: FusedOp[];
   /** where its workgroups touch each binding, so that its launch can be split (runtime/split.ts) */
   footprint?: Footprint;
+  /**
+   * The kernel's workgroup is one subgroup of this many lanes (it broadcasts values
+   * between them): the device's subgroups must never be smaller (runtime/limits.ts).
+   */
+  lanes?: number;
   /**
    * The launch split into chunks (runtime/split.ts): one dispatch each, binding a part of
    * each buffer. The WGSL then reads its chunk from a uniform at `@binding(bindings.length)`.

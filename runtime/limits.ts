@@ -52,6 +52,9 @@ const FEATURE_REASONS: Record<string, string> = {
 };
 
 export function describeShortfall(s: Shortfall): string {
+  if (s.limit === "subgroupMinSize") {
+    return `${s.where} ${s.what}, but the device's subgroups may have as few as ${s.have} (compile the program for this device: it then picks another matmul tile)`;
+  }
   if (s.limit.startsWith("feature ")) {
     const why = FEATURE_REASONS[s.limit.slice(9, -1)];
     return `${s.where} ${s.what}, which the device does not have${why ? ` (${why})` : ""}`;
@@ -190,7 +193,13 @@ function splitTop(s: string): string[] {
  * and `features` (a limit missing from `limits` is not checked; features are not
  * checked when `features` is null).
  */
-export function checkDevice(bundle: Bundle, limits: Limits, features: readonly string[] | ReadonlySet<string> | null): Shortfall[] {
+export function checkDevice(
+  bundle: Bundle,
+  limits: Limits,
+  features: readonly string[] | ReadonlySet<string> | null,
+  /** the device's smallest subgroup (0 where it has subgroups of unknown size); undefined: not checked */
+  subgroupMinSize?: number,
+): Shortfall[] {
   const out: Shortfall[] = [];
   const has = (f: string) => features === null || ("has" in features ? features.has(f) : features.includes(f));
   const over = (limit: LimitName, need: number, where: string, what: string) => {
@@ -217,6 +226,9 @@ export function checkDevice(bundle: Bundle, limits: Limits, features: readonly s
     k.workgroups.forEach((w, d) => over("maxComputeWorkgroupsPerDimension", w, where, `dispatches ${w} workgroups in dimension ${"xyz"[d]}`));
     const needs = kernelNeeds(k.wgsl);
     for (const f of needs.features) if (!has(f)) out.push({ limit: `feature "${f}"`, need: 1, have: 0, where, what: `uses feature "${f}"` });
+    if (k.lanes !== undefined && subgroupMinSize !== undefined && subgroupMinSize < k.lanes) {
+      out.push({ limit: "subgroupMinSize", need: k.lanes, have: subgroupMinSize, where, what: `shares values across a subgroup of ${k.lanes} lanes (its workgroup)` });
+    }
     if (needs.workgroupBytes !== undefined) over("maxComputeWorkgroupStorageSize", needs.workgroupBytes, where, `uses ${needs.workgroupBytes} bytes of workgroup storage`);
     for (const size of needs.workgroupSizes) {
       if (!size) continue;
@@ -228,15 +240,17 @@ export function checkDevice(bundle: Bundle, limits: Limits, features: readonly s
   return out;
 }
 
-/** The largest value of each checked limit the bundle needs, and the features it needs. */
-export function requirements(bundle: Bundle): { limits: Record<LimitName, number>; features: string[] } {
+/** The largest value of each checked limit the bundle needs, the features it needs, and the subgroup lanes its kernels assume (0: none). */
+export function requirements(bundle: Bundle): { limits: Record<LimitName, number>; features: string[]; lanes: number } {
   const limits = Object.fromEntries(CHECKED_LIMITS.map((l) => [l, 0])) as Record<LimitName, number>;
   const zero = Object.fromEntries(CHECKED_LIMITS.map((l) => [l, 0])) as Limits;
   // every need shows up as a shortfall against limits of 0
   const features = new Set<string>();
-  for (const s of checkDevice(bundle, zero, [])) {
+  let lanes = 0;
+  for (const s of checkDevice(bundle, zero, [], 0)) {
     if (s.limit.startsWith("feature ")) features.add(s.limit.slice(9, -1));
+    else if (s.limit === "subgroupMinSize") lanes = Math.max(lanes, s.need);
     else limits[s.limit as LimitName] = Math.max(limits[s.limit as LimitName], s.need);
   }
-  return { limits, features: [...features] };
+  return { limits, features: [...features], lanes };
 }

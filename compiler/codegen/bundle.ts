@@ -614,7 +614,8 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
   // Compiled for a known device: what it cannot run is an error now, not at load (nor at
   // dispatch): a launch that cannot be split is refused, saying why.
   if (opts.device) {
-    const short = checkDevice(result, opts.device.limits, opts.device.features);
+    const sub = opts.device.features.includes("subgroups") ? (opts.device.subgroupMinSize ?? 0) : undefined;
+    const short = checkDevice(result, opts.device.limits, opts.device.features, sub);
     if (short.length) throw new DeviceLimitError(short, "the target device");
   }
   return result;

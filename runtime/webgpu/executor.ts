@@ -127,7 +127,10 @@ export class Executor {
     const fits = binding !== undefined && given.version >= MIN_BUNDLE_VERSION && given.version <= BUNDLE_VERSION;
     const bundle = fits ? fitBundle(given, binding) : given;
     const lowered = opts.limits ? ` within limits ${Object.entries(opts.limits).map(([k, v]) => `${k} ${v}`).join(", ")}` : "";
-    const specs = validateBundle(bundle, limits, device.features, `the device (${handle.info})${lowered}`);
+    // (subgroup sizes come from the adapter; a device with subgroups of unknown size counts as 0)
+    const info = handle.adapter?.info as (GPUAdapterInfo & { subgroupMinSize?: number }) | undefined;
+    const lanes = device.features.has("subgroups") ? (info?.subgroupMinSize ?? handle.profile.subgroupMinSize ?? 0) : undefined;
+    const specs = validateBundle(bundle, limits, device.features, `the device (${handle.info})${lowered}`, lanes);
     const level = debugLevel();
     const t0 = performance.now();
 
@@ -569,7 +572,14 @@ function validateChunks(k: KernelSpec, bytes: (id: number) => number, fail: (msg
  * creating anything. A shortfall throws a DeviceLimitError naming each limit, what the
  * bundle needs and what the device offers.
  */
-export function validateBundle(bundle: Bundle, limits: Limits | GPUSupportedLimits, features?: readonly string[] | ReadonlySet<string>, device?: string): Map<number, BufferSpec> {
+export function validateBundle(
+  bundle: Bundle,
+  limits: Limits | GPUSupportedLimits,
+  features?: readonly string[] | ReadonlySet<string>,
+  device?: string,
+  /** the device's smallest subgroup, where it has subgroups (checkDevice) */
+  subgroupMinSize?: number,
+): Map<number, BufferSpec> {
   const fail = (msg: string): never => {
     throw new Error(`invalid bundle: ${msg}`);
   };
@@ -615,7 +625,7 @@ export function validateBundle(bundle: Bundle, limits: Limits | GPUSupportedLimi
   }
   const have: Limits = {};
   for (const l of CHECKED_LIMITS) if (typeof limits[l] === "number") have[l] = limits[l];
-  const short = checkDevice(bundle, have, features ?? null);
+  const short = checkDevice(bundle, have, features ?? null, subgroupMinSize);
   if (short.length) throw new DeviceLimitError(short, device);
   return specs;
 }

@@ -1,12 +1,13 @@
 // Matmul over a grid of shapes, once per tile configuration of the measured table
-// (compiler/codegen/matmul.ts MATMUL_TABLE, every device class, each forced in turn):
+// (compiler/codegen/matmul.ts MATMUL_TABLE, every device class, and CPU_SUBGROUP_TABLE —
+// A's rows through subgroup broadcasts, on the test device's subgroups — each forced in turn):
 // 1×N, N×1 and prime sizes, batched and broadcast batches, transposed and sliced
 // operands read through views (vec4 where aligned, element by element where not), and
 // fused epilogues.
 // Reference: the float64 interpreter; tolerance 1e-5·Σ|a||b| per element (f32 accumulation).
 import { beforeAll, describe, expect, it } from "vitest";
 import { compileBundle } from "../../compiler/codegen/bundle.ts";
-import { fitTile, MATMUL_TABLE, parseTile, tileName } from "../../compiler/codegen/matmul.ts";
+import { broadcastLanes, CPU_SUBGROUP_TABLE, fitTile, MATMUL_TABLE, parseTile, tileName } from "../../compiler/codegen/matmul.ts";
 import { Graph } from "../../compiler/ir/graph.ts";
 import { mT } from "../../compiler/ops/build.ts";
 import type { HostArray } from "../../runtime/backend.ts";
@@ -77,7 +78,7 @@ function build(sizes: readonly number[]) {
   return { g, feeds, cases };
 }
 
-const tiles = [...new Set(Object.values(MATMUL_TABLE).flatMap((rows) => rows.map((row) => row.tile)))];
+const tiles = [...new Set([...Object.values(MATMUL_TABLE), CPU_SUBGROUP_TABLE].flatMap((rows) => rows.map((row) => row.tile)))];
 
 describe("the tile table", () => {
   it("names valid tiles that fit the default limits", () => {
@@ -87,6 +88,18 @@ describe("the tile table", () => {
       expect(tileName(tile!)).toBe(t);
       expect(fitTile(tile!, 1024, 1024, PORTABLE), t).toEqual(tile);
     }
+  });
+
+  it("takes subgroup tiles only as written (one subgroup of wx lanes computing wx rows), and only for software adapters with subgroups of 8 or more", () => {
+    expect(parseTile("8x1:8x4:sg")).toEqual({ wx: 8, wy: 1, tm: 8, tn: 4, tk: 0, sg: true });
+    for (const bad of ["8x2:8x4:sg", "8x1:4x4:sg", "8x1:8x4:k16:sg"]) expect(parseTile(bad), bad).toBeUndefined();
+    // a thread's columns shrink to a narrow product; its rows and lanes stay
+    expect(fitTile(parseTile("8x1:8x4:sg")!, 3, 5, PORTABLE)).toMatchObject({ wx: 8, tm: 8, tn: 1, sg: true });
+    const cpu = { ...PORTABLE, kind: "cpu" as const, features: ["subgroups"] };
+    expect(broadcastLanes({ ...cpu, subgroupMinSize: 8 })).toBe(8);
+    expect(broadcastLanes({ ...cpu, subgroupMinSize: 4 })).toBe(0);
+    expect(broadcastLanes({ ...cpu, kind: "gpu", subgroupMinSize: 32 })).toBe(0);
+    expect(broadcastLanes({ ...cpu, features: [], subgroupMinSize: 8 })).toBe(0);
   });
 
   it("shrinks tiles to small products and to the device's limits", () => {
@@ -109,7 +122,8 @@ describe.each(tiles)("matmul on the GPU, tile %s", (tile) => {
   it("reads aligned operands as vec4 and others element by element", () => {
     const heads = compileBundle(g, { matmulTile: tile }).kernels.map((k) => k.wgsl.split("\n")[0]);
     expect(heads.find((l) => l.includes("[64×64] @ [64×64]"))).toMatch(/A vec4 along K, B vec4 along N/);
-    expect(heads.some((l) => /A vec4 along M/.test(l))).toBe(true);
+    // (a subgroup tile's lane reads one row of A: along K, vec4 or element by element)
+    expect(heads.some((l) => /A vec4 along M/.test(l))).toBe(!parseTile(tile)!.sg);
     expect(heads.some((l) => /B vec4 along K/.test(l))).toBe(true);
     expect(heads.find((l) => l.includes("[8×12] @ [12×8]"))).not.toMatch(/A vec4/);
   });
@@ -127,7 +141,7 @@ describe.each(tiles)("matmul on the GPU, tile %s", (tile) => {
 
 // Shape-generic matmuls (the default) read sizes and strides from a uniform; the suites
 // above run them. Specialised kernels (every size a literal) are checked here on two tiles.
-describe.each(["8x8:4x4", "16x16:4x4:k16"])("specialised matmul kernels (genericMatmul: false), tile %s", (tile) => {
+describe.each(["8x8:4x4", "16x16:4x4:k16", "8x1:8x4:sg"])("specialised matmul kernels (genericMatmul: false), tile %s", (tile) => {
   const { g, feeds, cases } = build(FEW);
   let got: Map<string, HostArray>;
   let want: Map<string, RefTensor>;

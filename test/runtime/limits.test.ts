@@ -88,6 +88,18 @@ var<workgroup> flag: u32;                         // 4 → 16
     expect(validateBundle(bundle(1000), PORTABLE.limits, []).size).toBe(2);
   });
 
+  it("refuses a kernel that shares values across more subgroup lanes than the device's subgroups may have", () => {
+    const b = bundle(1000, { enable: "subgroups" });
+    b.kernels[0] = { ...b.kernels[0], lanes: 8 };
+    expect(checkDevice(b, PORTABLE.limits, ["subgroups"], 8)).toEqual([]);
+    expect(checkDevice(b, PORTABLE.limits, ["subgroups"], 32)).toEqual([]);
+    expect(checkDevice(b, PORTABLE.limits, ["subgroups"])).toEqual([]); // size not known to the caller: not checked
+    const msg = error(() => validateBundle(b, PORTABLE.limits, ["subgroups"], "the test device", 4));
+    expect(msg).toContain('kernel "double" shares values across a subgroup of 8 lanes (its workgroup), but the device\'s subgroups may have as few as 4');
+    expect(requirements(b).lanes).toBe(8);
+    expect(requirements(bundle(10)).lanes).toBe(0);
+  });
+
   it("sums what a bundle needs beyond WebGPU's guarantees", () => {
     const r = requirements(bundle(1000, { decls: "var<workgroup> t: array<f32, 100>;", enable: "subgroups" }));
     expect(r.features).toEqual(["subgroups"]);
