@@ -186,6 +186,7 @@ export function compileBundle(g: Graph, opts: CompileOptions = {}): Bundle {
             const t = alias ? readAligned(tree, new Map([[alias.buffer, `out[${at}]`]]), shape)! : tree;
             return r.value(substitute(t, acc, v), idx);
           },
+          perElement: alias !== undefined || readsPerElement(tree),
         },
       );
       // Past the binding limit the matmul may need K in slices (no epilogue then), or the
@@ -785,6 +786,15 @@ function transposedStores(g: Graph, needed: Uint8Array, outputs: ReadonlySet<num
     if (!isOwnContiguous(v, n)) found.set(n.id, v);
   }
   return found;
+}
+
+/** Whether `op` reads a tensor varying along both of its last two axes: a load per output element of a matmul's epilogue. */
+function readsPerElement(op: Renderable): boolean {
+  if (op.kind === "fused") return op.inputs.some(readsPerElement);
+  if (op.kind !== "buffer") return false;
+  const { shape, strides } = op.view;
+  const r = shape.length;
+  return r >= 2 && [r - 2, r - 1].every((a) => shape[a] > 1 && strides[a] !== 0);
 }
 
 /** `op` with node `id` read from buffer `buffer` instead of computed. */

@@ -40,6 +40,12 @@ export interface Epilogue {
    */
   render(r: Renderer, idx: readonly string[], acc: string, at: string): string;
   dtype: DType;
+  /**
+   * It reads a tensor at every output element (a residual, a parameter updated in place),
+   * not only per row or column (a bias): rendered once per output of a thread's block, so
+   * a bigger block costs the shader's compile in proportion (chooseTile).
+   */
+  perElement?: boolean;
 }
 
 /** How a matmul kernel divides its work. */
@@ -143,6 +149,17 @@ export const MATMUL_TABLE: Record<DeviceProfile["kind"], { upTo: number; tile: s
  * Products with fewer than 8 rows keep MATMUL_TABLE (lanes past the rows would idle).
  */
 export const CPU_SUBGROUP_TABLE: { upTo: number; tile: string }[] = [{ upTo: Infinity, tile: "8x1:8x4:sg" }];
+/**
+ * The subgroup tile for a matmul whose epilogue reads a tensor at every output (a
+ * residual, softmax's or GELU's backward, a parameter updated in place). lavapipe compiles
+ * every element access lane by lane, so a thread's block sets a shader's JIT time: over
+ * the transformer block's train step (cold cache, first dispatch of each shader alone),
+ * its 4 such shaders took 2.5 s at 8x1:8x4:sg and 1.2 s at 8x1:8x2:sg; its 5 others 1.5 s
+ * and 0.8 s. Time to first step: 5.2–6.6 s with 8x1:8x4:sg everywhere, 3.2–3.5 s with
+ * 8x1:8x2:sg everywhere, 3.9–4.3 s with this split (8x8:4x4 everywhere: 4.1 s); the step
+ * itself took 38 ms with either tile everywhere. 8x1:8x2:sg still runs 1.5–1.9× 8x8:4x4.
+ */
+export const CPU_SUBGROUP_EPILOGUE_TILE = "8x1:8x2:sg";
 const SG_LANES = 8;
 
 /** Lanes a subgroup-broadcast matmul may assume on `device` (0: none): software adapters whose subgroups are never smaller. */
@@ -153,7 +170,7 @@ export function broadcastLanes(device: DeviceProfile): number {
 const envTile = (): string | undefined => (typeof process !== "undefined" ? process.env?.WEFT_MATMUL_TILE : undefined) || undefined;
 
 /** The tile for `batch` M×N products on `target`, shrunk to the problem and fitted to the device's limits. */
-export function chooseTile(target: Target, M: number, N: number, batch = 1): MatmulTile {
+export function chooseTile(target: Target, M: number, N: number, batch = 1, perElement = false): MatmulTile {
   const forced = target.matmulTile ?? envTile();
   let t: MatmulTile | undefined;
   if (forced) {
@@ -161,8 +178,9 @@ export function chooseTile(target: Target, M: number, N: number, batch = 1): Mat
     // a user's setting (WEFT_MATMUL_TILE, or the compile option): an error that says what is expected
     if (!t) throw new Error(`matmul tile "${forced}": expected WxH:TMxTN, WxH:TMxTN:kD with D a multiple of 4, or Wx1:WxTN:sg (e.g. 8x8:8x4, 16x16:4x4:k16, 8x1:8x4:sg)`);
   } else {
-    const rows = broadcastLanes(target.device) >= SG_LANES && M >= SG_LANES ? CPU_SUBGROUP_TABLE : MATMUL_TABLE[target.device.kind];
-    t = parseTile((rows.find((r) => batch * M * N <= r.upTo) ?? rows[rows.length - 1]).tile)!;
+    const sg = broadcastLanes(target.device) >= SG_LANES && M >= SG_LANES;
+    const rows = sg ? CPU_SUBGROUP_TABLE : MATMUL_TABLE[target.device.kind];
+    t = parseTile(sg && perElement ? CPU_SUBGROUP_EPILOGUE_TILE : (rows.find((r) => batch * M * N <= r.upTo) ?? rows[rows.length - 1]).tile)!;
   }
   return fitTile(t, M, N, target.device);
 }
@@ -254,7 +272,7 @@ export function matmulKernel({ name, node, inputs: [a, bOp], out, target }: Kern
   const r = shape.length;
   const M = shape[r - 2];
   const N = shape[r - 1];
-  const tile = chooseTile(tgt, M, N, numel(shape.slice(0, -2)));
+  const tile = chooseTile(tgt, M, N, numel(shape.slice(0, -2)), epilogue?.perElement === true);
   // A buffer read as vec4 and as f32 (by the epilogue) is bound twice: over the limit, read it as f32 only.
   let vec4 = true;
   if (epilogue && outView) throw new Error("matmulKernel: an epilogue stores C in its own order");

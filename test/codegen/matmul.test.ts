@@ -102,6 +102,22 @@ describe("the tile table", () => {
     expect(broadcastLanes({ ...cpu, features: [], subgroupMinSize: 8 })).toBe(0);
   });
 
+  it("on lavapipe-like devices: the smaller subgroup tile where the epilogue reads a tensor at every output (its JIT time)", () => {
+    const lava = { ...PORTABLE, kind: "cpu" as const, features: ["subgroups"], subgroupMinSize: 8 };
+    const g = new Graph();
+    const x = g.source("input", "x", { shape: [16, 8], dtype: "f32" });
+    const w = (name: string) => g.source("input", name, { shape: [8, 64], dtype: "f32" });
+    const b = g.source("input", "b", { shape: [64], dtype: "f32" });
+    const r = g.source("input", "r", { shape: [16, 64], dtype: "f32" });
+    g.output("plain", g.add("matmul", [x, w("w1")]));
+    g.output("bias", g.add("add", [g.add("matmul", [x, w("w2")]), g.add("broadcast", [b], { shape: [16, 64] })]));
+    g.output("residual", g.add("add", [g.add("matmul", [x, w("w3")]), r]));
+    g.output("one row", g.add("matmul", [g.add("slice", [x], { starts: [0, 0], steps: [1, 1], shape: [1, 8] }), w("w4")]));
+    const tiles = compileBundle(g, { device: lava }).kernels.map((k) => /tile (\S+?),/.exec(k.wgsl.split("\n")[0])?.[1]);
+    // (fewer rows than lanes: the table without subgroups, fitted to one row)
+    expect(tiles).toEqual(["8x1:8x4:sg", "8x1:8x4:sg", "8x1:8x2:sg", "16x1:1x4"]);
+  });
+
   it("shrinks tiles to small products and to the device's limits", () => {
     expect(fitTile(parseTile("8x8:8x4")!, 1, 1000, PORTABLE)).toMatchObject({ tm: 1, wy: 1, wx: 64 });
     const small = { ...PORTABLE, limits: { ...PORTABLE.limits, maxComputeWorkgroupStorageSize: 4096, maxComputeInvocationsPerWorkgroup: 64 } };
