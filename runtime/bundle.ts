@@ -3,8 +3,9 @@
 // JSON (plus WGSL text) so it can be written to disk and loaded without the compiler.
 
 // 2: kernels may read sizes from a uniform (KernelSpec.params), f16 buffers, split launches
+// 3: kernels may share values across the lanes of a subgroup (KernelSpec.lanes)
 export const BUNDLE_VERSION = 3;
-/** The oldest format this runtime reads (version 1: no params, f16 or split launches; otherwise the same). */
+/** The oldest format this runtime reads (version 1: no params, f16, split launches or lanes; otherwise the same). */
 export const MIN_BUNDLE_VERSION = 1;
 
 /**

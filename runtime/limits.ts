@@ -49,6 +49,7 @@ export class DeviceLimitError extends Error {
 /** Why a bundle needs a feature, where that helps the reader decide what to change. */
 const FEATURE_REASONS: Record<string, string> = {
   "shader-f16": "it computes on f16 tensors; declare them f32 to run on this device",
+  subgroups: "it was compiled for a device with subgroups; compile the program for this one",
 };
 
 export function describeShortfall(s: Shortfall): string {
