@@ -27,6 +27,8 @@ export interface MetricRecord {
   eval_loss?: number;
   lr?: number;
   grad_norm?: number;
+  /** the loss scale the step used (dynamic loss scaling) */
+  loss_scale?: number;
 }
 
 export interface TrainerState {

@@ -90,9 +90,11 @@ export interface TrainSpec {
   loss: string;
   /** name of the output holding the global gradient norm (before clipping), if computed */
   gradNorm?: string;
+  /** name of the output holding the loss scale the step used (dynamic loss scaling) */
+  lossScale?: string;
   params: ParamSpec[];
-  /** optimizer state, by name; the state of a stacked param is stacked like it */
-  state: { name: string; shape: number[]; stacked?: Stacked }[];
+  /** optimizer state, by name; the state of a stacked param is stacked like it; `fill`: its value before the first step (default 0) */
+  state: { name: string; shape: number[]; stacked?: Stacked; fill?: number }[];
   /** scalar inputs the host writes every step */
   scalars: { lr: string; c1?: string; c2?: string; apply?: string; rngStep?: string };
   eval?: EvalSpec;
@@ -184,7 +186,7 @@ export function initialise(backend: Backend, spec: TrainSpec, seed: number, init
     const values = paramValues(p, seed, initial);
     backend.write(p.path, values instanceof Float64Array ? values : toStorage(values, p.dtype));
   }
-  for (const s of spec.state) backend.write(s.name, new Float32Array(s.shape.reduce((a, b) => a * b, 1)));
+  for (const s of spec.state) backend.write(s.name, new Float32Array(s.shape.reduce((a, b) => a * b, 1)).fill(s.fill ?? 0));
 }
 
 function restore(backend: Backend, spec: TrainSpec, ck: Checkpoint): void {
@@ -253,7 +255,7 @@ export async function train(backend: Backend, spec: TrainSpec, data: Dataset, op
   const evals: TrainResult["evals"] = history.filter((m) => m.eval_loss !== undefined).map((m) => ({ step: m.step, loss: m.eval_loss! }));
   const countTokens = tokenCounter(data);
   const { b1, b2 } = spec.optimizer;
-  const read = [spec.loss, ...(spec.gradNorm ? [spec.gradNorm] : [])];
+  const read = [spec.loss, ...(spec.gradNorm ? [spec.gradNorm] : []), ...(spec.lossScale ? [spec.lossScale] : [])];
   const t0 = performance.now();
   let tokens = 0;
   let lastCheckpoint: string | undefined;
@@ -268,6 +270,7 @@ export async function train(backend: Backend, spec: TrainSpec, data: Dataset, op
       throw new NonFiniteLossError(p.step, loss);
     }
     const gradNorm = spec.gradNorm ? outs[outs.length - 1].get(spec.gradNorm)![0] : undefined;
+    const lossScale = spec.lossScale ? outs[outs.length - 1].get(spec.lossScale)![0] : undefined;
     const secs = (performance.now() - t0) / 1000;
     const done = p.step + 1 - start;
     const report: StepReport = {
@@ -284,6 +287,7 @@ export async function train(backend: Backend, spec: TrainSpec, data: Dataset, op
     if (p.step % logEvery === 0 || p.step === total - 1) {
       const rec: MetricRecord = { step: p.step, loss, lr: p.lr };
       if (gradNorm !== undefined) rec.grad_norm = gradNorm;
+      if (lossScale !== undefined) rec.loss_scale = lossScale;
       metrics.add(rec);
       losses.push({ step: p.step, loss });
       if (progress.wantsStepLines) progress.line(stepLine(report));

@@ -28,6 +28,8 @@ export interface TrainInfo {
 
 const KNOWN = ["model", "loss", "data", "batch", "steps", "optimizer", "schedule", "trainable", "eval", "clip", "accumulate", "decay", "loss_scale"];
 const EVAL_FIELDS = ["every", "data", "batch", "steps"];
+/** `loss_scale = dynamic(...)`: torch.cuda.amp.GradScaler's settings (compiler/lower/train.ts) */
+const DYNAMIC_SCALE = new Map([["dynamic", { args: ["init", "growth", "backoff", "every"] }]]);
 
 export function checkTrain(ck: Checker, item: TrainItem, mod: ModuleScope): TrainInfo {
   const info: TrainInfo = { name: item.name.name, node: item, file: mod.file, instances: new Map() };
@@ -92,7 +94,10 @@ export function checkTrain(ck: Checker, item: TrainItem, mod: ModuleScope): Trai
   const acc = seen.get("accumulate");
   if (acc) positiveInt(ck, f, acc.value, "accumulate");
   const scale = seen.get("loss_scale");
-  if (scale && !(scale.value.kind === "number" && scale.value.value > 0)) ck.err(f, Code.TrainValue, scale.value.span, `loss_scale (the loss's multiplier for the backward pass) must be a positive number, found \`${ck.text(scale.value.span)}\``, { hint: "a power of two, like 1024, unscales exactly" });
+  const sv = scale?.value;
+  const dynamic = sv !== undefined && (sv.kind === "call" ? sv.callee : sv).kind === "ident" && ((sv.kind === "call" ? sv.callee : sv) as Ident).name === "dynamic";
+  if (scale && dynamic) configCall(ck, f, scale.value, "loss_scale", DYNAMIC_SCALE);
+  else if (scale && !(scale.value.kind === "number" && scale.value.value > 0)) ck.err(f, Code.TrainValue, scale.value.span, `loss_scale (the loss's multiplier for the backward pass) must be a positive number, found \`${ck.text(scale.value.span)}\``, { hint: "a power of two, like 1024, unscales exactly; or `dynamic`, which skips steps whose gradients overflow and adapts the scale" });
   const clip = seen.get("clip");
   if (clip && !(clip.value.kind === "number" && clip.value.value > 0)) ck.err(f, Code.TrainValue, clip.value.span, `clip (the global gradient-norm limit) must be a positive number, found \`${ck.text(clip.value.span)}\``);
 
@@ -154,13 +159,13 @@ function configCall(
   ck: Checker,
   f: Frame,
   v: Expr,
-  what: "optimizer" | "schedule",
+  what: "optimizer" | "schedule" | "loss_scale",
   table: ReadonlyMap<string, { args: string[] }>,
 ): { name: string; args: Record<string, number> } | undefined {
   const callee = v.kind === "call" ? v.callee : v;
   const known = [...table.keys()].join(", ");
   if (callee.kind !== "ident") {
-    ck.err(f, Code.UnknownOptimizer, v.span, `${what} is one of ${known}, like ${what === "optimizer" ? "adamw(lr = 3e-4)" : "cosine(warmup = 50)"}`);
+    ck.err(f, Code.UnknownOptimizer, v.span, `${what} is one of ${known}, like ${what === "optimizer" ? "adamw(lr = 3e-4)" : what === "schedule" ? "cosine(warmup = 50)" : "dynamic(init = 32768)"}`);
     return undefined;
   }
   const spec = table.get(callee.name);
@@ -168,7 +173,7 @@ function configCall(
     ck.err(f, Code.UnknownOptimizer, callee.span, `unknown ${what} \`${callee.name}\``, { hint: hintFor(callee.name, table.keys()) ?? `the ${what}s are ${known}` });
     return undefined;
   }
-  f.rec(v, what === "optimizer" ? { kind: "optimizer", name: callee.name } : { kind: "schedule", name: callee.name });
+  if (what !== "loss_scale") f.rec(v, what === "optimizer" ? { kind: "optimizer", name: callee.name } : { kind: "schedule", name: callee.name });
   const args: Record<string, number> = {};
   let ok = true;
   for (const a of v.kind === "call" ? v.args : []) {

@@ -14,7 +14,7 @@ import type { Stacked } from "../../runtime/stacked.ts";
 import { TOKENIZERS, type TokenizerKind } from "../../runtime/tokenize.ts";
 import { vjp, NotDifferentiableError } from "../autodiff/vjp.ts";
 import type { Graph } from "../ir/graph.ts";
-import { add, constant, div, fill, mul, nary, reduce, scale, sub } from "../ops/build.ts";
+import { add, cast, constant, div, fill, mul, nary, reduce, scale, sub } from "../ops/build.ts";
 import { RNG_STEP } from "./builtins.ts";
 import { Lowering, didYouMean } from "./lower.ts";
 import { Scope, type Module } from "./scope.ts";
@@ -94,26 +94,58 @@ export function lowerTrain(l: Lowering, job: TrainItem, module: Module, readFiel
   const clip = clipField ? positiveNumber(l, clipField, scope, module) : undefined;
   const accField = fields.get("accumulate");
   const accumulate = accField ? positiveInt(l, accField, scope, module) : 1;
-  // Static loss scaling for f16: the backward pass starts from loss_scale instead of 1, so
-  // small f16 cotangents stay above f16's underflow; the (f32) gradients are divided by
-  // it before clipping and the update. (No dynamic scaling: a step that overflows is not
-  // skipped.)
+  // Loss scaling for f16: the backward pass starts from the scale instead of 1, so small
+  // f16 cotangents stay above f16's underflow; the (f32) gradients are divided by it
+  // before clipping and the update. `loss_scale = S` is static; `loss_scale = dynamic(...)`
+  // is torch.cuda.amp.GradScaler's: a step whose gradients are not all finite is skipped
+  // (no parameter or optimizer state changes) and the scale multiplied by `backoff`; after
+  // `every` finite steps in a row it is multiplied by `growth`. The scale and the count are
+  // optimizer state (checkpointed), and the scale each step used is the output loss_scale.
   const scaleField = fields.get("loss_scale");
-  const lossScale = scaleField ? positiveNumber(l, scaleField, scope, module) : 1;
-  if (scaleField && l.g.type(loss).dtype === "f16" && lossScale > 65504) {
+  const lossType = l.g.type(loss).dtype;
+  const dyn = scaleField && isDynamic(scaleField.value) ? dynamicScale(l, scaleField, scope, module, lossType) : undefined;
+  const lossScale = scaleField && !dyn ? positiveNumber(l, scaleField, scope, module) : 1;
+  if (scaleField && lossType === "f16" && lossScale > 65504) {
     l.fail(scaleField.value.span, `loss_scale ${lossScale} is past f16's largest number, 65504, and the loss is f16`, "W0307", "use at most 32768, or compute the loss in f32 (cast the logits first)");
   }
+  const scaleNow = dyn ? l.g.source("state", SCALE_STATE, { shape: [], dtype: "f32" }) : undefined;
 
   let grads: number[];
   try {
-    grads = vjp(l.g, loss, trainable.map((p) => l.g.sources.get(p)!), lossScale === 1 ? undefined : fill(l.g, lossScale, loss));
+    const seed = scaleNow !== undefined ? cast(l.g, scaleNow, lossType) : lossScale === 1 ? undefined : fill(l.g, lossScale, loss);
+    grads = vjp(l.g, loss, trainable.map((p) => l.g.sources.get(p)!), seed);
   } catch (e) {
     if (e instanceof NotDifferentiableError) l.fail(e.span ?? need("loss").value.span, `${e.message}; wrap it in stop(...) if no gradient should flow there`, "W0235");
     throw e;
   }
   if (lossScale !== 1) grads = grads.map((gr) => scale(l.g, gr, 1 / lossScale));
-  const { updates, state, scalars, gradNorm } = optimizerStep(l.g, trainable, grads, { optimizer, decay, clip, accumulate, stacked: (p) => l.params.get(p)?.stacked });
+  if (scaleNow !== undefined) {
+    // (a power of two's reciprocal: exact)
+    const inv = div(l.g, constant(l.g, 1, []), scaleNow);
+    grads = grads.map((gr) => mul(l.g, gr, cast(l.g, inv, l.g.type(gr).dtype)));
+  }
+  const { updates, state, scalars, gradNorm, finite, apply } = optimizerStep(l.g, trainable, grads, { optimizer, decay, clip, accumulate, stacked: (p) => l.params.get(p)?.stacked, skipNonFinite: dyn !== undefined });
   if (gradNorm !== undefined) l.g.output("grad_norm", gradNorm);
+  if (dyn && scaleNow !== undefined && finite !== undefined) {
+    const g = l.g;
+    const k = (v: number) => constant(g, v, []);
+    const good = g.source("state", GOOD_STATE, { shape: [], dtype: "f32" });
+    const counted = add(g, good, k(1));
+    const grow = nary(g, "ge", [counted, k(dyn.every)]);
+    // (capped: a scale that reached Inf would stay Inf through every backoff)
+    const grown = nary(g, "min", [mul(g, scaleNow, k(dyn.growth)), k(MAX_SCALE)]);
+    let nextScale = nary(g, "where", [finite, nary(g, "where", [grow, grown, scaleNow]), mul(g, scaleNow, k(dyn.backoff))]);
+    let nextGood = nary(g, "where", [finite, nary(g, "where", [grow, k(0), counted]), k(0)]);
+    // with accumulation: only the micro-batch that applies the update moves them
+    if (apply !== undefined) {
+      nextScale = nary(g, "where", [apply, nextScale, scaleNow]);
+      nextGood = nary(g, "where", [apply, nextGood, good]);
+    }
+    updates.set(SCALE_STATE, nextScale);
+    updates.set(GOOD_STATE, nextGood);
+    state.push({ name: SCALE_STATE, shape: [], fill: dyn.init }, { name: GOOD_STATE, shape: [] });
+    g.output("loss_scale", scaleNow);
+  }
 
   const from = new Map<string, string>();
   for (const inst of instances) collectFrom(inst, from);
@@ -127,6 +159,7 @@ export function lowerTrain(l: Lowering, job: TrainItem, module: Module, readFiel
     fields: fieldSpecs(infos),
     loss: "loss",
     ...(gradNorm !== undefined ? { gradNorm: "grad_norm" } : {}),
+    ...(dyn ? { lossScale: "loss_scale" } : {}),
     params: [...l.params.values()].map((p): ParamSpec => ({
       path: p.path, shape: p.shape, dtype: p.dtype, init: p.init, trainable: trainable.includes(p.path), decay: decay.has(p.path),
       ...(p.stacked ? { stacked: p.stacked } : {}),
@@ -216,6 +249,8 @@ interface StepOptions {
   accumulate: number;
   /** a stacked param's slices (its optimizer state is stacked like it, and saved per slice) */
   stacked?: (path: string) => Stacked | undefined;
+  /** leave params and optimizer state as they were where a gradient is not finite (dynamic loss scaling) */
+  skipNonFinite?: boolean;
 }
 
 /**
@@ -269,7 +304,17 @@ export function optimizerStep(g: Graph, trainable: string[], grads: number[], o:
   }
   const c1 = scalars.c1 ? scalar("opt.c1") : undefined;
   const c2 = scalars.c2 ? scalar("opt.c2") : undefined;
-  const set = (name: string, old: number, next: number) => updates.set(name, apply === undefined ? next : nary(g, "where", [apply, next, old]));
+  // Dynamic loss scaling: every gradient finite (from the bits: is_finite), or the step is skipped.
+  let finite: number | undefined;
+  if (o.skipNonFinite) {
+    let bad = constant(g, 0, []);
+    for (const x of gs) bad = add(g, bad, reduce(g, "sum", nary(g, "where", [g.add("is_finite", [x]), fill(g, 0, x), fill(g, 1, x)]), g.type(x).shape.map((_, i) => i)));
+    finite = nary(g, "eq", [bad, constant(g, 0, [])]);
+  }
+  const set = (name: string, old: number, next: number) => {
+    const kept = finite === undefined ? next : nary(g, "where", [finite, next, old]);
+    updates.set(name, apply === undefined ? kept : nary(g, "where", [apply, kept, old]));
+  };
 
   trainable.forEach((path, k) => {
     const p = g.sources.get(path)!;
@@ -317,7 +362,31 @@ export function optimizerStep(g: Graph, trainable: string[], grads: number[], o:
       }
     }
   });
-  return { updates, state, scalars, gradNorm };
+  return { updates, state, scalars, gradNorm, finite, apply };
+}
+
+const SCALE_STATE = "opt.loss_scale";
+const GOOD_STATE = "opt.loss_scale.good";
+/** The largest dynamic loss scale (2^64): far above any useful one, far below f32's overflow. */
+const MAX_SCALE = 2 ** 64;
+
+/** `loss_scale = dynamic` or `dynamic(init = …, growth = …, backoff = …, every = …)`. */
+function isDynamic(e: Expr): boolean {
+  const callee = e.kind === "call" ? e.callee : e;
+  return callee.kind === "ident" && callee.name === "dynamic";
+}
+
+function dynamicScale(l: Lowering, f: Field, scope: Scope, module: Module, lossType: string): { init: number; growth: number; backoff: number; every: number } {
+  // torch.cuda.amp.GradScaler's defaults, but an f16 loss starts below f16's largest number
+  const table = { dynamic: { init: num(lossType === "f16" ? 32768 : 65536), growth: num(2), backoff: num(0.5), every: num(2000) } };
+  const c = config(l, f.value, scope, module, table, "dynamic(init = …, growth = …, backoff = …, every = …)", "W0307");
+  const d = { init: c.get("init"), growth: c.get("growth"), backoff: c.get("backoff"), every: c.get("every") };
+  if (!(d.init > 0)) l.fail(f.value.span, `dynamic: init must be positive, found ${d.init}`, "W0307");
+  if (lossType === "f16" && d.init > 65504) l.fail(f.value.span, `dynamic: init ${d.init} is past f16's largest number, 65504, and the loss is f16`, "W0307", "start at 32768 or below");
+  if (!(d.growth > 1)) l.fail(f.value.span, `dynamic: growth must be above 1, found ${d.growth}`, "W0307");
+  if (!(d.backoff > 0 && d.backoff < 1)) l.fail(f.value.span, `dynamic: backoff must be in (0, 1), found ${d.backoff}`, "W0307");
+  if (!(d.every >= 1 && Number.isInteger(d.every))) l.fail(f.value.span, `dynamic: every must be a whole number of steps ≥ 1, found ${d.every}`, "W0307");
+  return d;
 }
 
 // ------------------------------------------------------------------ evaluation

@@ -105,6 +105,12 @@ const unary: EwSpec[] = [
   { name: "sign", native: true, doc: "-1, 0 or 1", kind: "numeric", f: Math.sign, wgsl: ([x]) => `sign(${x})`, zeroGrad: true },
   { name: "floor", native: true, doc: "largest integer ≤ x", kind: "float", f: Math.floor, wgsl: ([x]) => `floor(${x})`, zeroGrad: true },
   {
+    // from the exponent bits: WGSL lets a compiler assume floats are finite, so x == x and
+    // x - x == 0 may fold to true; an integer test of the bits cannot (an f16 widens exactly)
+    name: "is_finite", doc: "x is neither ±Inf nor NaN", kind: "float", out: "bool", f: (x) => +Number.isFinite(x),
+    wgsl: ([x]) => `((bitcast<u32>(f32(${x})) & 0x7f800000u) != 0x7f800000u)`, zeroGrad: true,
+  },
+  {
     name: "tanh", doc: "hyperbolic tangent", kind: "float", f: Math.tanh,
     // clamped: some drivers compute tanh through exp and return NaN for large |x|
     wgsl: ([x]) => `tanh(clamp(${x}, -20.0, 20.0))`,

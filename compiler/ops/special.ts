@@ -195,7 +195,9 @@ defineOp({
     kind: "elementwise",
     expr: ([x], ctx) =>
       isTanh("gelu", ctx.attrs.approximate)
-        ? `(0.5 * ${x} * (1.0 + tanh(clamp(${wgslFloat(K0)} * (${x} + ${wgslFloat(K1)} * ${x} * ${x} * ${x}), -20.0, 20.0))))`
+        ? // ½x(1 + tanh u) = x / (1 + e^(−2u)): in f32, 1 + tanh u cancels for u ≪ 0 (an f16 gelu near −5 came out 30% off); the
+          // quotient keeps its relative precision in both tails (u clamped: e^80 is finite)
+          `(${x} / (1.0 + exp(-2.0 * clamp(${wgslFloat(K0)} * (${x} + ${wgslFloat(K1)} * ${x} * ${x} * ${x}), -40.0, 40.0))))`
         : `(0.5 * ${x} * ${onePlusErfWgsl(`(${x} * ${wgslFloat(Math.SQRT1_2)})`)})`,
   },
 });

@@ -233,3 +233,106 @@ describe("loss_scale", () => {
     expect(lowerError(writeJob(half, files))).toMatch(/loss_scale 65536 is past f16's largest number, 65504, and the loss is f16/);
   });
 });
+
+// Dynamic loss scaling (torch.cuda.amp.GradScaler's rule). loss = mean(w·x) over 4 f16
+// products with x = 1024: ∂loss/∂w = 256 each, so the scaled f16 cotangent S·256 is
+// finite only for S ≤ 128 (256·256 = 65536 overflows f16). From S = 32768, backoff 0.5,
+// growth 2, every 3, the rule gives, by hand: steps 0–7 skipped (S halves to 128), 8–10
+// applied (the third grows S to 256), 11 skipped (back to 128), 12–14 applied, 15
+// skipped. Each applied SGD step (lr 2^-10) moves w by −0.25 exactly.
+const DYNAMIC = `dim N = 4
+block Scaled(N) {
+  param w: f16[N] = zeros
+  fn (x: f32[.., N]) -> f16 = mean(w * cast(x, f16))
+}
+train overflow {
+  model = Scaled(N)
+  loss = model(batch.x)
+  data = jsonl("big.jsonl")
+  batch = 1
+  steps = 16
+  optimizer = sgd(lr = 0.0009765625)
+  loss_scale = dynamic(init = 32768, every = 3)
+}
+`;
+const BIG = Array.from({ length: 16 }, () => JSON.stringify({ x: [1024, 1024, 1024, 1024] })).join("\n") + "\n";
+const SCALES = [32768, 16384, 8192, 4096, 2048, 1024, 512, 256, 128, 128, 128, 256, 128, 128, 128, 256];
+const APPLIED = [8, 9, 10, 12, 13, 14];
+
+describe("loss_scale = dynamic", () => {
+  let h: GpuHandle;
+  beforeAll(async () => {
+    h = await gpu();
+  });
+  afterAll(cleanup);
+
+  it("is_finite reads the bits: ±Inf and NaN are not finite, the largest half and subnormals are (both back ends)", async () => {
+    const { Graph } = await import("../../compiler/ir/graph.ts");
+    const { compileBundle } = await import("../../compiler/codegen/bundle.ts");
+    const { GpuBackend } = await import("../../runtime/webgpu/backend.ts");
+    const { run: interpretGraph } = await import("../util/graphs.ts");
+    const values = [1, Infinity, -Infinity, NaN, 65504, 1e-7, -0, 3e38];
+    for (const dtype of ["f32", "f16"] as const) {
+      const g = new Graph();
+      const x = g.source("input", "x", { shape: [values.length], dtype });
+      g.output("ok", g.add("is_finite", [x]));
+      const data = Float64Array.from(values, (v) => (dtype === "f16" ? f16Round(v) : Math.fround(v)));
+      const want = [...interpretGraph(g, { x: { shape: [values.length], data } }).get("ok")!.data];
+      expect(want, dtype).toEqual(dtype === "f16" ? [1, 0, 0, 0, 1, 1, 1, 0] : [1, 0, 0, 0, 1, 1, 1, 1]);
+      const b = await GpuBackend.load(h, compileBundle(g, { device: h.profile }));
+      b.write("x", Float32Array.from(data));
+      expect([...(await b.run(["ok"])).get("ok")!], dtype).toEqual(want);
+      b.destroy();
+    }
+  });
+
+  for (const backend of ["reference", "webgpu"] as const) {
+    it(`skips the steps whose gradients overflow and adapts the scale, as GradScaler does (${backend})`, async () => {
+      const j = lowerFile(writeJob(DYNAMIC, { "big.jsonl": BIG }));
+      const dir = tempDir();
+      const res = await run(backend === "reference" ? reference(j) : await gpuBackend(h, j), j, { seed: 1, dir });
+      const metrics = readFileSync(join(dir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { step: number; loss?: number; loss_scale?: number });
+      const steps = metrics.filter((m) => m.loss !== undefined);
+      expect(steps.map((m) => m.loss_scale)).toEqual(SCALES);
+      // the loss a step reports is before its update: w = −0.25 × (updates applied so far), loss = 1024·w
+      expect(steps.map((m) => m.loss)).toEqual(steps.map((m) => -256 * APPLIED.filter((s) => s < m.step).length + 0));
+      expect([...res.params.get("model.w")!]).toEqual([-1.5, -1.5, -1.5, -1.5]);
+      const ck = loadCheckpoint(dir);
+      expect([...ck.state.get("opt.loss_scale")!.data, ...ck.state.get("opt.loss_scale.good")!.data]).toEqual([128, 0]);
+    }, 120_000);
+  }
+
+  it("with gradient accumulation: the micro-batches' summed gradient decides, on the micro-batch that applies it", async () => {
+    const acc = DYNAMIC.replace("  steps = 16\n", "  steps = 16\n  accumulate = 2\n");
+    const j = lowerFile(writeJob(acc, { "big.jsonl": BIG + BIG }));
+    const dir = tempDir();
+    const res = await run(reference(j), j, { seed: 1, dir });
+    const metrics = readFileSync(join(dir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { loss?: number; loss_scale?: number });
+    expect(metrics.filter((m) => m.loss !== undefined).map((m) => m.loss_scale)).toEqual(SCALES);
+    expect([...res.params.get("model.w")!]).toEqual([-1.5, -1.5, -1.5, -1.5]);
+  });
+
+  it("resumes from a checkpoint with its scale and count: bit for bit the run that never stopped", async () => {
+    const j = lowerFile(writeJob(DYNAMIC, { "big.jsonl": BIG }));
+    const once = await run(reference(j), j, { seed: 1, dir: tempDir() });
+    const dir = tempDir();
+    await run(reference(j), j, { seed: 1, steps: 9, dir });
+    const ck = loadCheckpoint(dir);
+    expect([...ck.state.get("opt.loss_scale")!.data, ...ck.state.get("opt.loss_scale.good")!.data]).toEqual([128, 1]);
+    const resumed = await run(reference(j), j, { seed: 1, dir, resume: ck });
+    // (a resumed run's losses start with the history its checkpoint kept)
+    expect(resumed.losses).toEqual(once.losses);
+    expect([...resumed.params.get("model.w")!]).toEqual([...once.params.get("model.w")!]);
+  });
+
+  it("checks its settings", () => {
+    const bad = (s: string) => DYNAMIC.replace("dynamic(init = 32768, every = 3)", s);
+    const lines = (s: string) => checkSource(bad(s).replace('jsonl("big.jsonl")', 'jsonl("t.jsonl")')).lines.filter((l) => l.includes("dynamic") || l.includes("loss_scale"));
+    expect(lines("dynamic")).toEqual([]);
+    expect(lines("dynamic(every = 100)")).toEqual([]);
+    expect(lines("dynamic(evry = 100)")).toEqual([expect.stringMatching(/dynamic has no argument `evry`/)]);
+    expect(lowerError(writeJob(bad("dynamic(growth = 0.5)"), { "big.jsonl": BIG }))).toMatch(/dynamic: growth must be above 1, found 0.5/);
+    expect(lowerError(writeJob(bad("dynamic(init = 65536)"), { "big.jsonl": BIG }))).toMatch(/dynamic: init 65536 is past f16's largest number, 65504, and the loss is f16/);
+    expect(lowerError(writeJob(bad("dynamic(every = 2.5)"), { "big.jsonl": BIG }))).toMatch(/every must be a whole number of steps/);
+  });
+});

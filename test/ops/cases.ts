@@ -42,7 +42,7 @@ const bool = (...shape: number[]): TensorType => ({ shape, dtype: "bool" });
 
 /** Ops (and dtypes) with no gradient to check, evaluated forward only. */
 export const forwardCases: Case[] = [
-  ...["sign", "floor"].map((op) => ({ op, inputs: [f(5, 7)], range: [[-3, 3]] as [number, number][] })),
+  ...["sign", "floor", "is_finite"].map((op) => ({ op, inputs: [f(5, 7)], range: [[-3, 3]] as [number, number][] })),
   ...["lt", "le", "gt", "ge", "eq", "ne"].map((op) => ({ op, inputs: [f(4, 6), f(4, 6)] })),
   // integer arithmetic and comparisons
   ...["add", "sub", "mul", "max", "min", "neg", "abs", "eq", "lt"].map((op) => ({ op, inputs: op === "neg" || op === "abs" ? [i32(4, 5)] : [i32(4, 5), i32(4, 5)], range: [[-50, 50], [-50, 50]] as [number, number][] })),

@@ -1,4 +1,3 @@
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -6,19 +5,20 @@ import { pathToFileURL } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { acquireDevice, awaitGpu, type GpuHandle } from "../../runtime/webgpu/device.ts";
 import { gpu } from "../gpu.ts";
+import { spawnAsync } from "../util/spawn.ts";
 
 const root = resolve(import.meta.dirname, "../..");
 const deviceUrl = pathToFileURL(join(root, "runtime/webgpu/device.ts")).href;
 
 /** Run a small TypeScript module in a fresh Node process (so env and GC are its own). */
-function runChild(code: string, env: Record<string, string | undefined>) {
+async function runChild(code: string, env: Record<string, string | undefined>) {
   const dir = mkdtempSync(join(tmpdir(), "weft-device-test-"));
   const file = join(dir, "child.mts");
   writeFileSync(file, code);
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete childEnv[k];
   try {
-    return spawnSync(process.execPath, ["--import", "tsx", file], { cwd: root, env: childEnv, encoding: "utf8", timeout: 60_000 });
+    return await spawnAsync(process.execPath, ["--import", "tsx", file], { cwd: root, env: childEnv, timeout: 60_000 });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -107,9 +107,9 @@ describe("acquireDevice", () => {
     expect(globalThis.setImmediate).toBe(real);
   });
 
-  it("creates a private XDG_RUNTIME_DIR when none is set", () => {
+  it("creates a private XDG_RUNTIME_DIR when none is set", async () => {
     const tmp = mkdtempSync(join(tmpdir(), "weft-xdg-test-"));
-    const r = runChild(
+    const r = await runChild(
       `import { acquireDevice } from ${JSON.stringify(deviceUrl)};
        const h = await acquireDevice();
        console.log(JSON.stringify({ ok: h !== null, xdg: process.env.XDG_RUNTIME_DIR }));
@@ -129,8 +129,8 @@ describe("acquireDevice without an adapter", () => {
   // Pointing the Vulkan loader at no driver leaves dawn-node without an adapter.
   const noVulkan = { VK_ICD_FILENAMES: "/nonexistent/none.json", VK_DRIVER_FILES: "/nonexistent/none.json", WEFT_REQUIRE_GPU: undefined };
 
-  it("returns null and prints nothing of its own", () => {
-    const r = runChild(
+  it("returns null and prints nothing of its own", async () => {
+    const r = await runChild(
       `import { acquireDevice } from ${JSON.stringify(deviceUrl)};
        process.stdout.write(String(await acquireDevice()));
        process.exit(0);`,
@@ -141,8 +141,8 @@ describe("acquireDevice without an adapter", () => {
     expect(r.stderr).not.toMatch(/weft/i);
   });
 
-  it("throws a clear Error when a GPU is required", () => {
-    const r = runChild(
+  it("throws a clear Error when a GPU is required", async () => {
+    const r = await runChild(
       `import { acquireDevice } from ${JSON.stringify(deviceUrl)};
        try { await acquireDevice(); console.log("no error"); } catch (e) { console.log("ERR " + (e as Error).message); }
        process.exit(0);`,
