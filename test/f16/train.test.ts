@@ -16,6 +16,10 @@ import type { GpuHandle } from "../../runtime/webgpu/device.ts";
 import { gpu } from "../gpu.ts";
 import { cleanup, evalBackend, gpuBackend, lowerError, lowerFile, reference, ROOT, run, tempDir, writeJob, type Job } from "../train/helpers.ts";
 import { checkSource } from "../check/harness.ts";
+import { compileBundle } from "../../compiler/codegen/bundle.ts";
+import { Graph } from "../../compiler/ir/graph.ts";
+import { GpuBackend } from "../../runtime/webgpu/backend.ts";
+import { run as interpretGraph } from "../util/graphs.ts";
 
 const SPIRALS = readFileSync(join(ROOT, "examples/mlp/train.jsonl"), "utf8");
 const VALID = SPIRALS.split("\n").filter((l, i) => l.trim() && i % 12 === 5).join("\n") + "\n";
@@ -267,10 +271,6 @@ describe("loss_scale = dynamic", () => {
   afterAll(cleanup);
 
   it("is_finite reads the bits: ±Inf and NaN are not finite, the largest half and subnormals are (both back ends)", async () => {
-    const { Graph } = await import("../../compiler/ir/graph.ts");
-    const { compileBundle } = await import("../../compiler/codegen/bundle.ts");
-    const { GpuBackend } = await import("../../runtime/webgpu/backend.ts");
-    const { run: interpretGraph } = await import("../util/graphs.ts");
     const values = [1, Infinity, -Infinity, NaN, 65504, 1e-7, -0, 3e38];
     for (const dtype of ["f32", "f16"] as const) {
       const g = new Graph();
