@@ -768,7 +768,11 @@ function transposedStores(g: Graph, needed: Uint8Array, outputs: ReadonlySet<num
   const readers = new Map<number, Node[]>();
   for (const n of g.nodes) {
     if (!needed[n.id]) continue;
-    for (const i of new Set(n.inputs)) readers.set(i, [...(readers.get(i) ?? []), n]);
+    for (const i of new Set(n.inputs)) {
+      const list = readers.get(i);
+      if (list) list.push(n);
+      else readers.set(i, [n]);
+    }
   }
   const found = new Map<number, View>();
   for (const n of g.nodes) {

@@ -28,7 +28,7 @@ import type { KernelArgs } from "../ops/registry.ts";
 import { Bindings, groupGrid, offsetExpr, store, u, unflatten } from "./wgsl.ts";
 import { Renderer } from "./render.ts";
 import { DEFAULT_TARGET, type Target } from "./target.ts";
-import { contiguous } from "../kernel/view.ts";
+import { contiguous, isContiguous } from "../kernel/view.ts";
 import { affine, fitsBindingLimit } from "./footprint.ts";
 
 export interface Epilogue {
@@ -178,7 +178,7 @@ export function chooseTile(target: Target, M: number, N: number, batch = 1, perE
     // a user's setting (WEFT_MATMUL_TILE, or the compile option): an error that says what is expected
     if (!t) throw new Error(`matmul tile "${forced}": expected WxH:TMxTN, WxH:TMxTN:kD with D a multiple of 4, or Wx1:WxTN:sg (e.g. 8x8:8x4, 16x16:4x4:k16, 8x1:8x4:sg)`);
   } else {
-    const sg = broadcastLanes(target.device) >= SG_LANES && M >= SG_LANES;
+    const sg = broadcastLanes(target.device) > 0 && M >= SG_LANES;
     const rows = sg ? CPU_SUBGROUP_TABLE : MATMUL_TABLE[target.device.kind];
     t = parseTile(sg && perElement ? CPU_SUBGROUP_EPILOGUE_TILE : (rows.find((r) => batch * M * N <= r.upTo) ?? rows[rows.length - 1]).tile)!;
   }
@@ -414,7 +414,7 @@ function renderMatmul(
   }
   // C in its own row-major order (batch p at p·M·N), or through `outView` (a permutation)
   const ov = outView ?? contiguous(shape);
-  const permuted = !(ov.offset === 0 && ov.strides.every((s, i) => s === contiguous(shape).strides[i] || shape[i] === 1));
+  const permuted = !(ov.offset === 0 && isContiguous(ov));
   body.push(permuted ? `  let obase = ${offsetExpr(ov, [...batch, "0u", "0u"], int)};` : `  let obase = p * ${int(M * N)};`);
   if (permuted) body.push(`  let osM = ${int(st(ov, r - 2))};`, `  let osN = ${int(st(ov, r - 1))};`);
   // the product's value: an f16 matmul's is the f32 sum rounded to f16
