@@ -298,12 +298,6 @@ export function optimizerStep(g: Graph, trainable: string[], grads: number[], o:
   }
 
   const opt = o.optimizer;
-  if (opt.kind === "adam" || opt.kind === "adamw") {
-    scalars.c1 = "opt.c1";
-    scalars.c2 = "opt.c2";
-  }
-  const c1 = scalars.c1 ? scalar("opt.c1") : undefined;
-  const c2 = scalars.c2 ? scalar("opt.c2") : undefined;
   // Dynamic loss scaling: every gradient finite (from the bits: is_finite), or the step is skipped.
   let finite: number | undefined;
   if (o.skipNonFinite) {
@@ -315,6 +309,30 @@ export function optimizerStep(g: Graph, trainable: string[], grads: number[], o:
     const kept = finite === undefined ? next : nary(g, "where", [finite, next, old]);
     updates.set(name, apply === undefined ? kept : nary(g, "where", [apply, kept, old]));
   };
+  // Adam's bias corrections 1/(1−b1^t) and 1/√(1−b2^t): from the host's step count, or,
+  // where steps may be skipped, over the updates applied, as torch.optim.Adam's step
+  // count, which a step GradScaler skips does not advance. There q = 1 − b^t is state,
+  // advanced as q ← (1 − b) + b·q where an update applies: 1 − b^t computed in f32 would
+  // cancel (1 − 0.999 is 1.3e-5 off in f32).
+  let c1: number | undefined;
+  let c2: number | undefined;
+  if ((opt.kind === "adam" || opt.kind === "adamw") && finite !== undefined) {
+    const one = () => constant(g, 1, []);
+    const advanced = (name: string, b: number): number => {
+      const q = g.source("state", name, { shape: [], dtype: "f32" });
+      state.push({ name, shape: [] });
+      const next = add(g, constant(g, 1 - b, []), mul(g, constant(g, b, []), q));
+      set(name, q, next);
+      return next;
+    };
+    c1 = div(g, one(), advanced(ADAM_Q1, opt.b1));
+    c2 = div(g, one(), g.add("sqrt", [advanced(ADAM_Q2, opt.b2)]));
+  } else if (opt.kind === "adam" || opt.kind === "adamw") {
+    scalars.c1 = "opt.c1";
+    scalars.c2 = "opt.c2";
+    c1 = scalar("opt.c1");
+    c2 = scalar("opt.c2");
+  }
 
   trainable.forEach((path, k) => {
     const p = g.sources.get(path)!;
@@ -366,6 +384,9 @@ export function optimizerStep(g: Graph, trainable: string[], grads: number[], o:
 }
 
 const SCALE_STATE = "opt.loss_scale";
+/** 1 − b1^t and 1 − b2^t over the updates applied (Adam under dynamic loss scaling) */
+const ADAM_Q1 = "opt.adam.q1";
+const ADAM_Q2 = "opt.adam.q2";
 const GOOD_STATE = "opt.loss_scale.good";
 /** The largest dynamic loss scale (2^64): far above any useful one, far below f32's overflow. */
 const MAX_SCALE = 2 ** 64;

@@ -312,6 +312,24 @@ describe("loss_scale = dynamic", () => {
     expect([...res.params.get("model.w")!]).toEqual([-1.5, -1.5, -1.5, -1.5]);
   });
 
+  it("Adam's bias corrections count the updates applied, not the steps: each applied step of a constant gradient moves w by lr, as torch's Adam after GradScaler skips", async () => {
+    // m̂ = g and v̂ = g² for a constant gradient at every count t, so an update is lr·g/(g + eps).
+    // Counted from the steps instead (t = 9 at the first applied step) it would be 0.49·lr.
+    const adam = DYNAMIC.replace("optimizer = sgd(lr = 0.0009765625)", "optimizer = adam(lr = 0.0009765625)");
+    for (const which of ["reference", "webgpu"] as const) {
+      const j = lowerFile(writeJob(adam, { "big.jsonl": BIG }));
+      expect(j.lowered.job.spec.scalars.c1).toBeUndefined();
+      const dir = tempDir();
+      const res = await run(which === "reference" ? reference(j) : await gpuBackend(h, j), j, { seed: 1, dir });
+      const lr = 0.0009765625;
+      for (const w of res.params.get("model.w")!) expect(Math.abs(w - -6 * lr * (256 / (256 + 1e-8))), which).toBeLessThan(6 * lr * 1e-6);
+      // 1 − b^t after the 6 updates applied
+      const st = loadCheckpoint(dir).state;
+      expect(st.get("opt.adam.q1")!.data[0]).toBeCloseTo(1 - 0.9 ** APPLIED.length, 6);
+      expect(st.get("opt.adam.q2")!.data[0]).toBeCloseTo(1 - 0.999 ** APPLIED.length, 8);
+    }
+  }, 120_000);
+
   it("resumes from a checkpoint with its scale and count: bit for bit the run that never stopped", async () => {
     const j = lowerFile(writeJob(DYNAMIC, { "big.jsonl": BIG }));
     const once = await run(reference(j), j, { seed: 1, dir: tempDir() });
