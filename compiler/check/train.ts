@@ -94,9 +94,8 @@ export function checkTrain(ck: Checker, item: TrainItem, mod: ModuleScope): Trai
   const acc = seen.get("accumulate");
   if (acc) positiveInt(ck, f, acc.value, "accumulate");
   const scale = seen.get("loss_scale");
-  const sv = scale?.value;
-  const dynamic = sv !== undefined && (sv.kind === "call" ? sv.callee : sv).kind === "ident" && ((sv.kind === "call" ? sv.callee : sv) as Ident).name === "dynamic";
-  if (scale && dynamic) configCall(ck, f, scale.value, "loss_scale", DYNAMIC_SCALE);
+  const callee = scale?.value.kind === "call" ? scale.value.callee : scale?.value;
+  if (scale && callee?.kind === "ident" && callee.name === "dynamic") configCall(ck, f, scale.value, "loss_scale", DYNAMIC_SCALE);
   else if (scale && !(scale.value.kind === "number" && scale.value.value > 0)) ck.err(f, Code.TrainValue, scale.value.span, `loss_scale (the loss's multiplier for the backward pass) must be a positive number, found \`${ck.text(scale.value.span)}\``, { hint: "a power of two, like 1024, unscales exactly; or `dynamic`, which skips steps whose gradients overflow and adapts the scale" });
   const clip = seen.get("clip");
   if (clip && !(clip.value.kind === "number" && clip.value.value > 0)) ck.err(f, Code.TrainValue, clip.value.span, `clip (the global gradient-norm limit) must be a positive number, found \`${ck.text(clip.value.span)}\``);

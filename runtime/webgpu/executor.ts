@@ -300,9 +300,7 @@ export class Executor {
     if (cpuTimed) await this.timeOnCpu(run);
     const enc = device.createCommandEncoder({ label: "weft run" });
 
-    if (cpuTimed) {
-      // already run, kernel by kernel
-    } else if (timed) {
+    if (timed) {
       const t = this.timingBuffers();
       kernels.forEach((k, i) => {
         const pass = enc.beginComputePass({
@@ -312,7 +310,7 @@ export class Executor {
         this.dispatch(pass, i);
         pass.end();
       });
-    } else {
+    } else if (!cpuTimed) {
       // One pass: WebGPU orders storage writes between dispatches of one pass.
       const pass = enc.beginComputePass({ label: "weft step" });
       for (let i = 0; i < kernels.length; i++) this.dispatch(pass, i);
